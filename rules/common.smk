@@ -1,0 +1,104 @@
+# Config validation, sweep expansion and the input/param helpers of every rule.
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from stylesweep.config import ConfigError, check_config
+from stylesweep.demo import BUILTIN_PORTRAIT, BUILTIN_STILLS, astronaut_path
+from stylesweep.sweep import checkpoint_steps, expand_runs, model_names, segment_settings
+
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+
+try:
+    check_config(config, SCHEMA)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+validate(config, str(SCHEMA), set_default=True)
+
+RUNS = expand_runs(config["train"])
+MODELS = model_names(RUNS)
+TINY = "builtin:tiny"
+
+
+wildcard_constraints:
+    run="[^/]+",
+    step="[0-9]+",
+    model="base|[^/]+/step-[0-9]+",
+
+
+def _existing(key, path):
+    if not Path(path).exists():
+        raise WorkflowError(f"config key '{key}': {path} does not exist; fix the path in config.yaml")
+    return path
+
+
+def stills_inputs():
+    """The demo stills folder, or every file of the user's stills folder."""
+    stills = config["dataset"]["stills"]
+    if stills == BUILTIN_STILLS:
+        return "results/demo/stills"
+    folder = Path(_existing("dataset.stills", stills))
+    if not folder.is_dir():
+        raise WorkflowError(f"config key 'dataset.stills': {stills} is not a folder")
+    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+
+
+def stills_folder():
+    stills = config["dataset"]["stills"]
+    return "results/demo/stills" if stills == BUILTIN_STILLS else stills
+
+
+def base_model_dir():
+    base = config["base_model"]
+    if base == TINY:
+        return "results/base/model"
+    return _existing("base_model", base)
+
+
+def portrait_path():
+    portrait = config["prompts"]["portrait"]
+    if portrait == BUILTIN_PORTRAIT:
+        return str(astronaut_path())
+    return _existing("prompts.portrait", portrait)
+
+
+def previous_step(wildcards):
+    """The checkpoint step a segment resumes from, or 0 for the first segment."""
+    steps = checkpoint_steps(RUNS[wildcards.run])
+    step = int(wildcards.step)
+    if step not in steps:
+        raise WorkflowError(f"run {wildcards.run} has no checkpoint at step {step} (has {steps})")
+    index = steps.index(step)
+    return steps[index - 1] if index else 0
+
+
+def train_inputs(wildcards):
+    inputs = {"base": base_model_dir(), "latents": "results/train/latents.safetensors"}
+    start = previous_step(wildcards)
+    if start:
+        inputs["checkpoint"] = f"results/train/{wildcards.run}/step-{start}"
+        inputs["state"] = f"results/train/{wildcards.run}/resume/step-{start}.pt"
+    return inputs
+
+
+def train_settings(wildcards):
+    return segment_settings(RUNS[wildcards.run], previous_step(wildcards), int(wildcards.step))
+
+
+def sample_inputs(wildcards):
+    inputs = {"base": base_model_dir(), "variants": "results/prompts/variants.json"}
+    if wildcards.model != "base":
+        inputs["checkpoint"] = f"results/train/{wildcards.model}"
+    return inputs
+
+
+def sample_manifests():
+    return {model: f"results/samples/{model}/images.json" for model in MODELS}
+
+
+def loss_files():
+    return {
+        run: [f"results/train/{run}/loss/step-{step}.csv" for step in checkpoint_steps(settings)]
+        for run, settings in RUNS.items()
+    }

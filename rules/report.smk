@@ -1,0 +1,18 @@
+rule report:
+    input:
+        dataset="results/dataset",
+        base_prompt="results/prompts/base.json",
+        variants="results/prompts/variants.json",
+        samples=list(sample_manifests().values()),
+        losses=[path for paths in loss_files().values() for path in paths],
+    output:
+        directory("results/report"),
+    params:
+        samples=sample_manifests(),
+        losses=loss_files(),
+        config=config,
+        title=config["report"]["title"],
+    log:
+        "logs/report/report.log",
+    script:
+        "../scripts/report.py"

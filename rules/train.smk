@@ -1,0 +1,32 @@
+rule encode_dataset:
+    input:
+        base=base_model_dir(),
+        dataset="results/dataset",
+    output:
+        "results/train/latents.safetensors",
+    params:
+        device=config["device"],
+    log:
+        "logs/train/encode_dataset.log",
+    resources:
+        gpu=1,
+    script:
+        "../scripts/encode_dataset.py"
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        checkpoint=directory("results/train/{run}/step-{step}"),
+        state="results/train/{run}/resume/step-{step}.pt",
+        loss="results/train/{run}/loss/step-{step}.csv",
+    params:
+        settings=train_settings,
+        device=config["device"],
+    log:
+        "logs/train/{run}/step-{step}.log",
+    resources:
+        gpu=1,
+    script:
+        "../scripts/train.py"

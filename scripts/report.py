@@ -1,0 +1,15 @@
+from stylesweep.logs import log_to
+
+with log_to(snakemake.log[0]):
+    from stylesweep.report import build_report
+
+    build_report(
+        out_dir=snakemake.output[0],
+        dataset_dir=snakemake.input.dataset,
+        base_prompt_file=snakemake.input.base_prompt,
+        variants_file=snakemake.input.variants,
+        sample_manifests=snakemake.params.samples,
+        loss_files=snakemake.params.losses,
+        config=snakemake.params.config,
+        title=snakemake.params.title,
+    )

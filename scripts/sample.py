@@ -1,0 +1,22 @@
+from stylesweep.logs import log_to
+
+with log_to(snakemake.log[0]):
+    from stylesweep.base import resolve_device
+    from stylesweep.files import read_json
+    from stylesweep.sample import sample_model
+
+    sample_model(
+        model=snakemake.wildcards.model,
+        base_dir=snakemake.input.base,
+        checkpoint_dir=snakemake.input.get("checkpoint"),
+        variants=read_json(snakemake.input.variants),
+        seeds=snakemake.params.seeds,
+        cfg_scales=snakemake.params.cfg_scales,
+        sampler=snakemake.params.sampler,
+        steps=snakemake.params.steps,
+        size=snakemake.params.size,
+        clip_skip=snakemake.params.clip_skip,
+        batch_size=snakemake.params.batch_size,
+        manifest_path=snakemake.output[0],
+        device=resolve_device(snakemake.params.device),
+    )

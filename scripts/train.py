@@ -1,0 +1,22 @@
+from stylesweep.logs import log_to
+
+with log_to(snakemake.log[0]):
+    from stylesweep.base import resolve_device
+    from stylesweep.train import TrainSettings, train_segment
+
+    settings = dict(snakemake.params.settings)
+    start, end = settings.pop("start_step"), settings.pop("end_step")
+    train_segment(
+        base_dir=snakemake.input.base,
+        latents_path=snakemake.input.latents,
+        settings=TrainSettings(**settings),
+        start_step=start,
+        end_step=end,
+        previous_checkpoint=snakemake.input.get("checkpoint"),
+        previous_state=snakemake.input.get("state"),
+        checkpoint_dir=snakemake.output.checkpoint,
+        state_path=snakemake.output.state,
+        loss_path=snakemake.output.loss,
+        run_name=snakemake.wildcards.run,
+        device=resolve_device(snakemake.params.device),
+    )

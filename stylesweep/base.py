@@ -1,0 +1,170 @@
+"""Base models: the built-in tiny SD 1.5-shaped model, and loading any base model folder.
+
+`builtin:tiny` has every component of Stable Diffusion 1.5 (UNet with cross-attention,
+KL autoencoder with an 8x downsampling, CLIP text encoder, the real CLIP tokenizer, the
+SD 1.5 noise schedule) at a tiny width, generated from a fixed seed. It turns noise into
+colour studies, not art, but it exercises exactly the code that real weights go through.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    PNDMScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from stylesweep.files import sha256_tree
+from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
+
+log = logging.getLogger(__name__)
+
+BUILTIN_TINY = "builtin:tiny"
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+# Stable Diffusion 1.5's noise schedule (its scheduler/scheduler_config.json).
+SD15_SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    num_train_timesteps=1000,
+    set_alpha_to_one=False,
+    skip_prk_steps=True,
+    steps_offset=1,
+    prediction_type="epsilon",
+)
+
+
+class BaseModelError(ValueError):
+    """A base model that is missing or not shaped like Stable Diffusion 1.5."""
+
+
+def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
+    """Generate the built-in tiny model into `folder` (diffusers layout), deterministically."""
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 32, 64, 64),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=64,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1,
+        norm_num_groups=16,
+        sample_size=64,
+        scaling_factor=0.18215,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=VOCAB_SIZE,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=MAX_LENGTH,
+            projection_dim=64,
+            hidden_act="quick_gelu",
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    )
+    tokenizer = build_clip_tokenizer(partial / "tokenizer")
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=PNDMScheduler(**SD15_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder
+
+
+@dataclass
+class Components:
+    """The parts of a Stable Diffusion 1.5 model that stylesweep uses."""
+
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    noise_scheduler: DDPMScheduler
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """Fail with one clear line unless `folder` is a diffusers SD 1.5 layout."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BaseModelError(
+            f"base model folder {folder} does not exist: set base_model in config.yaml to "
+            f"'{BUILTIN_TINY}' or to a local Stable Diffusion 1.5 folder in diffusers layout"
+        )
+    missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
+    if missing:
+        raise BaseModelError(
+            f"base model folder {folder} lacks {', '.join(missing)}: it must hold a diffusers "
+            "layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+        )
+    return folder
+
+
+def load_components(folder: str | Path, device: str | torch.device = "cpu") -> Components:
+    """Load every component of the base model in `folder` with the diffusers/transformers loaders."""
+    folder = check_model_folder(folder)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    if unet.config.in_channels != 4 or unet.config.cross_attention_dim is None:
+        raise BaseModelError(f"{folder}/unet is not a Stable Diffusion 1.5 UNet (4 latent channels)")
+    components = Components(
+        unet=unet,
+        vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
+        text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
+        tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
+        noise_scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
+    )
+    for module in (components.unet, components.vae, components.text_encoder):
+        module.to(device)
+    return components
+
+
+def model_hash(folder: str | Path) -> str:
+    """A content hash of a model folder's weights (sha256 over its .safetensors files)."""
+    return sha256_tree(folder)
+
+
+def resolve_device(name: str) -> str:
+    """`auto` means the first CUDA GPU when there is one, else the CPU."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

@@ -1,0 +1,103 @@
+"""The demo's inputs: procedural stills in the look of analog video synthesis, and a portrait.
+
+Each still is made by a rule from a seed (oscillator interference, rotating feedback,
+op-art rings, raster bars with sync wobble, warped checkerboards), posterized to a hard
+palette, so nothing binary has to live in the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylesweep.files import atomic_path
+
+BUILTIN_STILLS = "builtin:demo"
+BUILTIN_PORTRAIT = "builtin:astronaut"
+
+PALETTES = [
+    [(255, 0, 128), (0, 255, 200), (20, 0, 60), (255, 240, 0)],
+    [(0, 0, 0), (255, 60, 0), (0, 180, 255), (255, 255, 255)],
+    [(80, 0, 160), (255, 0, 255), (0, 255, 0), (10, 10, 40)],
+    [(255, 200, 0), (200, 0, 40), (0, 40, 120), (0, 255, 255)],
+]
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    axis = np.linspace(-1.0, 1.0, size, dtype=np.float64)
+    return np.meshgrid(axis, axis)
+
+
+def _oscillators(x, y, rng) -> np.ndarray:
+    f = rng.uniform(3, 12, size=4)
+    return np.sin(f[0] * x + 2 * np.sin(f[1] * y)) + np.sin(f[2] * y + 2 * np.sin(f[3] * x))
+
+
+def _rings(x, y, rng) -> np.ndarray:
+    r, theta = np.hypot(x, y), np.arctan2(y, x)
+    return np.sin(rng.uniform(15, 40) * r + rng.integers(2, 9) * theta + rng.uniform(0, 6))
+
+
+def _raster_bars(x, y, rng) -> np.ndarray:
+    wobble = 0.3 * np.sin(rng.uniform(5, 20) * y + rng.uniform(0, 6))
+    return np.sin(rng.uniform(10, 30) * y) + np.sin(rng.uniform(4, 12) * (x + wobble))
+
+
+def _checker(x, y, rng) -> np.ndarray:
+    k = rng.uniform(4, 10)
+    wx = x + 0.25 * np.sin(rng.uniform(3, 8) * y)
+    wy = y + 0.25 * np.sin(rng.uniform(3, 8) * x)
+    return np.sign(np.sin(k * wx)) * np.sign(np.sin(k * wy)) + 0.5 * np.sin(3 * np.hypot(x, y))
+
+
+def _feedback(x, y, rng) -> np.ndarray:
+    """Iterate a zoom-and-rotate map, the look of a camera pointed at its own monitor."""
+    field = np.sin(6 * x) * np.cos(6 * y)
+    angle, zoom = rng.uniform(0.1, 0.5), rng.uniform(0.8, 0.95)
+    size = x.shape[0]
+    for _ in range(8):
+        u = zoom * (np.cos(angle) * x - np.sin(angle) * y)
+        v = zoom * (np.sin(angle) * x + np.cos(angle) * y)
+        iu = np.clip(((u + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
+        iv = np.clip(((v + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
+        field = 0.85 * field[iv, iu] + np.sin(10 * np.hypot(x, y) - field)
+    return field
+
+
+PATTERNS = [_oscillators, _rings, _feedback, _raster_bars, _checker]
+
+
+def video_synth_still(index: int, size: int = 256, seed: int = 0) -> Image.Image:
+    """One still: pattern and palette chosen by `index`, parameters drawn from (seed, index)."""
+    rng = np.random.default_rng([seed, index])
+    x, y = _grid(size)
+    field = PATTERNS[index % len(PATTERNS)](x, y, rng)
+    palette = np.array(PALETTES[(index // len(PATTERNS) + index) % len(PALETTES)], dtype=np.uint8)
+    levels = np.quantile(field, np.linspace(0, 1, len(palette) + 1)[1:-1])
+    return Image.fromarray(palette[np.digitize(field, levels)], "RGB")
+
+
+def write_demo_stills(folder: str | Path, count: int = 12, size: int = 256, seed: int = 0) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        path = folder / f"vsynth_{index:02d}.png"
+        with atomic_path(path) as tmp:
+            video_synth_still(index, size, seed).save(tmp, format="PNG")
+        paths.append(path)
+    return paths
+
+
+def astronaut_path() -> Path:
+    """The public-domain NASA portrait of Eileen Collins that scikit-image ships."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-image is not installed: it ships the demo portrait")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the scikit-image install")
+    return path

@@ -1,0 +1,179 @@
+"""A base prompt from a portrait, with clip-interrogator.
+
+The demo runs the library's own Interrogator on a tiny open_clip model and a tiny BLIP
+caption model, both generated from a fixed seed; real models (`ViT-L-14/openai`,
+`blip-large`) load through the same Interrogator from the local cache, never the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+BUILTIN = "builtin:tiny"
+MODES = ("best", "fast", "classic", "negative")
+TINY_CLIP = "stylesweep-tiny-clip"
+# CLIP's architecture at a tiny width. Its short text context keeps the one-time label cache
+# (about 100k phrases) to seconds on one core; it also keeps the demo's prompts short.
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 1, "layers": 1},
+}
+# Words the tiny caption model can say; its captions are random, but made of words.
+CAPTION_WORDS = (
+    "a an the of in with and on portrait photo woman man person astronaut suit flag helmet "
+    "space nasa smiling standing white orange blue red close up face wearing holding front "
+    "background studio light colorful pattern abstract painting"
+).split()
+
+
+class InterrogationError(RuntimeError):
+    """A model for interrogation could not be loaded."""
+
+
+def tiny_clip(seed: int = 0):
+    """A random open_clip model of CLIP's architecture (1.6 M parameters), and its preprocessing."""
+    import open_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config_file = Path(tmp) / f"{TINY_CLIP}.json"
+        config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
+        open_clip.add_model_config(config_file)
+    torch.manual_seed(seed)
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP, pretrained=None)
+    return model.eval(), preprocess
+
+
+def tiny_blip(seed: int = 0):
+    """A random BLIP captioner of the real architecture, with a small WordPiece vocabulary."""
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]"]
+    vocab = specials + list(dict.fromkeys(CAPTION_WORDS))
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = Path(tmp) / "vocab.txt"
+        vocab_file.write_text("\n".join(vocab) + "\n")
+        tokenizer = BertTokenizer(str(vocab_file), bos_token="[DEC]")
+    image_processor = BlipImageProcessor(size={"height": 64, "width": 64})
+    config = BlipConfig(
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            encoder_hidden_size=32,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            bos_token_id=vocab.index("[DEC]"),
+            sep_token_id=vocab.index("[SEP]"),
+            eos_token_id=vocab.index("[SEP]"),
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=64,
+            patch_size=16,
+        ),
+    )
+    torch.manual_seed(seed)
+    model = BlipForConditionalGeneration(config).eval()
+    return model, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def load_interrogator(
+    clip_model: str, caption_model: str | None, cache_dir: str | Path, device: str = "cpu"
+):
+    """A clip_interrogator.Interrogator on the named models, offline.
+
+    `clip_model` is `builtin:tiny` or an open_clip `name/pretrained` such as
+    `ViT-L-14/openai`; `caption_model` is `builtin:tiny`, a clip-interrogator caption model
+    name (`blip-base`, `blip-large`, ...) or None for no caption.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # real models come from the local cache only
+    from clip_interrogator import Config, Interrogator
+
+    config = Config(
+        clip_model_name=clip_model,
+        caption_model_name=caption_model,
+        cache_path=str(cache_dir),
+        download_cache=False,
+        device=device,
+        quiet=False,
+    )
+    if clip_model == BUILTIN:
+        # clip-interrogator names its label caches after the model; the seed is in the name
+        # so a different tiny model never reads another's cache.
+        config.clip_model_name = f"{TINY_CLIP}/w32-seed0"
+        config.clip_model, config.clip_preprocess = tiny_clip(seed=0)
+    if caption_model == BUILTIN:
+        config.caption_model_name = "blip-tiny"
+        config.caption_model, config.caption_processor = tiny_blip(seed=0)
+        config.caption_max_length = 12
+    try:
+        return Interrogator(config)
+    except OSError as error:
+        raise InterrogationError(
+            f"could not load {clip_model!r} / {caption_model!r} offline ({error}); download them "
+            "once with network access (e.g. `huggingface-cli download`), or use builtin:tiny"
+        ) from error
+
+
+def interrogate(interrogator, image_path: str | Path, mode: str) -> dict:
+    """Run one clip-interrogator mode on an image; return the prompt and its CLIP similarity."""
+    if mode not in MODES:
+        raise ValueError(f"interrogation mode {mode!r} is not one of {', '.join(MODES)}")
+    try:
+        with Image.open(image_path) as opened:
+            image = opened.convert("RGB")
+    except OSError as error:
+        raise InterrogationError(f"portrait {image_path} is not a readable image: {error}") from error
+    caption = None
+    if interrogator.caption_model is not None and mode != "negative":
+        caption = interrogator.generate_caption(image)
+    run = {
+        "best": lambda: interrogator.interrogate(image, caption=caption),
+        "fast": lambda: interrogator.interrogate_fast(image, caption=caption),
+        "classic": lambda: interrogator.interrogate_classic(image, caption=caption),
+        "negative": lambda: interrogator.interrogate_negative(image),
+    }[mode]
+    with torch.no_grad():
+        prompt = run()
+        similarity = interrogator.similarity(interrogator.image_to_features(image), prompt)
+    return {"prompt": prompt, "caption": caption, "mode": mode, "similarity": similarity}
+
+
+def make_base_prompt(
+    *, text: str, portrait: str | Path | None, settings: dict, cache_dir: str | Path, device: str
+) -> dict:
+    """The base prompt: the config's text if given, else clip-interrogator on the portrait."""
+    if text.strip():
+        return {"prompt": text.strip(), "source": "config", "mode": None}
+    interrogator = load_interrogator(
+        settings["clip_model"], settings["caption_model"], cache_dir, device
+    )
+    result = interrogate(interrogator, portrait, settings["mode"])
+    return {
+        **result,
+        "source": "clip-interrogator",
+        "portrait": str(portrait),
+        "clip_model": settings["clip_model"],
+        "caption_model": settings["caption_model"],
+    }

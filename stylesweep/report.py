@@ -1,0 +1,126 @@
+"""The HTML comparison report: a static folder that opens from disk, with no network."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from stylesweep.files import atomic_path, read_json
+from stylesweep.versions import package_versions
+
+TINY_NOTE = (
+    "This report was made with the built-in tiny model. Tiny models turn noise into colour "
+    "studies, not art: the pictures show that every stage ran and how settings move the "
+    "output, not what Stable Diffusion would paint. Set base_model in config.yaml to a local "
+    "Stable Diffusion 1.5 folder (see README, 'Real weights') for real images."
+)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def read_losses(paths: list[str | Path]) -> list[tuple[int, float]]:
+    rows: list[tuple[int, float]] = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            rows += [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(handle)]
+    return sorted(rows)
+
+
+def loss_plot(points: list[tuple[int, float]], width: int = 360, height: int = 120) -> str:
+    """An inline SVG polyline of loss against step (numbers only, so it needs no escaping)."""
+    if not points:
+        return ""
+    steps = [p[0] for p in points]
+    values = [p[1] for p in points]
+    x0, x1 = min(steps), max(steps)
+    y0, y1 = min(values), max(values)
+    span_x, span_y = max(x1 - x0, 1), max(y1 - y0, 1e-12)
+    coords = " ".join(
+        f"{4 + (s - x0) / span_x * (width - 8):.1f},{height - 4 - (v - y0) / span_y * (height - 8):.1f}"
+        for s, v in points
+    )
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'class="loss" role="img"><polyline fill="none" stroke="currentColor" '
+        f'stroke-width="1.2" points="{coords}"/></svg>'
+    )
+
+
+def build_report(
+    *,
+    out_dir: str | Path,
+    dataset_dir: str | Path,
+    base_prompt_file: str | Path,
+    variants_file: str | Path,
+    sample_manifests: dict[str, str | Path],
+    loss_files: dict[str, list[str | Path]],
+    config: dict,
+    title: str,
+) -> Path:
+    """Write out_dir/index.html with images linked into out_dir/images/."""
+    out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = read_json(dataset_dir / "manifest.json")
+    for entry in dataset["images"]:
+        _link_or_copy(dataset_dir / entry["file"], out_dir / "dataset" / entry["file"])
+
+    variants = read_json(variants_file)
+    base_prompt = read_json(base_prompt_file)
+    models = list(sample_manifests)
+    cfg_scales = config["sample"]["cfg_scales"]
+    seeds = config["sample"]["seeds"]
+    # grid[variant][seed][model][cfg] = relative image path
+    grid: dict = {v["name"]: {s: {m: {} for m in models} for s in seeds} for v in variants}
+    model_hashes = {}
+    for model, manifest_path in sample_manifests.items():
+        manifest = read_json(manifest_path)
+        model_hashes[model] = manifest["model_hash"]
+        for image in manifest["images"]:
+            source = Path(manifest_path).parent / image["file"]
+            relative = Path("images") / model / image["file"]
+            _link_or_copy(source, out_dir / relative)
+            grid[image["variant"]][image["seed"]][model][image["cfg_scale"]] = relative.as_posix()
+
+    training = []
+    for run, paths in loss_files.items():
+        points = read_losses(paths)
+        training.append({"run": run, "svg": loss_plot(points), "steps": len(points),
+                         "last": points[-1][1] if points else None})
+
+    environment = Environment(
+        loader=PackageLoader("stylesweep", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    html = environment.get_template("report.html.j2").render(
+        title=title,
+        tiny_note=TINY_NOTE if config["base_model"] == "builtin:tiny" else None,
+        base_prompt=base_prompt,
+        variants=variants,
+        models=models,
+        model_hashes=model_hashes,
+        seeds=seeds,
+        cfg_scales=cfg_scales,
+        grid=grid,
+        dataset=dataset,
+        training=training,
+        config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        versions=package_versions(),
+        sample=config["sample"],
+        grid_json=json.dumps({"cfg_scales": cfg_scales}),
+    )
+    with atomic_path(out_dir / "index.html") as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return out_dir / "index.html"
