@@ -1,9 +1,9 @@
 rule make_base_model:
     output:
         directory("results/base/model"),
-    params:
-        seed=0,
     log:
         "logs/base/make_base_model.log",
+    params:
+        seed=0,
     script:
         "../scripts/make_base_model.py"

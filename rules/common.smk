@@ -6,7 +6,12 @@ from snakemake.utils import validate
 
 from stylesweep.config import ConfigError, check_config
 from stylesweep.demo import BUILTIN_PORTRAIT, BUILTIN_STILLS, astronaut_path
-from stylesweep.sweep import checkpoint_steps, expand_runs, model_names, segment_settings
+from stylesweep.sweep import (
+    checkpoint_steps,
+    expand_runs,
+    model_names,
+    segment_settings,
+)
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 
@@ -29,7 +34,9 @@ wildcard_constraints:
 
 def _existing(key, path):
     if not Path(path).exists():
-        raise WorkflowError(f"config key '{key}': {path} does not exist; fix the path in config.yaml")
+        raise WorkflowError(
+            f"config key '{key}': {path} does not exist; fix the path in config.yaml"
+        )
     return path
 
 
@@ -68,7 +75,9 @@ def previous_step(wildcards):
     steps = checkpoint_steps(RUNS[wildcards.run])
     step = int(wildcards.step)
     if step not in steps:
-        raise WorkflowError(f"run {wildcards.run} has no checkpoint at step {step} (has {steps})")
+        raise WorkflowError(
+            f"run {wildcards.run} has no checkpoint at step {step} (has {steps})"
+        )
     index = steps.index(step)
     return steps[index - 1] if index else 0
 
@@ -83,7 +92,9 @@ def train_inputs(wildcards):
 
 
 def train_settings(wildcards):
-    return segment_settings(RUNS[wildcards.run], previous_step(wildcards), int(wildcards.step))
+    return segment_settings(
+        RUNS[wildcards.run], previous_step(wildcards), int(wildcards.step)
+    )
 
 
 def sample_inputs(wildcards):
@@ -99,6 +110,9 @@ def sample_manifests():
 
 def loss_files():
     return {
-        run: [f"results/train/{run}/loss/step-{step}.csv" for step in checkpoint_steps(settings)]
+        run: [
+            f"results/train/{run}/loss/step-{step}.csv"
+            for step in checkpoint_steps(settings)
+        ]
         for run, settings in RUNS.items()
     }

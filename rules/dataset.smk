@@ -1,10 +1,10 @@
 rule make_demo_stills:
     output:
         directory("results/demo/stills"),
-    params:
-        images=config["dataset"]["demo_count"],
     log:
         "logs/dataset/make_demo_stills.log",
+    params:
+        images=config["dataset"]["demo_count"],
     script:
         "../scripts/make_demo_stills.py"
 
@@ -14,11 +14,11 @@ rule prepare_dataset:
         stills_inputs(),
     output:
         directory("results/dataset"),
+    log:
+        "logs/dataset/prepare_dataset.log",
     params:
         stills=stills_folder(),
         resolution=config["dataset"]["resolution"],
         crop=config["dataset"]["crop"],
-    log:
-        "logs/dataset/prepare_dataset.log",
     script:
         "../scripts/prepare_dataset.py"

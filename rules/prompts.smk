@@ -4,15 +4,15 @@ rule base_prompt:
     output:
         text="results/prompts/base.txt",
         details="results/prompts/base.json",
+    log:
+        "logs/prompts/base_prompt.log",
+    resources:
+        gpu=1,
     params:
         base_prompt=config["prompts"]["base_prompt"],
         interrogator=config["prompts"]["interrogator"],
         cache="resources/clip-interrogator",
         device=config["device"],
-    log:
-        "logs/prompts/base_prompt.log",
-    resources:
-        gpu=1,
     script:
         "../scripts/base_prompt.py"
 
@@ -22,12 +22,12 @@ rule prompt_variants:
         "results/prompts/base.txt",
     output:
         "results/prompts/variants.json",
+    log:
+        "logs/prompts/prompt_variants.log",
     params:
         key=config["train"]["key"],
         placements=config["prompts"]["placements"],
         weights=config["prompts"]["weights"],
         negative=config["prompts"]["negative"],
-    log:
-        "logs/prompts/prompt_variants.log",
     script:
         "../scripts/prompt_variants.py"

@@ -7,12 +7,12 @@ rule report:
         losses=[path for paths in loss_files().values() for path in paths],
     output:
         directory("results/report"),
+    log:
+        "logs/report/report.log",
     params:
         samples=sample_manifests(),
         losses=loss_files(),
         config=config,
         title=config["report"]["title"],
-    log:
-        "logs/report/report.log",
     script:
         "../scripts/report.py"

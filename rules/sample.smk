@@ -3,6 +3,10 @@ rule sample:
         unpack(sample_inputs),
     output:
         "results/samples/{model}/images.json",
+    log:
+        "logs/sample/{model}.log",
+    resources:
+        gpu=1,
     params:
         seeds=config["sample"]["seeds"],
         cfg_scales=config["sample"]["cfg_scales"],
@@ -12,9 +16,5 @@ rule sample:
         clip_skip=config["sample"]["clip_skip"],
         batch_size=config["sample"]["batch_size"],
         device=config["device"],
-    log:
-        "logs/sample/{model}.log",
-    resources:
-        gpu=1,
     script:
         "../scripts/sample.py"

@@ -4,12 +4,12 @@ rule encode_dataset:
         dataset="results/dataset",
     output:
         "results/train/latents.safetensors",
-    params:
-        device=config["device"],
     log:
         "logs/train/encode_dataset.log",
     resources:
         gpu=1,
+    params:
+        device=config["device"],
     script:
         "../scripts/encode_dataset.py"
 
@@ -21,12 +21,12 @@ rule train:
         checkpoint=directory("results/train/{run}/step-{step}"),
         state="results/train/{run}/resume/step-{step}.pt",
         loss="results/train/{run}/loss/step-{step}.csv",
-    params:
-        settings=train_settings,
-        device=config["device"],
     log:
         "logs/train/{run}/step-{step}.log",
     resources:
         gpu=1,
+    params:
+        settings=train_settings,
+        device=config["device"],
     script:
         "../scripts/train.py"

@@ -95,6 +95,11 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
             pad_token_id=49407,
         )
     )
+    with torch.no_grad():
+        # A freshly initialised LayerNorm has zero bias, so the encoder's output averages to
+        # about zero and AUTOMATIC1111's emphasis (which rescales by the mean) divides by it.
+        # Trained CLIP's final LayerNorm has a bias; give the tiny one a random bias too.
+        final_layer_norm(text_encoder).bias.normal_(0.2, 0.5)
     tokenizer = build_clip_tokenizer(partial / "tokenizer")
     pipeline = StableDiffusionPipeline(
         vae=vae,
@@ -141,11 +146,13 @@ def check_model_folder(folder: str | Path) -> Path:
 
 
 def load_components(folder: str | Path, device: str | torch.device = "cpu") -> Components:
-    """Load every component of the base model in `folder` with the diffusers/transformers loaders."""
+    """Load every component of the base model in `folder` with the library loaders."""
     folder = check_model_folder(folder)
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     if unet.config.in_channels != 4 or unet.config.cross_attention_dim is None:
-        raise BaseModelError(f"{folder}/unet is not a Stable Diffusion 1.5 UNet (4 latent channels)")
+        raise BaseModelError(
+            f"{folder}/unet is not a Stable Diffusion 1.5 UNet (4 latent channels)"
+        )
     components = Components(
         unet=unet,
         vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
@@ -161,6 +168,11 @@ def load_components(folder: str | Path, device: str | torch.device = "cpu") -> C
 def model_hash(folder: str | Path) -> str:
     """A content hash of a model folder's weights (sha256 over its .safetensors files)."""
     return sha256_tree(folder)
+
+
+def final_layer_norm(text_encoder: CLIPTextModel) -> torch.nn.LayerNorm:
+    """The encoder's last LayerNorm (transformers 5 dropped the `text_model` wrapper)."""
+    return getattr(text_encoder, "text_model", text_encoder).final_layer_norm
 
 
 def resolve_device(name: str) -> str:

@@ -28,7 +28,9 @@ class CheckpointError(ValueError):
 def read_manifest(checkpoint_dir: str | Path) -> dict:
     path = Path(checkpoint_dir) / MANIFEST
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete, rerun its train job")
+        raise CheckpointError(
+            f"{path} is missing: the checkpoint is incomplete, rerun its train job"
+        )
     return read_json(path)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from stylesweep.base import final_layer_norm
 from stylesweep.prompts import parse_emphasis
 
 CHUNK = 75
@@ -26,7 +27,9 @@ def tokenize_weighted(prompt: str, tokenizer: CLIPTokenizer) -> list[tuple[list[
         if weight == -1:  # BREAK
             chunks.append(([], []))
             continue
-        for token in tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids:
+        for token in tokenizer(
+            text, add_special_tokens=False, truncation=False, verbose=False
+        ).input_ids:
             if len(chunks[-1][0]) == CHUNK:
                 chunks.append(([], []))
             chunks[-1][0].append(token)
@@ -48,7 +51,7 @@ def _encode_chunk(
     input_ids = torch.tensor([full_ids], device=device)
     if clip_skip > 1:
         output = text_encoder(input_ids, output_hidden_states=True)
-        z = text_encoder.text_model.final_layer_norm(output.hidden_states[-clip_skip])
+        z = final_layer_norm(text_encoder)(output.hidden_states[-clip_skip])
     else:
         z = text_encoder(input_ids)[0]
     if all(w == 1.0 for w in full_weights):

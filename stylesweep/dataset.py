@@ -72,7 +72,9 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
     """
     stills, out_dir = Path(stills), Path(out_dir)
     if not stills.is_dir():
-        raise DatasetError(f"stills folder {stills} does not exist: set dataset.stills in config.yaml")
+        raise DatasetError(
+            f"stills folder {stills} does not exist: set dataset.stills in config.yaml"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     images: list[dict] = []
     skipped: list[dict] = []
@@ -83,10 +85,14 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
         if source.name.startswith(".") or suffix in CAPTION_SUFFIXES:
             continue
         if suffix in VIDEO_SUFFIXES:
-            skipped.append({"source": relative, "reason": "video: frame extraction is not supported yet"})
+            skipped.append(
+                {"source": relative, "reason": "video: frame extraction is not supported yet"}
+            )
             continue
         if suffix not in IMAGE_SUFFIXES:
-            skipped.append({"source": relative, "reason": f"not an image file ({suffix or 'no suffix'})"})
+            skipped.append(
+                {"source": relative, "reason": f"not an image file ({suffix or 'no suffix'})"}
+            )
             continue
         try:
             with Image.open(source) as opened:

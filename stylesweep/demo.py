@@ -80,7 +80,9 @@ def video_synth_still(index: int, size: int = 256, seed: int = 0) -> Image.Image
     return Image.fromarray(palette[np.digitize(field, levels)], "RGB")
 
 
-def write_demo_stills(folder: str | Path, count: int = 12, size: int = 256, seed: int = 0) -> list[Path]:
+def write_demo_stills(
+    folder: str | Path, count: int = 12, size: int = 256, seed: int = 0
+) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -29,11 +29,46 @@ TINY_CLIP_CONFIG = {
     "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 1, "layers": 1},
 }
 # Words the tiny caption model can say; its captions are random, but made of words.
-CAPTION_WORDS = (
-    "a an the of in with and on portrait photo woman man person astronaut suit flag helmet "
-    "space nasa smiling standing white orange blue red close up face wearing holding front "
-    "background studio light colorful pattern abstract painting"
-).split()
+CAPTION_WORDS = [
+    "a",
+    "an",
+    "the",
+    "of",
+    "in",
+    "with",
+    "and",
+    "on",
+    "portrait",
+    "photo",
+    "woman",
+    "man",
+    "person",
+    "astronaut",
+    "suit",
+    "flag",
+    "helmet",
+    "space",
+    "nasa",
+    "smiling",
+    "standing",
+    "white",
+    "orange",
+    "blue",
+    "red",
+    "close",
+    "up",
+    "face",
+    "wearing",
+    "holding",
+    "front",
+    "background",
+    "studio",
+    "light",
+    "colorful",
+    "pattern",
+    "abstract",
+    "painting",
+]
 
 
 class InterrogationError(RuntimeError):
@@ -144,7 +179,9 @@ def interrogate(interrogator, image_path: str | Path, mode: str) -> dict:
         with Image.open(image_path) as opened:
             image = opened.convert("RGB")
     except OSError as error:
-        raise InterrogationError(f"portrait {image_path} is not a readable image: {error}") from error
+        raise InterrogationError(
+            f"portrait {image_path} is not a readable image: {error}"
+        ) from error
     caption = None
     if interrogator.caption_model is not None and mode != "negative":
         caption = interrogator.generate_caption(image)

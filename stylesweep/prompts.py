@@ -64,7 +64,7 @@ def parse_emphasis(text: str) -> list[tuple[str, float]]:
                     pieces.append(["BREAK", -1.0])
                 pieces.append([part, 1.0])
 
-    for start, column in open_round + open_square:
+    for _, column in open_round + open_square:
         warnings.warn(
             f"prompt has an unclosed bracket at column {column + 1}: {text!r}; "
             "it is closed at the end of the prompt, as AUTOMATIC1111 does",
@@ -145,7 +145,9 @@ def make_variants(
         for weight in weights:
             prompt = insert_key(base_prompt, emphasize(key, weight), placement)
             if key not in prompt:
-                raise PromptError(f"prompt {prompt!r} does not contain the key {key!r} after placement")
+                raise PromptError(
+                    f"prompt {prompt!r} does not contain the key {key!r} after placement"
+                )
             name = f"{placement_label(placement)}_w{weight:g}"
             variants.append(asdict(Variant(name, placement, weight, prompt, negative)))
     names = [v["name"] for v in variants]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 from pathlib import Path
@@ -48,10 +47,9 @@ def loss_plot(points: list[tuple[int, float]], width: int = 360, height: int = 1
     x0, x1 = min(steps), max(steps)
     y0, y1 = min(values), max(values)
     span_x, span_y = max(x1 - x0, 1), max(y1 - y0, 1e-12)
-    coords = " ".join(
-        f"{4 + (s - x0) / span_x * (width - 8):.1f},{height - 4 - (v - y0) / span_y * (height - 8):.1f}"
-        for s, v in points
-    )
+    xs = [4 + (s - x0) / span_x * (width - 8) for s in steps]
+    ys = [height - 4 - (v - y0) / span_y * (height - 8) for v in values]
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
     return (
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'class="loss" role="img"><polyline fill="none" stroke="currentColor" '
@@ -97,8 +95,14 @@ def build_report(
     training = []
     for run, paths in loss_files.items():
         points = read_losses(paths)
-        training.append({"run": run, "svg": loss_plot(points), "steps": len(points),
-                         "last": points[-1][1] if points else None})
+        training.append(
+            {
+                "run": run,
+                "svg": loss_plot(points),
+                "steps": len(points),
+                "last": points[-1][1] if points else None,
+            }
+        )
 
     environment = Environment(
         loader=PackageLoader("stylesweep", "templates"),
@@ -119,7 +123,6 @@ def build_report(
         config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         versions=package_versions(),
         sample=config["sample"],
-        grid_json=json.dumps({"cfg_scales": cfg_scales}),
     )
     with atomic_path(out_dir / "index.html") as tmp:
         tmp.write_text(html, encoding="utf-8")

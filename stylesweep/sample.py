@@ -120,7 +120,16 @@ def render(
         return 0
 
     def batch_key(r: Recipe):
-        return (r.prompt, r.negative, r.cfg_scale, r.sampler, r.steps, r.width, r.height, r.clip_skip)
+        return (
+            r.prompt,
+            r.negative,
+            r.cfg_scale,
+            r.sampler,
+            r.steps,
+            r.width,
+            r.height,
+            r.clip_skip,
+        )
 
     embeddings: dict[tuple[str, str, int], tuple[torch.Tensor, torch.Tensor]] = {}
     progress = tqdm(total=len(pending), desc="rendering", unit="img")

@@ -38,7 +38,9 @@ def expand_runs(train: dict) -> dict[str, dict]:
     keys = list(sweep)
     runs = {}
     for values in itertools.product(*(sweep[k] for k in keys)):
-        name = "_".join(f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in zip(keys, values, strict=True))
+        name = "_".join(
+            f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in zip(keys, values, strict=True)
+        )
         runs[name] = {**base, **dict(zip(keys, values, strict=True))}
     return runs
 

@@ -1,0 +1,41 @@
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+
+from stylesweep.base import BaseModelError, build_tiny_model, check_model_folder, model_hash
+
+
+def test_tiny_model_is_generated_deterministically(tiny_model, tmp_path):
+    again = build_tiny_model(tmp_path / "again")
+    assert model_hash(again) == model_hash(tiny_model)
+
+
+def test_tokenizer_is_the_real_clip_bpe(components):
+    import open_clip
+
+    text = "a portrait of an astronaut, photograph by vsynth"
+    ids = components.tokenizer(text).input_ids
+    reference = open_clip.get_tokenizer("ViT-L-14")([text])[0].tolist()
+    assert ids == reference[: len(ids)]
+    assert components.tokenizer("portrait", add_special_tokens=False).input_ids == [5352]
+    assert len(components.tokenizer) == 49408 and components.tokenizer.model_max_length == 77
+
+
+def test_stock_diffusers_pipeline_loads_and_renders_the_tiny_model(tiny_model):
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
+    image = pipeline(
+        "a portrait",
+        num_inference_steps=2,
+        height=64,
+        width=64,
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
+    assert image.size == (64, 64)
+
+
+def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(BaseModelError, match="does not exist"):
+        check_model_folder(tmp_path / "missing")
+    (tmp_path / "half" / "unet").mkdir(parents=True)
+    with pytest.raises(BaseModelError, match="lacks vae, text_encoder, tokenizer, scheduler"):
+        check_model_folder(tmp_path / "half")

@@ -1,0 +1,81 @@
+import csv
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stylesweep.checkpoints import read_manifest
+from stylesweep.dataset import prepare_dataset
+from stylesweep.demo import write_demo_stills
+from stylesweep.train import TrainingError, TrainSettings, encode_dataset, train_segment
+
+
+@pytest.fixture(scope="module")
+def latents(tiny_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    write_demo_stills(root / "stills", count=3, size=64)
+    prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
+    encode_dataset(tiny_model, root / "dataset", root / "latents.safetensors")
+    return root / "latents.safetensors"
+
+
+SETTINGS = TrainSettings(
+    key="vsynth", instance_prompt="{key}", max_steps=6, text_encoder_steps=2,
+    learning_rate=1e-3, batch_size=1, seed=0,
+)  # fmt: skip
+
+
+def train(tiny_model, latents, root, start, end, previous=None, settings=SETTINGS):
+    checkpoint = root / f"step-{end}"
+    state = root / "resume" / f"step-{end}.pt"
+    train_segment(
+        base_dir=tiny_model,
+        latents_path=latents,
+        settings=settings,
+        start_step=start,
+        end_step=end,
+        previous_checkpoint=previous[0] if previous else None,
+        previous_state=previous[1] if previous else None,
+        checkpoint_dir=checkpoint,
+        state_path=state,
+        loss_path=root / "loss" / f"step-{end}.csv",
+        run_name="test",
+    )
+    return checkpoint, state
+
+
+def weights(checkpoint, part):
+    name = "diffusion_pytorch_model" if part == "unet" else "model"
+    return load_file(str(checkpoint / part / f"{name}.safetensors"))
+
+
+def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, latents, tmp_path):
+    one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 6)
+    first = train(tiny_model, latents, tmp_path / "seg", 0, 3)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 3, 6, previous=first)
+    for part in ("unet", "text_encoder"):
+        a, b = weights(one_go, part), weights(second, part)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), part
+
+    # the encoder trained for steps 1-2 only: step 3 and step 6 carry the same frozen encoder
+    early, late = weights(first[0], "text_encoder"), weights(second, "text_encoder")
+    assert all(torch.equal(early[k], late[k]) for k in early)
+    base = weights(tiny_model, "text_encoder")
+    assert any(not torch.equal(base[k], early[k]) for k in base)  # ...and it did train
+    unet_base, unet_late = weights(tiny_model, "unet"), weights(second, "unet")
+    assert any(not torch.equal(unet_base[k], unet_late[k]) for k in unet_base)
+
+    manifest = read_manifest(second)
+    assert manifest["step"] == 6 and manifest["text_encoder_trained_until"] == 2
+    assert manifest["settings"]["learning_rate"] == 1e-3
+    with open(tmp_path / "seg" / "loss" / "step-6.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [4, 5, 6]
+
+
+def test_a_diverging_loss_stops_with_the_setting_to_lower(tiny_model, latents, tmp_path):
+    settings = TrainSettings(**{**SETTINGS.__dict__, "learning_rate": 1e30})
+    with pytest.raises(TrainingError, match="Lower train.learning_rate"):
+        train(tiny_model, latents, tmp_path, 0, 6, settings=settings)
+    assert not (tmp_path / "step-6").exists()
