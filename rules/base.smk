@@ -5,5 +5,7 @@ rule make_base_model:
         "logs/base/make_base_model.log",
     params:
         seed=0,
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/make_base_model.py"

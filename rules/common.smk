@@ -40,20 +40,21 @@ def _existing(key, path):
     return path
 
 
-def stills_inputs():
-    """The demo stills folder, or every file of the user's stills folder."""
+def stills_folder():
+    """The demo stills (made by a rule) or the user's stills folder."""
     stills = config["dataset"]["stills"]
     if stills == BUILTIN_STILLS:
         return "results/demo/stills"
-    folder = Path(_existing("dataset.stills", stills))
-    if not folder.is_dir():
+    if not Path(_existing("dataset.stills", stills)).is_dir():
         raise WorkflowError(f"config key 'dataset.stills': {stills} is not a folder")
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    return stills
 
 
-def stills_folder():
-    stills = config["dataset"]["stills"]
-    return "results/demo/stills" if stills == BUILTIN_STILLS else stills
+def stills_files():
+    """Every file in the user's stills folder, so that editing one reruns the dataset."""
+    if config["dataset"]["stills"] == BUILTIN_STILLS:
+        return []
+    return sorted(str(p) for p in Path(stills_folder()).rglob("*") if p.is_file())
 
 
 def base_model_dir():

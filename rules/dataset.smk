@@ -5,20 +5,24 @@ rule make_demo_stills:
         "logs/dataset/make_demo_stills.log",
     params:
         images=config["dataset"]["demo_count"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/make_demo_stills.py"
 
 
 rule prepare_dataset:
     input:
-        stills_inputs(),
+        stills=stills_folder(),
+        files=stills_files(),
     output:
         directory("results/dataset"),
     log:
         "logs/dataset/prepare_dataset.log",
     params:
-        stills=stills_folder(),
         resolution=config["dataset"]["resolution"],
         crop=config["dataset"]["crop"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/prepare_dataset.py"

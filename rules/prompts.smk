@@ -13,6 +13,8 @@ rule base_prompt:
         interrogator=config["prompts"]["interrogator"],
         cache="resources/clip-interrogator",
         device=config["device"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/base_prompt.py"
 
@@ -29,5 +31,7 @@ rule prompt_variants:
         placements=config["prompts"]["placements"],
         weights=config["prompts"]["weights"],
         negative=config["prompts"]["negative"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/prompt_variants.py"

@@ -14,5 +14,7 @@ rule report:
         losses=loss_files(),
         config=config,
         title=config["report"]["title"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/report.py"

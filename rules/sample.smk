@@ -16,5 +16,7 @@ rule sample:
         clip_skip=config["sample"]["clip_skip"],
         batch_size=config["sample"]["batch_size"],
         device=config["device"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/sample.py"

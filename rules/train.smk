@@ -10,6 +10,8 @@ rule encode_dataset:
         gpu=1,
     params:
         device=config["device"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/encode_dataset.py"
 
@@ -28,5 +30,7 @@ rule train:
     params:
         settings=train_settings,
         device=config["device"],
+    conda:
+        "../envs/stylesweep.yaml"
     script:
         "../scripts/train.py"
