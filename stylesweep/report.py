@@ -50,10 +50,16 @@ def loss_plot(points: list[tuple[int, float]], width: int = 360, height: int = 1
     xs = [4 + (s - x0) / span_x * (width - 8) for s in steps]
     ys = [height - 4 - (v - y0) / span_y * (height - 8) for v in values]
     coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    labels = (
+        f'<text x="{width - 4}" y="12" text-anchor="end">loss {y1:.3g}</text>'
+        f'<text x="{width - 4}" y="{height - 6}" text-anchor="end">loss {y0:.3g}</text>'
+        f'<text x="4" y="{height - 6}">steps {x0} to {x1}</text>'
+    )
     return (
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'class="loss" role="img"><polyline fill="none" stroke="currentColor" '
-        f'stroke-width="1.2" points="{coords}"/></svg>'
+        f'class="loss" role="img" font-size="10" fill="currentColor">'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="1.2" points="{coords}"/>'
+        f"{labels}</svg>"
     )
 
 
