@@ -3,9 +3,9 @@ rule make_base_model:
         directory("results/base/model"),
     log:
         "logs/base/make_base_model.log",
-    params:
-        seed=0,
     conda:
         "../envs/stylesweep.yaml"
+    params:
+        seed=0,
     script:
         "../scripts/make_base_model.py"

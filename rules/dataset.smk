@@ -3,10 +3,10 @@ rule make_demo_stills:
         directory("results/demo/stills"),
     log:
         "logs/dataset/make_demo_stills.log",
-    params:
-        images=config["dataset"]["demo_count"],
     conda:
         "../envs/stylesweep.yaml"
+    params:
+        images=config["dataset"]["demo_count"],
     script:
         "../scripts/make_demo_stills.py"
 
@@ -19,10 +19,10 @@ rule prepare_dataset:
         directory("results/dataset"),
     log:
         "logs/dataset/prepare_dataset.log",
+    conda:
+        "../envs/stylesweep.yaml"
     params:
         resolution=config["dataset"]["resolution"],
         crop=config["dataset"]["crop"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/prepare_dataset.py"

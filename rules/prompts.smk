@@ -6,6 +6,8 @@ rule base_prompt:
         details="results/prompts/base.json",
     log:
         "logs/prompts/base_prompt.log",
+    conda:
+        "../envs/stylesweep.yaml"
     resources:
         gpu=1,
     params:
@@ -13,8 +15,6 @@ rule base_prompt:
         interrogator=config["prompts"]["interrogator"],
         cache="resources/clip-interrogator",
         device=config["device"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/base_prompt.py"
 
@@ -26,12 +26,12 @@ rule prompt_variants:
         "results/prompts/variants.json",
     log:
         "logs/prompts/prompt_variants.log",
+    conda:
+        "../envs/stylesweep.yaml"
     params:
         key=config["train"]["key"],
         placements=config["prompts"]["placements"],
         weights=config["prompts"]["weights"],
         negative=config["prompts"]["negative"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/prompt_variants.py"

@@ -9,12 +9,12 @@ rule report:
         directory("results/report"),
     log:
         "logs/report/report.log",
+    conda:
+        "../envs/stylesweep.yaml"
     params:
         samples=sample_manifests(),
         losses=loss_files(),
         config=config,
         title=config["report"]["title"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/report.py"

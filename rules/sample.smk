@@ -5,6 +5,8 @@ rule sample:
         "results/samples/{model}/images.json",
     log:
         "logs/sample/{model}.log",
+    conda:
+        "../envs/stylesweep.yaml"
     resources:
         gpu=1,
     params:
@@ -16,7 +18,5 @@ rule sample:
         clip_skip=config["sample"]["clip_skip"],
         batch_size=config["sample"]["batch_size"],
         device=config["device"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/sample.py"

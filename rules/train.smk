@@ -6,12 +6,12 @@ rule encode_dataset:
         "results/train/latents.safetensors",
     log:
         "logs/train/encode_dataset.log",
+    conda:
+        "../envs/stylesweep.yaml"
     resources:
         gpu=1,
     params:
         device=config["device"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/encode_dataset.py"
 
@@ -25,12 +25,12 @@ rule train:
         loss="results/train/{run}/loss/step-{step}.csv",
     log:
         "logs/train/{run}/step-{step}.log",
+    conda:
+        "../envs/stylesweep.yaml"
     resources:
         gpu=1,
     params:
         settings=train_settings,
         device=config["device"],
-    conda:
-        "../envs/stylesweep.yaml"
     script:
         "../scripts/train.py"
