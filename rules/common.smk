@@ -29,7 +29,7 @@ TINY = "builtin:tiny"
 wildcard_constraints:
     run="[^/]+",
     step="[0-9]+",
-    model="base|[^/]+/step-[0-9]+",
+    group="[^/]+",
 
 
 def _existing(key, path):
@@ -64,11 +64,26 @@ def base_model_dir():
     return _existing("base_model", base)
 
 
-def portrait_path():
-    portrait = config["prompts"]["portrait"]
-    if portrait == BUILTIN_PORTRAIT:
-        return str(astronaut_path())
-    return _existing("prompts.portrait", portrait)
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def base_prompt_texts():
+    return [text for text in as_list(config["prompts"]["base_prompt"]) if text.strip()]
+
+
+def portrait_paths():
+    """The portraits to interrogate; none when the base prompts are written in config."""
+    if base_prompt_texts():
+        return []
+    return [
+        (
+            str(astronaut_path())
+            if portrait == BUILTIN_PORTRAIT
+            else _existing("prompts.portrait", portrait)
+        )
+        for portrait in as_list(config["prompts"]["portrait"])
+    ]
 
 
 def previous_step(wildcards):
@@ -98,15 +113,29 @@ def train_settings(wildcards):
     )
 
 
+def group_models(group):
+    """The models one sample job renders: `base`, or every checkpoint of a run."""
+    if group == "base":
+        return {"base": None}
+    if group not in RUNS:
+        raise WorkflowError(f"no training run named {group} (runs: {', '.join(RUNS)})")
+    return {
+        f"{group}/step-{step}": f"results/train/{group}/step-{step}"
+        for step in checkpoint_steps(RUNS[group])
+    }
+
+
 def sample_inputs(wildcards):
-    inputs = {"base": base_model_dir(), "variants": "results/prompts/variants.json"}
-    if wildcards.model != "base":
-        inputs["checkpoint"] = f"results/train/{wildcards.model}"
-    return inputs
+    checkpoints = [c for c in group_models(wildcards.group).values() if c]
+    return {
+        "base": base_model_dir(),
+        "variants": "results/prompts/variants.json",
+        "checkpoints": checkpoints,
+    }
 
 
 def sample_manifests():
-    return {model: f"results/samples/{model}/images.json" for model in MODELS}
+    return [f"results/samples/{group}/images.json" for group in ["base", *RUNS]]
 
 
 def loss_files():

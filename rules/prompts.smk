@@ -1,6 +1,6 @@
 rule base_prompt:
     input:
-        portrait=[] if config["prompts"]["base_prompt"] else portrait_path(),
+        portraits=portrait_paths(),
     output:
         text="results/prompts/base.txt",
         details="results/prompts/base.json",
@@ -11,7 +11,7 @@ rule base_prompt:
     resources:
         gpu=1,
     params:
-        base_prompt=config["prompts"]["base_prompt"],
+        texts=base_prompt_texts(),
         interrogator=config["prompts"]["interrogator"],
         cache="resources/clip-interrogator",
         device=config["device"],
@@ -21,7 +21,7 @@ rule base_prompt:
 
 rule prompt_variants:
     input:
-        "results/prompts/base.txt",
+        "results/prompts/base.json",
     output:
         "results/prompts/variants.json",
     log:

@@ -3,7 +3,7 @@ rule report:
         dataset="results/dataset",
         base_prompt="results/prompts/base.json",
         variants="results/prompts/variants.json",
-        samples=list(sample_manifests().values()),
+        samples=sample_manifests(),
         losses=[path for paths in loss_files().values() for path in paths],
     output:
         directory("results/report"),
@@ -12,7 +12,7 @@ rule report:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        samples=sample_manifests(),
+        models=MODELS,
         losses=loss_files(),
         config=config,
         title=config["report"]["title"],

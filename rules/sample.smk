@@ -2,14 +2,15 @@ rule sample:
     input:
         unpack(sample_inputs),
     output:
-        "results/samples/{model}/images.json",
+        "results/samples/{group}/images.json",
     log:
-        "logs/sample/{model}.log",
+        "logs/sample/{group}.log",
     conda:
         "../envs/stylesweep.yaml"
     resources:
         gpu=1,
     params:
+        models=lambda wildcards: group_models(wildcards.group),
         seeds=config["sample"]["seeds"],
         cfg_scales=config["sample"]["cfg_scales"],
         sampler=config["sample"]["sampler"],

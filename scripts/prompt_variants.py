@@ -1,13 +1,11 @@
-from pathlib import Path
-
 from stylesweep.logs import log_to
 
 with log_to(snakemake.log[0]):
-    from stylesweep.files import write_json
+    from stylesweep.files import read_json, write_json
     from stylesweep.prompts import make_variants
 
     variants = make_variants(
-        Path(snakemake.input[0]).read_text(encoding="utf-8").strip(),
+        [p["prompt"] for p in read_json(snakemake.input[0])["prompts"]],
         key=snakemake.params.key,
         placements=snakemake.params.placements,
         weights=snakemake.params.weights,

@@ -3,12 +3,11 @@ from stylesweep.logs import log_to
 with log_to(snakemake.log[0]):
     from stylesweep.base import resolve_device
     from stylesweep.files import read_json
-    from stylesweep.sample import sample_model
+    from stylesweep.sample import sample_models
 
-    sample_model(
-        model=snakemake.wildcards.model,
+    sample_models(
+        models=snakemake.params.models,
         base_dir=snakemake.input.base,
-        checkpoint_dir=snakemake.input.get("checkpoint"),
         variants=read_json(snakemake.input.variants),
         seeds=snakemake.params.seeds,
         cfg_scales=snakemake.params.cfg_scales,

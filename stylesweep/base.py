@@ -117,6 +117,58 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+# Stable Diffusion 1.5's component shapes (its unet/vae/text_encoder config.json), for
+# benchmarks at full size with random weights: the same compute as the real weights.
+SD15_UNET = dict(
+    sample_size=64,
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    cross_attention_dim=768,
+    attention_head_dim=8,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+)
+SD15_VAE = dict(
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=4,
+    sample_size=512,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+)
+SD15_TEXT = dict(
+    vocab_size=VOCAB_SIZE,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=MAX_LENGTH,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    bos_token_id=49406,
+    eos_token_id=49407,
+    pad_token_id=49407,
+)
+
+
+def build_sd15_sized_model(folder: str | Path, seed: int = 0) -> Path:
+    """A randomly initialised model of Stable Diffusion 1.5's full size, for benchmarks."""
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    pipeline = StableDiffusionPipeline(
+        vae=AutoencoderKL(**SD15_VAE),
+        text_encoder=CLIPTextModel(CLIPTextConfig(**SD15_TEXT)),
+        tokenizer=build_clip_tokenizer(folder / "tokenizer"),
+        unet=UNet2DConditionModel(**SD15_UNET),
+        scheduler=PNDMScheduler(**SD15_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder)
+    return folder
+
+
 @dataclass
 class Components:
     """The parts of a Stable Diffusion 1.5 model that stylesweep uses."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from stylesweep.base import Components
-from stylesweep.files import read_json
+from stylesweep.files import read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
 WEIGHTS = {
@@ -34,11 +34,15 @@ def read_manifest(checkpoint_dir: str | Path) -> dict:
     return read_json(path)
 
 
-def apply_checkpoint(components: Components, checkpoint_dir: str | Path) -> None:
-    """Load a checkpoint's trained weights into the base model's components, in place."""
+def apply_checkpoint(
+    components: Components, checkpoint_dir: str | Path, parts: tuple[str, ...] | None = None
+) -> None:
+    """Load a checkpoint's trained weights (all, or the named `parts`) into `components`."""
     checkpoint_dir = Path(checkpoint_dir)
     read_manifest(checkpoint_dir)
     for part, file_name in WEIGHTS.items():
+        if parts is not None and part not in parts:
+            continue
         path = checkpoint_dir / part / file_name
         if not path.is_file():
             continue
@@ -52,11 +56,14 @@ def apply_checkpoint(components: Components, checkpoint_dir: str | Path) -> None
 
 
 def save_checkpoint(components: Components, checkpoint_dir: str | Path, manifest: dict) -> None:
-    """Write the trained parts and the manifest; the manifest goes last, marking completion."""
-    from stylesweep.files import write_json
+    """Write the trained parts and the manifest; the manifest goes last, marking completion.
 
+    The manifest records each part's sha256, so a renderer can tell that two checkpoints
+    share a frozen text encoder without hashing them again.
+    """
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     components.unet.save_pretrained(checkpoint_dir / "unet")
     components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
-    write_json(checkpoint_dir / MANIFEST, manifest)
+    hashes = {part: sha256_file(checkpoint_dir / part / name) for part, name in WEIGHTS.items()}
+    write_json(checkpoint_dir / MANIFEST, {**manifest, "weights_sha256": hashes})

@@ -171,8 +171,13 @@ def load_interrogator(
         ) from error
 
 
-def interrogate(interrogator, image_path: str | Path, mode: str) -> dict:
-    """Run one clip-interrogator mode on an image; return the prompt and its CLIP similarity."""
+def interrogate(interrogator, image_path: str | Path, mode: str, caption: str = "") -> dict:
+    """Run one clip-interrogator mode on an image.
+
+    Returns the prompt, its CLIP similarity to the image, and the similarity of each of its
+    comma-separated phrases, so a user can see which parts of the prompt the image supports.
+    Without a caption model, `caption` stands in for the caption (clip-interrogator needs one).
+    """
     if mode not in MODES:
         raise ValueError(f"interrogation mode {mode!r} is not one of {', '.join(MODES)}")
     try:
@@ -182,8 +187,13 @@ def interrogate(interrogator, image_path: str | Path, mode: str) -> dict:
         raise InterrogationError(
             f"portrait {image_path} is not a readable image: {error}"
         ) from error
-    caption = None
-    if interrogator.caption_model is not None and mode != "negative":
+    if interrogator.caption_model is None:
+        if not caption.strip() and mode != "negative":
+            raise InterrogationError(
+                "no caption model: set prompts.interrogator.caption_model, or give a caption "
+                "in prompts.interrogator.caption"
+            )
+    elif mode != "negative":
         caption = interrogator.generate_caption(image)
     run = {
         "best": lambda: interrogator.interrogate(image, caption=caption),
@@ -193,24 +203,40 @@ def interrogate(interrogator, image_path: str | Path, mode: str) -> dict:
     }[mode]
     with torch.no_grad():
         prompt = run()
-        similarity = interrogator.similarity(interrogator.image_to_features(image), prompt)
-    return {"prompt": prompt, "caption": caption, "mode": mode, "similarity": similarity}
+        features = interrogator.image_to_features(image)
+        phrases = [p.strip() for p in prompt.split(",") if p.strip()]
+        scores = interrogator.similarities(features, [prompt, *phrases])
+    return {
+        "prompt": prompt,
+        "caption": caption or None,
+        "mode": mode,
+        "similarity": scores[0],
+        "phrases": [{"text": t, "similarity": v} for t, v in zip(phrases, scores[1:], strict=True)],
+    }
 
 
-def make_base_prompt(
-    *, text: str, portrait: str | Path | None, settings: dict, cache_dir: str | Path, device: str
-) -> dict:
-    """The base prompt: the config's text if given, else clip-interrogator on the portrait."""
-    if text.strip():
-        return {"prompt": text.strip(), "source": "config", "mode": None}
+def make_base_prompts(
+    *,
+    texts: list[str],
+    portraits: list[str | Path],
+    settings: dict,
+    cache_dir: str | Path,
+    device: str,
+) -> list[dict]:
+    """The base prompts: the config's texts if given, else clip-interrogator on each portrait."""
+    texts = [" ".join(t.split()) for t in texts if t.strip()]
+    if texts:
+        return [{"prompt": t, "source": "config", "mode": None} for t in texts]
     interrogator = load_interrogator(
         settings["clip_model"], settings["caption_model"], cache_dir, device
     )
-    result = interrogate(interrogator, portrait, settings["mode"])
-    return {
-        **result,
-        "source": "clip-interrogator",
-        "portrait": str(portrait),
-        "clip_model": settings["clip_model"],
-        "caption_model": settings["caption_model"],
-    }
+    return [
+        {
+            **interrogate(interrogator, portrait, settings["mode"], settings.get("caption", "")),
+            "source": "clip-interrogator",
+            "portrait": str(portrait),
+            "clip_model": settings["clip_model"],
+            "caption_model": settings["caption_model"],
+        }
+        for portrait in portraits
+    ]

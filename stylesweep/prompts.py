@@ -135,21 +135,32 @@ def placement_label(placement: str) -> str:
 
 
 def make_variants(
-    base_prompt: str, key: str, placements: list[str], weights: list[float], negative: str = ""
+    base_prompts: str | list[str],
+    key: str,
+    placements: list[str],
+    weights: list[float],
+    negative: str = "",
 ) -> list[dict]:
-    """Every placement x weight of `key` in `base_prompt`, with names safe for file paths."""
+    """Every base prompt x placement x weight of `key`, with names safe for file paths.
+
+    With more than one base prompt (several portraits), names start with `p1_`, `p2_`, ...
+    """
     if not key.strip():
         raise PromptError("train.key is empty: set the trigger key in config.yaml")
+    if isinstance(base_prompts, str):
+        base_prompts = [base_prompts]
     variants = []
-    for placement in placements:
-        for weight in weights:
-            prompt = insert_key(base_prompt, emphasize(key, weight), placement)
-            if key not in prompt:
-                raise PromptError(
-                    f"prompt {prompt!r} does not contain the key {key!r} after placement"
-                )
-            name = f"{placement_label(placement)}_w{weight:g}"
-            variants.append(asdict(Variant(name, placement, weight, prompt, negative)))
+    for index, base_prompt in enumerate(base_prompts, start=1):
+        prefix = f"p{index}_" if len(base_prompts) > 1 else ""
+        for placement in placements:
+            for weight in weights:
+                prompt = insert_key(base_prompt, emphasize(key, weight), placement)
+                if key not in prompt:
+                    raise PromptError(
+                        f"prompt {prompt!r} does not contain the key {key!r} after placement"
+                    )
+                name = f"{prefix}{placement_label(placement)}_w{weight:g}"
+                variants.append(asdict(Variant(name, placement, weight, prompt, negative)))
     names = [v["name"] for v in variants]
     if len(set(names)) != len(names):
         raise PromptError(f"prompt variants have repeated names: {names}")

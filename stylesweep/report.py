@@ -69,7 +69,8 @@ def build_report(
     dataset_dir: str | Path,
     base_prompt_file: str | Path,
     variants_file: str | Path,
-    sample_manifests: dict[str, str | Path],
+    models: list[str],
+    sample_manifests: list[str | Path],
     loss_files: dict[str, list[str | Path]],
     config: dict,
     title: str,
@@ -82,20 +83,22 @@ def build_report(
         _link_or_copy(dataset_dir / entry["file"], out_dir / "dataset" / entry["file"])
 
     variants = read_json(variants_file)
-    base_prompt = read_json(base_prompt_file)
-    models = list(sample_manifests)
+    base_prompts = read_json(base_prompt_file)["prompts"]
     cfg_scales = config["sample"]["cfg_scales"]
     seeds = config["sample"]["seeds"]
     # grid[variant][seed][model][cfg] = relative image path
     grid: dict = {v["name"]: {s: {m: {} for m in models} for s in seeds} for v in variants}
     model_hashes = {}
-    for model, manifest_path in sample_manifests.items():
+    for manifest_path in sample_manifests:
         manifest = read_json(manifest_path)
-        model_hashes[model] = manifest["model_hash"]
+        group = Path(manifest_path).parent.name
         for image in manifest["images"]:
-            source = Path(manifest_path).parent / image["file"]
-            relative = Path("images") / model / image["file"]
-            _link_or_copy(source, out_dir / relative)
+            model = image["model"]
+            if model not in grid[image["variant"]][image["seed"]]:
+                continue  # rendered for a model no longer in the config
+            model_hashes[model] = image["model_hash"]
+            relative = Path("images") / group / image["file"]
+            _link_or_copy(Path(manifest_path).parent / image["file"], out_dir / relative)
             grid[image["variant"]][image["seed"]][model][image["cfg_scale"]] = relative.as_posix()
 
     training = []
@@ -117,7 +120,7 @@ def build_report(
     html = environment.get_template("report.html.j2").render(
         title=title,
         tiny_note=TINY_NOTE if config["base_model"] == "builtin:tiny" else None,
-        base_prompt=base_prompt,
+        base_prompts=base_prompts,
         variants=variants,
         models=models,
         model_hashes=model_hashes,

@@ -22,17 +22,18 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
-    StableDiffusionPipeline,
 )
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from tqdm import tqdm
 
 from stylesweep import __version__
-from stylesweep.base import load_components
-from stylesweep.checkpoints import apply_checkpoint
+from stylesweep.base import load_components, model_hash
+from stylesweep.checkpoints import apply_checkpoint, read_manifest
 from stylesweep.conditioning import encode_prompts
-from stylesweep.files import atomic_path
+from stylesweep.files import atomic_path, write_json
 from stylesweep.prompts import infotext
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ SAMPLERS = {
     "DPM++ 2M Karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
     "DDIM": (DDIMScheduler, {}),
 }
+
+
+VAE_BATCH = 8  # images decoded at once: the VAE at 512 px needs far more memory than the UNet
 
 
 class SamplingError(ValueError):
@@ -85,79 +89,111 @@ def make_scheduler(name: str, config):
     return cls.from_config(config, **overrides)
 
 
-def load_pipeline(
-    base_dir: str | Path, checkpoint_dir: str | Path | None, device: str
-) -> StableDiffusionPipeline:
-    """The base model's pipeline with a checkpoint's trained parts swapped in."""
-    components = load_components(base_dir)
-    if checkpoint_dir is not None:
-        apply_checkpoint(components, checkpoint_dir)
-    dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    pipeline = StableDiffusionPipeline(
-        vae=components.vae,
-        text_encoder=components.text_encoder,
-        tokenizer=components.tokenizer,
-        unet=components.unet,
-        scheduler=make_scheduler("Euler", components.noise_scheduler.config),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline.to(device, dtype)
+class GridRenderer:
+    """Renders recipes with one model, batching mixed prompts and CFG scales into few UNet calls.
 
+    Diffusers' pipeline takes one guidance scale and one prompt batch per call, so a grid of
+    seeds x CFG scales x prompt variants would cost one call per (variant, scale). The loop
+    here is the pipeline's own (same scheduler calls, same noise, same guidance formula) with
+    a guidance scale per image, the unconditional and conditional halves in one UNet batch.
+    The VAE and tokenizer stay loaded; `use_checkpoint` swaps trained weights in place and
+    keeps prompt embeddings while the text encoder is unchanged.
+    """
 
-def render(
-    pipeline: StableDiffusionPipeline,
-    recipes: list[Recipe],
-    out_dir: str | Path,
-    batch_size: int = 8,
-) -> int:
-    """Render the recipes whose image is missing in out_dir; return how many were rendered."""
-    out_dir = Path(out_dir)
-    pending = [r for r in recipes if not (out_dir / r.file_name()).is_file()]
-    if not pending:
-        return 0
+    def __init__(self, base_dir: str | Path, device: str = "cpu"):
+        self.components = load_components(base_dir)
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        for module in (self.components.unet, self.components.vae, self.components.text_encoder):
+            module.to(self.device, self.dtype).eval().requires_grad_(False)
+        self.scheduler_config = self.components.noise_scheduler.config
+        self.image_processor = VaeImageProcessor(vae_scale_factor=8)
+        self.text_encoder_id = "base"
+        self.embeddings: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.unet_calls = 0
 
-    def batch_key(r: Recipe):
-        return (
-            r.prompt,
-            r.negative,
-            r.cfg_scale,
-            r.sampler,
-            r.steps,
-            r.width,
-            r.height,
-            r.clip_skip,
+    def use_checkpoint(self, checkpoint_dir: str | Path) -> None:
+        """Swap in a checkpoint's trained weights; reuse embeddings if its encoder is the same."""
+        text_encoder_id = (
+            read_manifest(checkpoint_dir)
+            .get("weights_sha256", {})
+            .get("text_encoder", str(checkpoint_dir))
         )
+        apply_checkpoint(
+            self.components,
+            checkpoint_dir,
+            parts=None if text_encoder_id != self.text_encoder_id else ("unet",),
+        )
+        if text_encoder_id != self.text_encoder_id:
+            self.embeddings.clear()
+            self.text_encoder_id = text_encoder_id
 
-    embeddings: dict[tuple[str, str, int], tuple[torch.Tensor, torch.Tensor]] = {}
-    progress = tqdm(total=len(pending), desc="rendering", unit="img")
-    for key, group in groupby(sorted(pending, key=batch_key), key=batch_key):
-        group = list(group)
-        prompt, negative, cfg_scale, sampler, steps, width, height, clip_skip = key
-        if (prompt, negative, clip_skip) not in embeddings:
-            embeddings[(prompt, negative, clip_skip)] = encode_prompts(
-                prompt, negative, pipeline.tokenizer, pipeline.text_encoder, clip_skip
+    def _embed(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (recipe.prompt, recipe.negative, recipe.clip_skip)
+        if key not in self.embeddings:
+            self.embeddings[key] = encode_prompts(
+                recipe.prompt,
+                recipe.negative,
+                self.components.tokenizer,
+                self.components.text_encoder,
+                recipe.clip_skip,
             )
-        cond, uncond = embeddings[(prompt, negative, clip_skip)]
-        pipeline.scheduler = make_scheduler(sampler, pipeline.scheduler.config)
-        for start in range(0, len(group), batch_size):
-            batch = group[start : start + batch_size]
-            images = pipeline(
-                prompt_embeds=cond.expand(len(batch), -1, -1),
-                negative_prompt_embeds=uncond.expand(len(batch), -1, -1),
-                guidance_scale=cfg_scale,
-                num_inference_steps=steps,
-                width=width,
-                height=height,
-                generator=[torch.Generator("cpu").manual_seed(r.seed) for r in batch],
-            ).images
-            for recipe, image in zip(batch, images, strict=True):
-                save_png(image, out_dir / recipe.file_name(), recipe)
-            progress.update(len(batch))
-    progress.close()
-    return len(pending)
+        return self.embeddings[key]
+
+    @torch.no_grad()
+    def render(self, recipes: list[Recipe], out_dir: str | Path, batch_size: int = 8) -> int:
+        """Render the recipes whose image is missing in out_dir; return how many were rendered."""
+        out_dir = Path(out_dir)
+        pending = [r for r in recipes if not (out_dir / r.file_name()).is_file()]
+        if not pending:
+            return 0
+
+        def batch_key(r: Recipe):
+            # images batch together when they share the schedule and the sequence length
+            chunks = self._embed(r)[0].shape[1]
+            return (r.sampler, r.steps, r.width, r.height, r.clip_skip, chunks)
+
+        ordered = sorted(pending, key=lambda r: (batch_key(r), r.variant, r.cfg_scale, r.seed))
+        progress = tqdm(total=len(pending), desc="rendering", unit="img")
+        for _, group in groupby(ordered, key=batch_key):
+            group = list(group)
+            for start in range(0, len(group), batch_size):
+                batch = group[start : start + batch_size]
+                for recipe, image in zip(batch, self._denoise(batch), strict=True):
+                    save_png(image, out_dir / recipe.file_name(), recipe)
+                progress.update(len(batch))
+        progress.close()
+        return len(pending)
+
+    def _denoise(self, batch: list[Recipe]) -> list[Image.Image]:
+        first = batch[0]
+        unet, vae = self.components.unet, self.components.vae
+        scheduler = make_scheduler(first.sampler, self.scheduler_config)
+        scheduler.set_timesteps(first.steps, device=self.device)
+        cond = torch.cat([self._embed(r)[0] for r in batch])
+        uncond = torch.cat([self._embed(r)[1] for r in batch])
+        text = torch.cat([uncond, cond]).to(self.device, self.dtype)
+        guidance = torch.tensor([r.cfg_scale for r in batch], device=self.device, dtype=self.dtype)
+        guidance = guidance[:, None, None, None]
+        # each image's noise from its own generator: the same image in any batch
+        generators = [torch.Generator("cpu").manual_seed(r.seed) for r in batch]
+        shape = (len(batch), unet.config.in_channels, first.height // 8, first.width // 8)
+        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        for t in scheduler.timesteps:
+            model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+            noise = unet(model_input, t, encoder_hidden_states=text, return_dict=False)[0]
+            self.unet_calls += 1
+            noise_uncond, noise_cond = noise.chunk(2)
+            noise = noise_uncond + guidance * (noise_cond - noise_uncond)
+            latents = scheduler.step(noise, t, latents, generator=generators, return_dict=False)[0]
+        decoded = torch.cat(
+            [
+                vae.decode(part / vae.config.scaling_factor, return_dict=False)[0]
+                for part in latents.split(VAE_BATCH)
+            ]
+        )
+        return self.image_processor.postprocess(decoded.float(), output_type="pil")
 
 
 def save_png(image: Image.Image, path: Path, recipe: Recipe) -> None:
@@ -183,11 +219,10 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe) -> None:
         image.save(tmp, format="PNG", pnginfo=info)
 
 
-def sample_model(
+def sample_models(
     *,
-    model: str,
+    models: dict[str, str | Path | None],
     base_dir: str | Path,
-    checkpoint_dir: str | Path | None,
     variants: list[dict],
     seeds: list[int],
     cfg_scales: list[float],
@@ -199,51 +234,69 @@ def sample_model(
     manifest_path: str | Path,
     device: str = "cpu",
 ) -> dict:
-    """Render (or reuse) every variant x seed x CFG image of one model; write its manifest."""
-    from stylesweep.base import model_hash
-    from stylesweep.files import write_json
+    """Render (or reuse) every variant x seed x CFG image of each model; write one manifest.
 
+    `models` maps a model name to its checkpoint folder (None for the base model). Images go
+    to `<manifest folder>/<step>/...` for checkpoints and `<manifest folder>/...` for the base.
+    """
     if sampler not in SAMPLERS:
         raise SamplingError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
-    out_dir = Path(manifest_path).parent
-    weights_hash = model_hash(checkpoint_dir if checkpoint_dir is not None else base_dir)
-    if checkpoint_dir is not None:  # a checkpoint is only its trained parts on top of its base
-        weights_hash = f"{weights_hash}+{model_hash(base_dir)}"
-        weights_hash = hashlib.sha256(weights_hash.encode()).hexdigest()
-    recipes = [
-        Recipe(
-            model=model,
-            model_hash=weights_hash,
-            variant=variant["name"],
-            prompt=variant["prompt"],
-            negative=variant["negative"],
-            seed=seed,
-            cfg_scale=float(cfg),
-            sampler=sampler,
-            steps=steps,
-            width=size,
-            height=size,
-            clip_skip=clip_skip,
-        )
-        for variant in variants
-        for seed in seeds
-        for cfg in cfg_scales
-    ]
-    missing = [r for r in recipes if not (out_dir / r.file_name()).is_file()]
-    rendered = 0
-    if missing:
-        pipeline = load_pipeline(base_dir, checkpoint_dir, device)
-        rendered = render(pipeline, recipes, out_dir, batch_size)
-    log.info("%s: %d images rendered, %d reused", model, rendered, len(recipes) - rendered)
-    manifest = {
-        "model": model,
-        "model_hash": weights_hash,
-        "rendered": rendered,
-        "reused": len(recipes) - rendered,
-        "images": [
-            {"variant": r.variant, "seed": r.seed, "cfg_scale": r.cfg_scale, "file": r.file_name()}
+    root = Path(manifest_path).parent
+    base_hash = model_hash(base_dir)
+    renderer: GridRenderer | None = None
+    entries, rendered, reused = [], 0, 0
+    for model, checkpoint_dir in models.items():
+        out_dir = root / (Path(checkpoint_dir).name if checkpoint_dir is not None else "")
+        weights_hash = base_hash
+        if checkpoint_dir is not None:  # the trained parts on top of their base
+            parts = model_hash(checkpoint_dir)
+            weights_hash = hashlib.sha256(f"{parts}+{base_hash}".encode()).hexdigest()
+        recipes = [
+            Recipe(
+                model=model,
+                model_hash=weights_hash,
+                variant=variant["name"],
+                prompt=variant["prompt"],
+                negative=variant["negative"],
+                seed=seed,
+                cfg_scale=float(cfg),
+                sampler=sampler,
+                steps=steps,
+                width=size,
+                height=size,
+                clip_skip=clip_skip,
+            )
+            for variant in variants
+            for seed in seeds
+            for cfg in cfg_scales
+        ]
+        if any(not (out_dir / r.file_name()).is_file() for r in recipes):
+            if renderer is None:
+                renderer = GridRenderer(base_dir, device)
+            if checkpoint_dir is not None:
+                renderer.use_checkpoint(checkpoint_dir)
+            count = renderer.render(recipes, out_dir, batch_size)
+        else:
+            count = 0
+        rendered, reused = rendered + count, reused + len(recipes) - count
+        log.info("%s: %d images rendered, %d reused", model, count, len(recipes) - count)
+        entries += [
+            {
+                "model": model,
+                "model_hash": weights_hash,
+                "variant": r.variant,
+                "seed": r.seed,
+                "cfg_scale": r.cfg_scale,
+                "file": (out_dir / r.file_name()).relative_to(root).as_posix(),
+            }
             for r in recipes
-        ],
+        ]
+    manifest = {
+        "models": list(models),
+        "rendered": rendered,
+        "reused": reused,
+        "unet_calls": renderer.unet_calls if renderer else 0,
+        "images": entries,
     }
     write_json(manifest_path, manifest)
     return manifest

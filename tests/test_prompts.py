@@ -40,6 +40,7 @@ from stylesweep.prompts import (
         ),
     ],
 )
+@pytest.mark.filterwarnings("ignore:prompt has an unclosed bracket")  # A1111's example has one
 def test_parse_emphasis_matches_automatic1111(text, expected):
     parsed = parse_emphasis(text)
     assert [t for t, _ in parsed] == [t for t, _ in expected]
@@ -109,3 +110,9 @@ def test_infotext_is_automatic1111_format():
         model_hash="ab", model_name="base",
     )  # fmt: skip
     assert "Negative prompt" not in no_negative
+
+
+def test_several_base_prompts_get_numbered_variants():
+    variants = make_variants(["a b, c d", "e f, g h"], "vsynth", ["end"], [1.0, 1.2])
+    assert [v["name"] for v in variants] == ["p1_end_w1", "p1_end_w1.2", "p2_end_w1", "p2_end_w1.2"]
+    assert variants[3]["prompt"] == "e f, g h, (vsynth:1.2)"

@@ -19,12 +19,13 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
         "skipped": [{"source": "b.txt", "reason": "not an image file (.txt)"}],
     })  # fmt: skip
     write_json(
-        tmp_path / "base.json", {"prompt": f"a portrait {EVIL}", "source": "config", "mode": None}
+        tmp_path / "base.json",
+        {"prompts": [{"prompt": f"a portrait {EVIL}", "source": "config", "mode": None}]},
     )
     variants = [{"name": "start_w1", "placement": "start", "weight": 1.0,
                  "prompt": f"vsynth, a portrait {EVIL}", "negative": ""}]  # fmt: skip
     write_json(tmp_path / "variants.json", variants)
-    manifests = {}
+    manifests = []
     for model in ("base", "te~0.1/step-2"):
         folder = tmp_path / "samples" / model
         images = []
@@ -33,11 +34,10 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
                 name = f"start_w1/seed{seed}_cfg{cfg:g}_x.png"
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 Image.new("RGB", (8, 8), (seed * 50, 0, 0)).save(folder / name)
-                images.append({"variant": "start_w1", "seed": seed, "cfg_scale": cfg, "file": name})
-        write_json(
-            folder / "images.json", {"model": model, "model_hash": "f" * 64, "images": images}
-        )
-        manifests[model] = folder / "images.json"
+                images.append({"model": model, "model_hash": "f" * 64, "variant": "start_w1",
+                               "seed": seed, "cfg_scale": cfg, "file": name})  # fmt: skip
+        write_json(folder / "images.json", {"images": images})
+        manifests.append(folder / "images.json")
     (tmp_path / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
     config = {"base_model": "builtin:tiny", "train": {"key": EVIL},
               "sample": {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a",
@@ -45,7 +45,8 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
 
     index = build_report(
         out_dir=tmp_path / "report", dataset_dir=dataset, base_prompt_file=tmp_path / "base.json",
-        variants_file=tmp_path / "variants.json", sample_manifests=manifests,
+        variants_file=tmp_path / "variants.json", models=["base", "te~0.1/step-2"],
+        sample_manifests=manifests,
         loss_files={"te~0.1": [tmp_path / "loss.csv"]}, config=config, title=f"t {EVIL}",
     )  # fmt: skip
     html = index.read_text()

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
+import torch
+from diffusers import StableDiffusionPipeline
 from PIL import Image
 
-from stylesweep.sample import Recipe, SamplingError, load_pipeline, render, sample_model
+from stylesweep.conditioning import encode_prompts
+from stylesweep.sample import GridRenderer, Recipe, SamplingError, sample_models
 
 
 def recipe(seed, cfg=5.0, **changes):
@@ -15,48 +18,83 @@ def recipe(seed, cfg=5.0, **changes):
 
 
 @pytest.fixture(scope="module")
-def pipeline(tiny_model):
-    return load_pipeline(tiny_model, None, "cpu")
+def renderer(tiny_model):
+    return GridRenderer(tiny_model, "cpu")
 
 
 def pixels(path):
     return np.asarray(Image.open(path), dtype=np.int16)
 
 
-def test_an_image_is_the_same_alone_or_inside_a_batch(pipeline, tmp_path):
-    batch = [recipe(seed) for seed in range(8)]
-    assert render(pipeline, batch, tmp_path / "batch", batch_size=8) == 8
-    assert render(pipeline, [recipe(5)], tmp_path / "alone", batch_size=8) == 1
-    alone = pixels(tmp_path / "alone" / recipe(5).file_name())
-    inside = pixels(tmp_path / "batch" / recipe(5).file_name())
-    assert np.abs(alone - inside).max() <= 1
-    assert np.abs(pixels(tmp_path / "batch" / recipe(4).file_name()) - inside).max() > 1
+def test_an_image_is_the_same_alone_or_inside_a_mixed_batch(renderer, tmp_path):
+    # 8 images in one batch: two prompts, two CFG scales, several seeds
+    batch = [recipe(seed, cfg=[3.0, 7.0][seed % 2]) for seed in range(6)]
+    batch += [recipe(s, variant="w", prompt="vsynth, a portrait", negative="") for s in (6, 7)]
+    assert renderer.render(batch, tmp_path / "batch", batch_size=8) == 8
+    assert renderer.render([batch[5]], tmp_path / "alone", batch_size=8) == 1
+    alone = pixels(tmp_path / "alone" / batch[5].file_name())
+    inside = pixels(tmp_path / "batch" / batch[5].file_name())
+    assert np.abs(alone - inside).max() <= 1  # within 1/255 per pixel
+    assert np.abs(pixels(tmp_path / "batch" / batch[3].file_name()) - inside).max() > 1
 
 
-def test_rendered_images_are_reused_and_carry_their_recipe(pipeline, tmp_path):
-    recipes = [recipe(1), recipe(2)]
-    assert render(pipeline, recipes, tmp_path) == 2
-    assert render(pipeline, recipes + [recipe(3)], tmp_path) == 1
-    assert render(pipeline, recipes + [recipe(1, cfg=7.0)], tmp_path) == 1
+@pytest.mark.parametrize("sampler", ["Euler", "Euler a", "DPM++ 2M Karras", "DDIM"])
+def test_renders_what_the_stock_pipeline_renders(tiny_model, renderer, tmp_path, sampler):
+    wanted = recipe(11, cfg=6.0, sampler=sampler)
+    renderer.render([wanted], tmp_path)
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model, safety_checker=None)
+    from stylesweep.sample import make_scheduler
+
+    pipeline.scheduler = make_scheduler(sampler, pipeline.scheduler.config)
+    cond, uncond = encode_prompts(wanted.prompt, wanted.negative, pipeline.tokenizer,
+                                  pipeline.text_encoder)  # fmt: skip
+    stock = pipeline(
+        prompt_embeds=cond, negative_prompt_embeds=uncond, guidance_scale=6.0,
+        num_inference_steps=4, width=64, height=64,
+        generator=[torch.Generator().manual_seed(11)],
+    ).images[0]  # fmt: skip
+    ours = pixels(tmp_path / wanted.file_name())
+    assert np.abs(ours - np.asarray(stock, dtype=np.int16)).max() <= 1
+
+
+def test_adding_a_seed_renders_only_that_seed(renderer, tmp_path):
+    grid = [recipe(s, cfg) for s in (1, 2) for cfg in (3.0, 7.0)]
+    calls = renderer.unet_calls
+    assert renderer.render(grid, tmp_path, batch_size=8) == 4
+    assert renderer.unet_calls - calls == 4  # one batch: 4 steps, one UNet call each
+    calls = renderer.unet_calls
+    assert renderer.render(grid + [recipe(3, 3.0), recipe(3, 7.0)], tmp_path, batch_size=8) == 2
+    assert renderer.unet_calls - calls == 4  # the two new images, in one batch
+    assert renderer.render(grid, tmp_path) == 0 and renderer.unet_calls - calls == 4
+
+
+def test_every_png_carries_its_recipe(renderer, tmp_path):
+    renderer.render([recipe(1)], tmp_path)
     parameters = Image.open(tmp_path / recipe(1).file_name()).text["parameters"]
     assert parameters.splitlines()[0] == "a (vsynth:1.2) portrait"
     assert "Negative prompt: blurry" in parameters
     assert "Sampler: Euler a, CFG scale: 5, Seed: 1, Size: 64x64, Model hash: abc" in parameters
 
 
-def test_sample_model_writes_a_manifest_of_every_image(tiny_model, tmp_path):
+def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):
     variants = [{"name": "start_w1", "prompt": "vsynth, a portrait", "negative": ""}]
-    manifest = sample_model(
-        model="base", base_dir=tiny_model, checkpoint_dir=None, variants=variants,
-        seeds=[1, 2], cfg_scales=[3, 7], sampler="DPM++ 2M Karras", steps=3, size=64,
-        clip_skip=1, batch_size=4, manifest_path=tmp_path / "images.json",
+    settings = dict(
+        base_dir=tiny_model, variants=variants, seeds=[1, 2], cfg_scales=[3, 7], steps=3,
+        size=64, clip_skip=1, batch_size=4,
+    )  # fmt: skip
+    manifest = sample_models(
+        models={"base": None}, sampler="DPM++ 2M Karras", manifest_path=tmp_path / "images.json",
+        **settings,
     )  # fmt: skip
     assert manifest["rendered"] == 4 and len(manifest["images"]) == 4
+    assert manifest["unet_calls"] == 3
     for image in manifest["images"]:
-        assert (tmp_path / image["file"]).is_file()
+        assert (tmp_path / image["file"]).is_file() and image["model"] == "base"
+    again = sample_models(
+        models={"base": None}, sampler="DPM++ 2M Karras", manifest_path=tmp_path / "images.json",
+        **settings,
+    )  # fmt: skip
+    assert again["rendered"] == 0 and again["reused"] == 4 and again["unet_calls"] == 0
     with pytest.raises(SamplingError, match="unknown sampler"):
-        sample_model(
-            model="base", base_dir=tiny_model, checkpoint_dir=None, variants=variants,
-            seeds=[1], cfg_scales=[3], sampler="Heun++", steps=3, size=64, clip_skip=1,
-            batch_size=4, manifest_path=tmp_path / "x.json",
-        )  # fmt: skip
+        sample_models(models={"base": None}, sampler="Heun++", manifest_path=tmp_path / "x.json",
+                      **settings)  # fmt: skip
