@@ -17,6 +17,7 @@ rule sample:
         steps=config["sample"]["steps"],
         size=config["sample"]["size"],
         clip_skip=config["sample"]["clip_skip"],
+        emphasis=config["sample"]["emphasis"],
         batch_size=config["sample"]["batch_size"],
         device=config["device"],
     script:

@@ -15,6 +15,7 @@ with log_to(snakemake.log[0]):
         steps=snakemake.params.steps,
         size=snakemake.params.size,
         clip_skip=snakemake.params.clip_skip,
+        emphasis=snakemake.params.emphasis,
         batch_size=snakemake.params.batch_size,
         manifest_path=snakemake.output[0],
         device=resolve_device(snakemake.params.device),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -142,7 +141,6 @@ def load_interrogator(
     `ViT-L-14/openai`; `caption_model` is `builtin:tiny`, a clip-interrogator caption model
     name (`blip-base`, `blip-large`, ...) or None for no caption.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # real models come from the local cache only
     from clip_interrogator import Config, Interrogator
 
     config = Config(
@@ -164,7 +162,7 @@ def load_interrogator(
         config.caption_max_length = 12
     try:
         return Interrogator(config)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # transformers: OSError; open_clip: RuntimeError
         raise InterrogationError(
             f"could not load {clip_model!r} / {caption_model!r} offline ({error}); download them "
             "once with network access (e.g. `huggingface-cli download`), or use builtin:tiny"

@@ -71,6 +71,7 @@ class Recipe:
     width: int
     height: int
     clip_skip: int
+    emphasis: str = "a1111"
 
     def key(self) -> str:
         fields = asdict(self)
@@ -129,7 +130,7 @@ class GridRenderer:
             self.text_encoder_id = text_encoder_id
 
     def _embed(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (recipe.prompt, recipe.negative, recipe.clip_skip)
+        key = (recipe.prompt, recipe.negative, recipe.clip_skip, recipe.emphasis)
         if key not in self.embeddings:
             self.embeddings[key] = encode_prompts(
                 recipe.prompt,
@@ -137,6 +138,7 @@ class GridRenderer:
                 self.components.tokenizer,
                 self.components.text_encoder,
                 recipe.clip_skip,
+                recipe.emphasis,
             )
         return self.embeddings[key]
 
@@ -212,7 +214,11 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe) -> None:
             height=recipe.height,
             model_hash=recipe.model_hash,
             model_name=recipe.model,
-            extra={"Clip skip": str(recipe.clip_skip), "Version": f"stylesweep {__version__}"},
+            extra={
+                "Clip skip": str(recipe.clip_skip),
+                "Emphasis": {"a1111": "Original", "comfy": "ComfyUI"}[recipe.emphasis],
+                "Version": f"stylesweep {__version__}",
+            },
         ),
     )
     with atomic_path(path) as tmp:
@@ -232,6 +238,7 @@ def sample_models(
     clip_skip: int,
     batch_size: int,
     manifest_path: str | Path,
+    emphasis: str = "a1111",
     device: str = "cpu",
 ) -> dict:
     """Render (or reuse) every variant x seed x CFG image of each model; write one manifest.
@@ -265,6 +272,7 @@ def sample_models(
                 width=size,
                 height=size,
                 clip_skip=clip_skip,
+                emphasis=emphasis,
             )
             for variant in variants
             for seed in seeds

@@ -51,3 +51,15 @@ def test_clip_skip_uses_an_earlier_layer(pipeline):
     two, _ = encode_prompts("a photo", "", pipeline.tokenizer, pipeline.text_encoder, clip_skip=2)
     assert one.shape == two.shape
     assert not torch.allclose(one, two)
+
+
+def test_comfy_emphasis_interpolates_from_the_empty_prompt(pipeline):
+    tokenizer, encoder = pipeline.tokenizer, pipeline.text_encoder
+    plain, _ = encode_prompts("a, vsynth, c", "", tokenizer, encoder, emphasis="comfy")
+    weighted, _ = encode_prompts("a, (vsynth:1.5), c", "", tokenizer, encoder, emphasis="comfy")
+    empty, _ = encode_prompts("", "", tokenizer, encoder)
+    ((_, token_weights),) = tokenize_weighted("a, (vsynth:1.5), c", tokenizer)
+    w = torch.tensor([1.0] + token_weights + [1.0] * (76 - len(token_weights)))[None, :, None]
+    assert torch.allclose(weighted, (plain - empty) * w + empty, atol=1e-5)
+    a1111, _ = encode_prompts("a, (vsynth:1.5), c", "", tokenizer, encoder)
+    assert not torch.allclose(weighted, a1111)

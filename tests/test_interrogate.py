@@ -81,3 +81,12 @@ def test_without_a_caption_model_a_caption_is_needed(cache):
         interrogate(bare, astronaut_path(), "fast")
     result = interrogate(bare, astronaut_path(), "classic", caption="a portrait photo")
     assert result["prompt"].startswith("a portrait photo")
+
+
+@pytest.mark.parametrize(
+    ("clip_model", "caption_model"), [("builtin:tiny", "blip-base"), ("ViT-B-32/openai", None)]
+)
+def test_real_models_missing_from_the_cache_say_how_to_fetch_them(tmp_path, clip_model,
+                                                                  caption_model):  # fmt: skip
+    with pytest.raises(InterrogationError, match="download them once with network access"):
+        load_interrogator(clip_model, caption_model, tmp_path)
