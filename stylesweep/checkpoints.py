@@ -1,23 +1,28 @@
 """Checkpoint folders: what a training segment trained, plus a manifest.
 
-A DreamBooth checkpoint holds `unet/` and `text_encoder/` in diffusers layout (safetensors)
-and `manifest.json`. The rest of the model (VAE, tokenizer, scheduler) is the base model's,
-named in the manifest. Optimizer state for resuming is kept outside the folder.
+A DreamBooth checkpoint holds `unet/` and `text_encoder/` in diffusers layout (safetensors);
+a textual-inversion checkpoint holds `learned_embeds.safetensors` ({key: [vectors, width]},
+the format diffusers' `load_textual_inversion` reads). Both hold `manifest.json`. The rest of
+the model (VAE, tokenizer, scheduler) is the base model's, named in the manifest. Optimizer
+state for resuming is kept outside the folder.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from safetensors.torch import load_file
+import torch
+from safetensors.torch import load_file, save_file
 
 from stylesweep.base import Components
-from stylesweep.files import read_json, sha256_file, write_json
+from stylesweep.files import atomic_path, read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
+EMBEDDINGS = "learned_embeds.safetensors"
 WEIGHTS = {
-    "unet": "diffusion_pytorch_model.safetensors",
-    "text_encoder": "model.safetensors",
+    "unet": "unet/diffusion_pytorch_model.safetensors",
+    "text_encoder": "text_encoder/model.safetensors",
+    "embeddings": EMBEDDINGS,
 }
 
 
@@ -34,36 +39,85 @@ def read_manifest(checkpoint_dir: str | Path) -> dict:
     return read_json(path)
 
 
+def key_tokens(key: str, num_vectors: int) -> list[str]:
+    """The tokens of a learned key: `key`, then `key_1` ... (diffusers' multi-vector names)."""
+    return [key] + [f"{key}_{i}" for i in range(1, num_vectors)]
+
+
+def input_embeddings(components: Components) -> torch.nn.Embedding:
+    return components.text_encoder.get_input_embeddings()
+
+
+def add_key_tokens(components: Components, tokens: list[str]) -> list[int]:
+    """Add the tokens to the tokenizer (once) and grow the encoder's embedding table to match."""
+    tokenizer = components.tokenizer
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_tokens(missing)
+        components.text_encoder.resize_token_embeddings(len(tokenizer))
+    return tokenizer.convert_tokens_to_ids(tokens)
+
+
 def apply_checkpoint(
     components: Components, checkpoint_dir: str | Path, parts: tuple[str, ...] | None = None
-) -> None:
+) -> dict:
     """Load a checkpoint's trained weights (all, or the named `parts`) into `components`."""
     checkpoint_dir = Path(checkpoint_dir)
-    read_manifest(checkpoint_dir)
-    for part, file_name in WEIGHTS.items():
-        if parts is not None and part not in parts:
+    manifest = read_manifest(checkpoint_dir)
+    for part, relative in WEIGHTS.items():
+        path = checkpoint_dir / relative
+        if (parts is not None and part not in parts) or not path.is_file():
             continue
-        path = checkpoint_dir / part / file_name
-        if not path.is_file():
+        if part == "embeddings":
+            apply_embeddings(components, load_file(str(path)))
             continue
         module = getattr(components, part)
-        missing, unexpected = module.load_state_dict(load_file(path), strict=False)
+        missing, unexpected = module.load_state_dict(load_file(str(path)), strict=False)
         if missing or unexpected:
             raise CheckpointError(
                 f"{path} does not fit the base model ({len(missing)} missing, "
                 f"{len(unexpected)} unexpected tensors): was it trained from another base model?"
             )
+    return manifest
 
 
-def save_checkpoint(components: Components, checkpoint_dir: str | Path, manifest: dict) -> None:
-    """Write the trained parts and the manifest; the manifest goes last, marking completion.
+def apply_embeddings(components: Components, learned: dict[str, torch.Tensor]) -> None:
+    """Put learned key vectors ({key: [vectors, width]}) into the tokenizer and encoder."""
+    for key, vectors in learned.items():
+        ids = add_key_tokens(components, key_tokens(key, vectors.shape[0]))
+        weight = input_embeddings(components).weight
+        if vectors.shape[1] != weight.shape[1]:
+            raise CheckpointError(
+                f"embedding of {key!r} is {vectors.shape[1]} wide, the text encoder "
+                f"{weight.shape[1]}: it was trained for another base model"
+            )
+        with torch.no_grad():
+            weight[ids] = vectors.to(weight.dtype)
 
+
+def save_checkpoint(
+    components: Components,
+    checkpoint_dir: str | Path,
+    manifest: dict,
+    learned: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write what the method trained and the manifest; the manifest goes last, marking completion.
+
+    DreamBooth writes the UNet and text encoder, textual inversion only the learned vectors.
     The manifest records each part's sha256, so a renderer can tell that two checkpoints
     share a frozen text encoder without hashing them again.
     """
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    components.unet.save_pretrained(checkpoint_dir / "unet")
-    components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
-    hashes = {part: sha256_file(checkpoint_dir / part / name) for part, name in WEIGHTS.items()}
+    if learned is not None:
+        with atomic_path(checkpoint_dir / EMBEDDINGS) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in learned.items()}, str(tmp))
+    else:
+        components.unet.save_pretrained(checkpoint_dir / "unet")
+        components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
+    hashes = {
+        part: sha256_file(checkpoint_dir / relative)
+        for part, relative in WEIGHTS.items()
+        if (checkpoint_dir / relative).is_file()
+    }
     write_json(checkpoint_dir / MANIFEST, {**manifest, "weights_sha256": hashes})

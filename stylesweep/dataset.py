@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,24 @@ def square_crop(image: Image.Image, resolution: int, crop: str) -> Image.Image:
     raise DatasetError(f"dataset.crop must be one of {', '.join(CROPS)}, not {crop!r}")
 
 
+def filename_caption(stem: str) -> str:
+    """The fast-DreamBooth convention: the file name is the caption, less a counter.
+
+    `vsynth (3)`, `vsynth_03` and `vsynth-3` all give `vsynth`; underscores become spaces.
+    """
+    stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", stem)
+    return " ".join(stem.replace("_", " ").split())
+
+
+def sidecar_caption(image: Path) -> str | None:
+    """The kohya convention: `image.txt` (or `.caption`) beside the image holds its caption."""
+    for suffix in CAPTION_SUFFIXES:
+        path = image.with_suffix(suffix)
+        if path.is_file():
+            return " ".join(path.read_text(encoding="utf-8").split())
+    return None
+
+
 def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, crop: str) -> dict:
     """Convert every image in `stills` to a square RGB PNG of `resolution` pixels in `out_dir`.
 
@@ -115,6 +134,8 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
                 "source": relative,
                 "sha256": sha256_file(source),
                 "original_size": original_size,
+                "caption": sidecar_caption(source),
+                "filename_caption": filename_caption(source.stem),
             }
         )
     if not images:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from itertools import groupby
 from pathlib import Path
@@ -111,15 +112,15 @@ class GridRenderer:
         self.image_processor = VaeImageProcessor(vae_scale_factor=8)
         self.text_encoder_id = "base"
         self.embeddings: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.key_words: tuple[str, str] | None = None
         self.unet_calls = 0
 
     def use_checkpoint(self, checkpoint_dir: str | Path) -> None:
         """Swap in a checkpoint's trained weights; reuse embeddings if its encoder is the same."""
-        text_encoder_id = (
-            read_manifest(checkpoint_dir)
-            .get("weights_sha256", {})
-            .get("text_encoder", str(checkpoint_dir))
-        )
+        manifest = read_manifest(checkpoint_dir)
+        hashes = manifest.get("weights_sha256", {})
+        text_encoder_id = hashes.get("text_encoder") or hashes.get("embeddings")
+        text_encoder_id = text_encoder_id or str(checkpoint_dir)
         apply_checkpoint(
             self.components,
             checkpoint_dir,
@@ -128,12 +129,19 @@ class GridRenderer:
         if text_encoder_id != self.text_encoder_id:
             self.embeddings.clear()
             self.text_encoder_id = text_encoder_id
+        # A learned key of several vectors is written as its tokens one after the other.
+        tokens = manifest.get("tokens", [])
+        self.key_words = (tokens[0], " ".join(tokens)) if len(tokens) > 1 else None
 
     def _embed(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
         key = (recipe.prompt, recipe.negative, recipe.clip_skip, recipe.emphasis)
         if key not in self.embeddings:
+            prompt = recipe.prompt
+            if self.key_words:
+                word, expanded = self.key_words
+                prompt = re.sub(rf"(?<![\w]){re.escape(word)}(?![\w])", expanded, prompt)
             self.embeddings[key] = encode_prompts(
-                recipe.prompt,
+                prompt,
                 recipe.negative,
                 self.components.tokenizer,
                 self.components.text_encoder,

@@ -13,8 +13,12 @@ ALIASES = {
     "learning_rate": "lr",
     "checkpoint_every": "every",
     "batch_size": "bs",
+    "noise_offset": "offset",
+    "num_vectors": "vectors",
 }
+# Settings a sweep list may set (the schema holds the same list).
 SWEEPABLE = (
+    "method",
     "text_encoder_fraction",
     "text_encoder_steps",
     "max_steps",
@@ -22,26 +26,42 @@ SWEEPABLE = (
     "checkpoint_every",
     "batch_size",
     "seed",
+    "lr_schedule",
+    "noise_offset",
+    "snr_gamma",
+    "num_vectors",
 )
 
 
+VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
+
+
 def _label(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return VALUE_ALIASES.get(str(value), str(value))
+
+
+def run_name(overrides: dict) -> str:
+    return "_".join(f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in overrides.items())
 
 
 def expand_runs(train: dict) -> dict[str, dict]:
-    """Every combination of the swept values, keyed by a readable run name like `te~0.05`."""
+    """Every combination of the swept values, then each of `extra_runs`, keyed by a readable
+    run name like `te~0.05` or `method~textual_inversion`."""
     sweep = train.get("sweep") or {}
-    base = {k: v for k, v in train.items() if k != "sweep"}
-    if not sweep:
-        return {"default": base}
-    keys = list(sweep)
+    extra = train.get("extra_runs") or []
+    base = {k: v for k, v in train.items() if k not in ("sweep", "extra_runs")}
     runs = {}
-    for values in itertools.product(*(sweep[k] for k in keys)):
-        name = "_".join(
-            f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in zip(keys, values, strict=True)
-        )
-        runs[name] = {**base, **dict(zip(keys, values, strict=True))}
+    if sweep:
+        keys = list(sweep)
+        for values in itertools.product(*(sweep[k] for k in keys)):
+            overrides = dict(zip(keys, values, strict=True))
+            runs[run_name(overrides)] = {**base, **overrides}
+    elif not extra:
+        runs["default"] = base
+    for overrides in extra:
+        runs[run_name(overrides)] = {**base, **overrides}
     return runs
 
 
@@ -61,23 +81,46 @@ def text_encoder_steps(settings: dict) -> int:
     return round(settings["text_encoder_fraction"] * settings["max_steps"])
 
 
+def _clip(value: int, start: int, end: int) -> int:
+    return min(max(value, start), end)
+
+
 def segment_settings(settings: dict, start: int, end: int) -> dict:
     """What steps start+1..end depend on, and nothing more.
 
-    The text-encoder stop step is clipped to the segment, so moving it only reruns the
-    segments it falls in or before. Snakemake compares these params to decide reruns.
+    Snakemake compares these params to decide reruns, so each is reduced to what this
+    segment can see: a text-encoder stop step (or a warm-up end) is clipped to the segment,
+    so moving it reruns only the segments it falls in or before; `max_steps` enters only as
+    the horizon of a decaying learning-rate schedule (unless `lr_horizon` fixes it).
     """
-    return {
+    method = settings.get("method", "dreambooth")
+    schedule = settings.get("lr_schedule", "constant")
+    warmup = settings.get("lr_warmup_steps", 0)
+    segment = {
+        "method": method,
         "key": settings["key"],
         "instance_prompt": settings["instance_prompt"],
-        "max_steps": settings["max_steps"],
-        "text_encoder_steps": min(max(text_encoder_steps(settings), start), end),
         "learning_rate": float(settings["learning_rate"]),
         "batch_size": settings["batch_size"],
         "seed": settings["seed"],
+        "lr_schedule": schedule,
+        "lr_warmup_steps": _clip(warmup, start, end) if schedule == "constant" else warmup,
+        "lr_horizon": (
+            None if schedule == "constant" else settings.get("lr_horizon") or settings["max_steps"]
+        ),
+        "noise_offset": float(settings.get("noise_offset", 0.0)),
+        "snr_gamma": settings.get("snr_gamma"),
+        "random_flip": settings.get("random_flip", False),
+        "captions": settings.get("captions", "instance"),
         "start_step": start,
         "end_step": end,
     }
+    if method == "textual_inversion":
+        segment["num_vectors"] = settings.get("num_vectors", 1)
+        segment["init_word"] = settings.get("init_word", "art")
+    else:
+        segment["text_encoder_steps"] = _clip(text_encoder_steps(settings), start, end)
+    return segment
 
 
 def model_names(runs: dict[str, dict]) -> list[str]:

@@ -1,14 +1,18 @@
-"""DreamBooth-style fine-tuning, one segment (between two checkpoint steps) at a time.
+"""Fine-tuning, one segment (between two checkpoint steps) at a time.
 
-Every step draws its batch, noise and timesteps from a generator seeded by (seed, step),
-and the optimizer state is saved with each checkpoint, so a run trained in segments ends
-exactly where the same run trained in one go would (on CPU). The text encoder trains for
-the first `text_encoder_steps` steps, then freezes; every later checkpoint carries that
-frozen encoder.
+Methods: `dreambooth` trains the UNet, and the text encoder for the first
+`text_encoder_steps` steps (then it freezes, and every later checkpoint carries that frozen
+encoder); `textual_inversion` trains only the vectors of a new token, the key.
+
+Every step draws its images, flips, noise, timesteps and caption templates from a generator
+seeded by (seed, step), the learning rate is a function of the step, and the optimizer state
+is saved with each checkpoint, so a run trained in segments ends exactly where the same run
+trained in one go would (on CPU).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -16,15 +20,39 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import compute_snr
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from stylesweep.base import load_components, model_hash
-from stylesweep.checkpoints import apply_checkpoint, save_checkpoint
+from stylesweep.base import Components, load_components, model_hash
+from stylesweep.checkpoints import (
+    add_key_tokens,
+    apply_checkpoint,
+    input_embeddings,
+    key_tokens,
+    save_checkpoint,
+)
 from stylesweep.files import atomic_path, read_json, write_text
 from stylesweep.versions import package_versions
 
 log = logging.getLogger(__name__)
+
+METHODS = ("dreambooth", "textual_inversion")
+LR_SCHEDULES = ("constant", "polynomial", "cosine", "linear")
+CAPTIONS = ("instance", "filename", "sidecar")
+# Captions for textual inversion of a style, after the templates of the TI paper.
+STYLE_TEMPLATES = (
+    "a painting in the style of {}",
+    "a rendering in the style of {}",
+    "a picture in the style of {}",
+    "an image in the style of {}",
+    "a still in the style of {}",
+    "a frame in the style of {}",
+    "an abstract work in the style of {}",
+    "art in the style of {}",
+)
 
 
 class TrainingError(RuntimeError):
@@ -33,13 +61,24 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """What the steps of one segment depend on (see stylesweep.sweep.segment_settings)."""
+
     key: str
     instance_prompt: str
-    max_steps: int
-    text_encoder_steps: int
     learning_rate: float
     batch_size: int
     seed: int
+    method: str = "dreambooth"
+    text_encoder_steps: int = 0
+    lr_schedule: str = "constant"
+    lr_warmup_steps: int = 0
+    lr_horizon: int | None = None  # the step count a decaying schedule spans
+    noise_offset: float = 0.0
+    snr_gamma: float | None = None
+    random_flip: bool = False
+    captions: str = "instance"
+    num_vectors: int = 1
+    init_word: str = "art"
 
     @property
     def prompt(self) -> str:
@@ -51,6 +90,40 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed * 1_000_003 + step)
 
 
+def lr_factor(settings: TrainSettings):
+    """The learning-rate multiplier after a number of steps, from diffusers' schedules."""
+    if settings.lr_schedule not in LR_SCHEDULES:
+        raise TrainingError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+    name = settings.lr_schedule
+    if name == "constant" and settings.lr_warmup_steps:
+        name = "constant_with_warmup"
+    # A throwaway optimizer: only the schedule's step -> factor function is wanted here.
+    dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = get_scheduler(
+        name,
+        dummy,
+        num_warmup_steps=settings.lr_warmup_steps,
+        num_training_steps=settings.lr_horizon or 1,
+    )
+    return scheduler.lr_lambdas[0]
+
+
+def captions_for(settings: TrainSettings, images: list[dict]) -> list[str]:
+    """One caption per training image, by the configured convention."""
+    if settings.captions not in CAPTIONS:
+        raise TrainingError(f"train.captions must be one of {', '.join(CAPTIONS)}")
+    if settings.captions == "filename":
+        return [entry["filename_caption"] or settings.prompt for entry in images]
+    if settings.captions == "sidecar":
+        missing = [entry["source"] for entry in images if not entry.get("caption")]
+        if missing:
+            log.warning(
+                "%d images have no caption file; they use %r", len(missing), settings.prompt
+            )
+        return [entry.get("caption") or settings.prompt for entry in images]
+    return [settings.prompt] * len(images)
+
+
 @torch.no_grad()
 def encode_dataset(base_dir: str | Path, dataset_dir: str | Path, out_path: str | Path) -> None:
     """VAE latent distributions (mean, std) of every dataset image, computed once per base model."""
@@ -59,18 +132,25 @@ def encode_dataset(base_dir: str | Path, dataset_dir: str | Path, out_path: str 
 
     components = load_components(base_dir)
     manifest = read_json(Path(dataset_dir) / "manifest.json")
-    means, stds = [], []
+    latents: dict[str, list[torch.Tensor]] = {
+        "mean": [],
+        "std": [],
+        "mean_flip": [],
+        "std_flip": [],
+    }
     for entry in tqdm(manifest["images"], desc="encoding dataset", unit="img"):
         with Image.open(Path(dataset_dir) / entry["file"]) as image:
             pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
-        dist = components.vae.encode(torch.from_numpy(pixels).permute(2, 0, 1)[None]).latent_dist
-        means.append(dist.mean[0])
-        stds.append(dist.std[0])
+        pixels = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        for suffix, view in (("", pixels), ("_flip", pixels.flip(-1))):
+            dist = components.vae.encode(view).latent_dist
+            latents["mean" + suffix].append(dist.mean[0])
+            latents["std" + suffix].append(dist.std[0])
     with atomic_path(out_path) as tmp:
         save_file(
-            {"mean": torch.stack(means).contiguous(), "std": torch.stack(stds).contiguous()},
+            {name: torch.stack(values).contiguous() for name, values in latents.items()},
             str(tmp),
-            metadata={"files": ",".join(e["file"] for e in manifest["images"])},
+            metadata={"images": json.dumps(manifest["images"])},
         )
 
 
@@ -90,85 +170,171 @@ def train_segment(
     device: str = "cpu",
 ) -> list[float]:
     """Train steps start_step+1 .. end_step and save the checkpoint and resume state."""
+    if settings.method not in METHODS:
+        raise TrainingError(f"train.method must be one of {', '.join(METHODS)}")
     if end_step <= start_step:
         raise TrainingError(f"segment {start_step}..{end_step} is empty")
     torch.use_deterministic_algorithms(True, warn_only=True)
     components = load_components(base_dir)
+    warn_if_key_is_known(components, settings)
+    textual_inversion = settings.method == "textual_inversion"
+    if textual_inversion:
+        token_ids = add_key_tokens(components, key_tokens(settings.key, settings.num_vectors))
+        init_embedding(components, token_ids, settings.init_word)
     if previous_checkpoint is not None:
         apply_checkpoint(components, previous_checkpoint)
     unet, text_encoder = components.unet.to(device), components.text_encoder.to(device)
     scheduler = components.noise_scheduler
 
     latents = load_file(str(latents_path))
-    mean, std = latents["mean"], latents["std"]
+    with safe_open(str(latents_path), "pt") as handle:  # the image list rides in its metadata
+        captions = captions_for(settings, json.loads(handle.metadata()["images"]))
     scaling = components.vae.config.scaling_factor
     del components.vae
 
-    optimizer = torch.optim.AdamW(
-        [{"params": list(unet.parameters())}, {"params": list(text_encoder.parameters())}],
-        lr=settings.learning_rate,
-        weight_decay=1e-2,
-    )
+    if textual_inversion:
+        unet.requires_grad_(False)
+        text_encoder.requires_grad_(False)
+        embeddings = input_embeddings(components)
+        embeddings.weight.requires_grad_(True)
+        groups = [{"params": [embeddings.weight]}]
+        frozen_rows = torch.ones(embeddings.weight.shape[0], dtype=torch.bool)
+        frozen_rows[token_ids] = False
+        original_rows = embeddings.weight.detach()[frozen_rows].clone()
+    else:
+        groups = [{"params": list(unet.parameters())}, {"params": list(text_encoder.parameters())}]
+    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=1e-2)
     if previous_state is not None:
         optimizer.load_state_dict(torch.load(previous_state, weights_only=True))
+    factor = lr_factor(settings)
 
-    input_ids = components.tokenizer(
-        settings.prompt, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
-    ).input_ids.to(device)
-    frozen_embedding = None
-    unet.train()
+    frozen_embeddings: dict[str, torch.Tensor] = {}
+    unet.train(not textual_inversion)
     losses = []
     for step in tqdm(range(start_step + 1, end_step + 1), desc=f"{run_name} steps", unit="step"):
         generator = step_generator(settings.seed, step)
-        index = torch.randint(len(mean), (settings.batch_size,), generator=generator)
-        sample = mean[index] + std[index] * torch.randn(mean[index].shape, generator=generator)
-        clean = (sample * scaling).to(device)
-        noise = torch.randn(clean.shape, generator=generator).to(device)
+        index = torch.randint(len(captions), (settings.batch_size,), generator=generator)
+        flip = torch.rand(settings.batch_size, generator=generator) < 0.5
+        flip &= settings.random_flip
+        mean = torch.where(
+            flip[:, None, None, None], latents["mean_flip"][index], latents["mean"][index]
+        )
+        std = torch.where(
+            flip[:, None, None, None], latents["std_flip"][index], latents["std"][index]
+        )
+        clean = ((mean + std * torch.randn(mean.shape, generator=generator)) * scaling).to(device)
+        noise = torch.randn(clean.shape, generator=generator)
+        if settings.noise_offset:
+            offset = torch.randn(clean.shape[:2] + (1, 1), generator=generator)
+            noise = noise + settings.noise_offset * offset
+        noise = noise.to(device)
         timesteps = torch.randint(
             0, scheduler.config.num_train_timesteps, (settings.batch_size,), generator=generator
         ).to(device)
         noisy = scheduler.add_noise(clean, noise, timesteps)
 
-        if step <= settings.text_encoder_steps:
+        if textual_inversion:
+            template = torch.randint(
+                len(STYLE_TEMPLATES), (settings.batch_size,), generator=generator
+            )
+            words = " ".join(key_tokens(settings.key, settings.num_vectors))
+            texts = [STYLE_TEMPLATES[t].format(words) for t in template.tolist()]
+            embedding = text_encoder(tokenize(components, texts, device))[0]
+        elif step <= settings.text_encoder_steps:
             text_encoder.train().requires_grad_(True)
-            embedding = text_encoder(input_ids)[0]
+            texts = [captions[i] for i in index.tolist()]
+            embedding = text_encoder(tokenize(components, texts, device))[0]
         else:
             text_encoder.eval().requires_grad_(False)
-            if frozen_embedding is None:  # the encoder no longer changes: encode once
-                with torch.no_grad():
-                    frozen_embedding = text_encoder(input_ids)[0]
-            embedding = frozen_embedding
-        prediction = unet(noisy, timesteps, embedding.expand(settings.batch_size, -1, -1)).sample
+            embedding = torch.cat(
+                [frozen_embedding(components, frozen_embeddings, captions[i], device)
+                 for i in index.tolist()]
+            )  # fmt: skip
+
+        prediction = unet(noisy, timesteps, embedding).sample
         if scheduler.config.prediction_type == "v_prediction":
             target = scheduler.get_velocity(clean, noise, timesteps)
         else:
             target = noise
-        loss = F.mse_loss(prediction.float(), target.float())
+        loss = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+        if settings.snr_gamma:
+            # min-SNR weighting (Hang et al. 2023), as in the diffusers training examples
+            snr = compute_snr(scheduler, timesteps)
+            weight = torch.clamp(snr, max=settings.snr_gamma) / snr
+            if scheduler.config.prediction_type == "v_prediction":
+                weight = weight * snr / (snr + 1)
+            loss = loss * weight
+        loss = loss.mean()
         if not math.isfinite(loss.item()):
             raise TrainingError(
                 f"{run_name}: loss became {loss.item()} at step {step}; the last good checkpoint "
                 f"is kept. Lower train.learning_rate (now {settings.learning_rate:g}) and rerun"
             )
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate * factor(step - 1)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if textual_inversion:  # only the key's rows may change
+            with torch.no_grad():
+                embeddings.weight[frozen_rows] = original_rows
         losses.append(loss.item())
 
     manifest = {
         "run": run_name,
         "step": end_step,
-        "method": "dreambooth",
+        "method": settings.method,
         "base_model": str(base_dir),
         "base_model_hash": model_hash(base_dir),
         "settings": asdict(settings),
-        "text_encoder_trained_until": min(end_step, settings.text_encoder_steps),
         "versions": package_versions(),
     }
-    save_checkpoint(components, checkpoint_dir, manifest)
+    if textual_inversion:
+        manifest["tokens"] = key_tokens(settings.key, settings.num_vectors)
+        learned = {settings.key: input_embeddings(components).weight[token_ids].detach()}
+        save_checkpoint(components, checkpoint_dir, manifest, learned=learned)
+    else:
+        manifest["text_encoder_trained_until"] = min(end_step, settings.text_encoder_steps)
+        save_checkpoint(components, checkpoint_dir, manifest)
     with atomic_path(state_path) as tmp:
         torch.save(optimizer.state_dict(), tmp)
-    rows = "step,loss\n" + "".join(
-        f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses)
-    )
-    write_text(loss_path, rows)
+    rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
+    write_text(loss_path, "step,loss\n" + rows)
     return losses
+
+
+def tokenize(components: Components, texts: list[str], device: str) -> torch.Tensor:
+    return components.tokenizer(
+        texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    ).input_ids.to(device)
+
+
+def frozen_embedding(
+    components: Components, cache: dict[str, torch.Tensor], caption: str, device: str
+) -> torch.Tensor:
+    """The frozen text encoder's output for a caption, computed once."""
+    if caption not in cache:
+        with torch.no_grad():
+            cache[caption] = components.text_encoder(tokenize(components, [caption], device))[0]
+    return cache[caption]
+
+
+def init_embedding(components: Components, token_ids: list[int], init_word: str) -> None:
+    """Start the key's vectors at the embedding of `init_word`'s first token."""
+    ids = components.tokenizer(init_word, add_special_tokens=False).input_ids
+    if not ids:
+        raise TrainingError(f"train.init_word {init_word!r} has no tokens: pick a real word")
+    weight = input_embeddings(components).weight
+    with torch.no_grad():
+        weight[token_ids] = weight[ids[0]].clone()
+
+
+def warn_if_key_is_known(components: Components, settings: TrainSettings) -> None:
+    """A key the model already knows starts out meaning something else."""
+    ids = components.tokenizer(settings.key, add_special_tokens=False).input_ids
+    if settings.method == "dreambooth" and len(ids) == 1:
+        log.warning(
+            "train.key %r is a single token the model already knows; a rare made-up word "
+            "(like 'vsynth' or 'sks') keeps its old meaning from leaking into the style",
+            settings.key,
+        )

@@ -64,3 +64,15 @@ def test_same_input_gives_same_bytes(stills, tmp_path):
             tmp_path / "b" / entry["file"]
         ).read_bytes()
     assert a == b
+
+
+def test_captions_from_file_names_and_sidecars(stills, tmp_path):
+    from stylesweep.dataset import filename_caption
+
+    assert filename_caption("vsynth (3)") == "vsynth"
+    assert filename_caption("vsynth_03") == "vsynth"
+    assert filename_caption("my_style-12") == "my style"
+    assert filename_caption("neon grid") == "neon grid"
+    manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
+    captions = {entry["source"]: entry["caption"] for entry in manifest["images"]}
+    assert captions["wide.png"] == "a caption" and captions["tall.jpg"] is None

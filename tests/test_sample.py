@@ -98,3 +98,32 @@ def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):
     with pytest.raises(SamplingError, match="unknown sampler"):
         sample_models(models={"base": None}, sampler="Heun++", manifest_path=tmp_path / "x.json",
                       **settings)  # fmt: skip
+
+
+def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_path):
+    import torch as t
+
+    from stylesweep.base import load_components
+    from stylesweep.checkpoints import save_checkpoint
+
+    learned = {"vsynth": t.randn(2, 64, generator=t.Generator().manual_seed(0))}
+    checkpoint = tmp_path / "ti" / "step-2"
+    save_checkpoint(load_components(tiny_model), checkpoint,
+                    {"method": "textual_inversion", "tokens": ["vsynth", "vsynth_1"]},
+                    learned=learned)  # fmt: skip
+    variants = [{"name": "k", "prompt": "(vsynth:1.2), a portrait", "negative": ""}]
+    settings = dict(base_dir=tiny_model, variants=variants, seeds=[1], cfg_scales=[5],
+                    sampler="Euler", steps=3, size=64, clip_skip=1, batch_size=4)  # fmt: skip
+    ti = sample_models(models={"ti/step-2": checkpoint}, manifest_path=tmp_path / "ti" / "i.json",
+                       **settings)  # fmt: skip
+    base = sample_models(models={"base": None}, manifest_path=tmp_path / "base" / "i.json",
+                         **settings)  # fmt: skip
+    ti_image = pixels(tmp_path / "ti" / ti["images"][0]["file"])
+    base_image = pixels(tmp_path / "base" / base["images"][0]["file"])
+    assert np.abs(ti_image - base_image).max() > 10
+
+    renderer = GridRenderer(tiny_model)
+    renderer.use_checkpoint(checkpoint)
+    assert renderer.key_words == ("vsynth", "vsynth vsynth_1")
+    ids = renderer.components.tokenizer("vsynth vsynth_1", add_special_tokens=False).input_ids
+    assert len(ids) == 2 and min(ids) >= 49408  # two new tokens, one per learned vector

@@ -64,3 +64,40 @@ def test_model_names_start_with_the_base_control():
     assert model_names(runs) == [
         "base", "te~0.1/step-20", "te~0.1/step-40", "te~0.2/step-20", "te~0.2/step-40",
     ]  # fmt: skip
+
+
+def test_extra_runs_follow_the_sweep():
+    runs = expand_runs(
+        {
+            **TRAIN,
+            "sweep": {"text_encoder_fraction": [0.1]},
+            "extra_runs": [{"method": "textual_inversion", "learning_rate": 0.005}],
+        }
+    )
+    assert list(runs) == ["te~0.1", "method~ti_lr~0.005"]
+    assert runs["method~ti_lr~0.005"]["method"] == "textual_inversion"
+    assert list(expand_runs({**TRAIN, "extra_runs": [{"seed": 3}]})) == ["seed~3"]
+
+
+def test_extending_max_steps_keeps_segments_that_do_not_depend_on_it():
+    constant = {**TRAIN, "lr_schedule": "constant", "text_encoder_steps": 300}
+    longer = {**constant, "max_steps": 8000}
+    assert segment_settings(constant, 0, 2000) == segment_settings(longer, 0, 2000)
+    decaying = {**constant, "lr_schedule": "polynomial"}
+    assert segment_settings(decaying, 0, 2000)["lr_horizon"] == 6000
+    assert segment_settings(decaying, 0, 2000) != segment_settings({**decaying, "max_steps": 8000},
+                                                                   0, 2000)  # fmt: skip
+    fixed = {**decaying, "lr_horizon": 10000}
+    assert segment_settings(fixed, 0, 2000) == segment_settings(
+        {**fixed, "max_steps": 8000}, 0, 2000
+    )
+    # a strength given as a fraction of max_steps moves with it
+    fraction = {**constant, "text_encoder_steps": None}
+    assert segment_settings(fraction, 0, 2000) != segment_settings({**fraction, "max_steps": 8000},
+                                                                   0, 2000)  # fmt: skip
+
+
+def test_textual_inversion_segments_carry_their_own_settings():
+    ti = segment_settings({**TRAIN, "method": "textual_inversion", "num_vectors": 2}, 0, 2000)
+    assert "text_encoder_steps" not in ti and ti["num_vectors"] == 2
+    assert "num_vectors" not in segment_settings(TRAIN, 0, 2000)

@@ -1,13 +1,21 @@
 import csv
+from dataclasses import replace
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from stylesweep.checkpoints import read_manifest
+from stylesweep.checkpoints import WEIGHTS, read_manifest
 from stylesweep.dataset import prepare_dataset
 from stylesweep.demo import write_demo_stills
-from stylesweep.train import TrainingError, TrainSettings, encode_dataset, train_segment
+from stylesweep.report import read_losses
+from stylesweep.train import (
+    TrainingError,
+    TrainSettings,
+    encode_dataset,
+    lr_factor,
+    train_segment,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +28,11 @@ def latents(tiny_model, tmp_path_factory):
 
 
 SETTINGS = TrainSettings(
-    key="vsynth", instance_prompt="{key}", max_steps=6, text_encoder_steps=2,
-    learning_rate=1e-3, batch_size=1, seed=0,
+    key="vsynth", instance_prompt="{key}", text_encoder_steps=2, learning_rate=1e-3,
+    batch_size=1, seed=0,
 )  # fmt: skip
+TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="painting",
+             learning_rate=5e-2)  # fmt: skip
 
 
 def train(tiny_model, latents, root, start, end, previous=None, settings=SETTINGS):
@@ -45,8 +55,7 @@ def train(tiny_model, latents, root, start, end, previous=None, settings=SETTING
 
 
 def weights(checkpoint, part):
-    name = "diffusion_pytorch_model" if part == "unet" else "model"
-    return load_file(str(checkpoint / part / f"{name}.safetensors"))
+    return load_file(str(checkpoint / WEIGHTS[part]))
 
 
 def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, latents, tmp_path):
@@ -75,7 +84,52 @@ def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, la
 
 
 def test_a_diverging_loss_stops_with_the_setting_to_lower(tiny_model, latents, tmp_path):
-    settings = TrainSettings(**{**SETTINGS.__dict__, "learning_rate": 1e30})
+    settings = replace(SETTINGS, learning_rate=1e30)
     with pytest.raises(TrainingError, match="Lower train.learning_rate"):
         train(tiny_model, latents, tmp_path, 0, 6, settings=settings)
     assert not (tmp_path / "step-6").exists()
+
+
+def test_textual_inversion_learns_only_the_key_and_resumes_bit_for_bit(
+    tiny_model, latents, tmp_path
+):
+    one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 4, settings=TI)
+    first = train(tiny_model, latents, tmp_path / "seg", 0, 2, settings=TI)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, previous=first, settings=TI)
+    assert sorted(p.name for p in second.iterdir()) == [
+        "learned_embeds.safetensors",
+        "manifest.json",
+    ]
+    a, b = weights(one_go, "embeddings"), weights(second, "embeddings")
+    assert list(a) == ["vsynth"] and a["vsynth"].shape == (2, 64)
+    assert torch.equal(a["vsynth"], b["vsynth"])
+    start = weights(first[0], "embeddings")["vsynth"]
+    assert not torch.equal(start, b["vsynth"])
+    assert read_manifest(second)["tokens"] == ["vsynth", "vsynth_1"]
+
+
+def test_learning_rate_schedules():
+    constant = lr_factor(replace(SETTINGS, lr_schedule="constant"))
+    assert [constant(s) for s in (0, 5, 50)] == [1.0, 1.0, 1.0]
+    warm = lr_factor(replace(SETTINGS, lr_schedule="constant", lr_warmup_steps=4))
+    assert [warm(s) for s in (0, 2, 4, 40)] == [0.0, 0.5, 1.0, 1.0]
+    poly = lr_factor(replace(SETTINGS, lr_schedule="polynomial", lr_horizon=10))
+    assert poly(0) == 1.0 and poly(5) == pytest.approx(0.5, abs=1e-6) and poly(10) < 1e-6
+    cosine = lr_factor(replace(SETTINGS, lr_schedule="cosine", lr_horizon=10))
+    assert cosine(5) == pytest.approx(0.5)
+
+
+def test_noise_offset_min_snr_and_flips_change_training(tiny_model, latents, tmp_path):
+    plain, _ = train(tiny_model, latents, tmp_path / "plain", 0, 2)
+    for name, change in {"offset": {"noise_offset": 0.1}, "flip": {"random_flip": True}}.items():
+        changed, _ = train(tiny_model, latents, tmp_path / name, 0, 2,
+                           settings=replace(SETTINGS, **change))  # fmt: skip
+        a, b = weights(plain, "unet"), weights(changed, "unet")
+        assert any(not torch.equal(a[k], b[k]) for k in a), name
+    # min-SNR scales each step's loss by min(SNR, gamma) / SNR: never up, down where SNR > gamma
+    train(tiny_model, latents, tmp_path / "snr", 0, 2, settings=replace(SETTINGS, snr_gamma=0.05))
+    plain_loss, snr_loss = (
+        read_losses([tmp_path / d / "loss" / "step-2.csv"]) for d in ("plain", "snr")
+    )
+    assert snr_loss[0][1] <= plain_loss[0][1]  # step 1: same weights, same noise, loss scaled down
+    assert snr_loss != plain_loss

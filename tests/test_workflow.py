@@ -21,6 +21,7 @@ def small_config() -> dict:
     config["dataset"]["demo_count"] = 4
     config["train"].update(max_steps=4, checkpoint_every=2)
     config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
+    config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
     config["prompts"].update(placements=["start", "end"], weights=[1.0, 1.2])
     config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
     return config
@@ -57,11 +58,14 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     index = finished / "results" / "report" / "index.html"
     html = index.read_text()
     grid = re.findall(r'<img src="(images/[^"]+)"', html)
-    # 4 variants x 2 seeds x 3 models (base, te~0.25/step-2, te~0.25/step-4) x 2 CFG scales
-    assert len(grid) == 4 * 2 * 3 * 2
+    # 4 variants x 2 seeds x 5 models (base, te~0.25 and method~ti_lr~0.05 at steps 2 and 4)
+    # x 2 CFG scales
+    assert len(grid) == 4 * 2 * 5 * 2
     for source in grid:
         assert (index.parent / source).is_file()
     assert html.index(">base<") < html.index(">te~0.25/step-2<") < html.index(">te~0.25/step-4<")
+    learned = finished / "results/train/method~ti_lr~0.05/step-4/learned_embeds.safetensors"
+    assert learned.is_file()
     png = next((finished / "results" / "samples" / "base").rglob("*.png"))
     assert "Sampler: Euler a" in Image.open(png).text["parameters"]
 
@@ -77,7 +81,7 @@ def test_adding_a_seed_reruns_sampling_and_report_only(finished):
     write_config(finished, config)
     try:
         result = snakemake(finished, "-n")
-        assert job_counts(result.stdout) == {"sample": 2, "report": 1, "all": 1}  # base, the run
+        assert job_counts(result.stdout) == {"sample": 3, "report": 1, "all": 1}  # base, 2 runs
     finally:
         write_config(finished, small_config())
 
