@@ -2,7 +2,9 @@
 
 A DreamBooth checkpoint holds `unet/` and `text_encoder/` in diffusers layout (safetensors);
 a textual-inversion checkpoint holds `learned_embeds.safetensors` ({key: [vectors, width]},
-the format diffusers' `load_textual_inversion` reads). Both hold `manifest.json`. The rest of
+the format diffusers' `load_textual_inversion` reads); a LoRA checkpoint holds
+`pytorch_lora_weights.safetensors`, as diffusers' `save_lora_weights` writes it (and
+`load_lora_weights` reads it). All hold `manifest.json`. The rest of
 the model (VAE, tokenizer, scheduler) is the base model's, named in the manifest. Optimizer
 state for resuming is kept outside the folder.
 """
@@ -19,10 +21,13 @@ from stylesweep.files import atomic_path, read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "learned_embeds.safetensors"
+LORA = "pytorch_lora_weights.safetensors"
+ADAPTER = "stylesweep"
 WEIGHTS = {
     "unet": "unet/diffusion_pytorch_model.safetensors",
     "text_encoder": "text_encoder/model.safetensors",
     "embeddings": EMBEDDINGS,
+    "lora": LORA,
 }
 
 
@@ -71,6 +76,9 @@ def apply_checkpoint(
         if part == "embeddings":
             apply_embeddings(components, load_file(str(path)))
             continue
+        if part == "lora":
+            apply_lora(components, checkpoint_dir)
+            continue
         module = getattr(components, part)
         missing, unexpected = module.load_state_dict(load_file(str(path)), strict=False)
         if missing or unexpected:
@@ -95,11 +103,50 @@ def apply_embeddings(components: Components, learned: dict[str, torch.Tensor]) -
             weight[ids] = vectors.to(weight.dtype)
 
 
+def remove_lora(components: Components) -> None:
+    """Remove the adapters a previous LoRA checkpoint put into the UNet and text encoder."""
+    for module in (components.unet, components.text_encoder):
+        if ADAPTER in getattr(module, "peft_config", {}):
+            delete_adapter(module, ADAPTER)
+
+
+def apply_lora(components: Components, checkpoint_dir: str | Path) -> None:
+    """Load a LoRA checkpoint's adapters (replacing any loaded before) with diffusers' loaders."""
+    from diffusers import StableDiffusionPipeline
+
+    remove_lora(components)
+    state, alphas, metadata = StableDiffusionPipeline.lora_state_dict(
+        str(checkpoint_dir), return_lora_metadata=True
+    )
+    StableDiffusionPipeline.load_lora_into_unet(
+        state, alphas, components.unet, adapter_name=ADAPTER, metadata=metadata
+    )
+    if any(key.startswith("text_encoder.") for key in state):
+        StableDiffusionPipeline.load_lora_into_text_encoder(
+            state, alphas, components.text_encoder, prefix="text_encoder",
+            adapter_name=ADAPTER, metadata=metadata,
+        )  # fmt: skip
+
+
+def delete_adapter(module: torch.nn.Module, name: str) -> None:
+    """peft's own layer-level removal (transformers' wrapper for it wants a newer peft)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for layer in module.modules():
+        if isinstance(layer, BaseTunerLayer):
+            layer.delete_adapter(name)
+    module.peft_config.pop(name)
+    if not module.peft_config:  # peft treats a leftover empty config as a second adapter
+        del module.peft_config
+        module._hf_peft_config_loaded = False  # the flag transformers and diffusers check
+
+
 def save_checkpoint(
     components: Components,
     checkpoint_dir: str | Path,
     manifest: dict,
     learned: dict[str, torch.Tensor] | None = None,
+    lora: dict | None = None,
 ) -> None:
     """Write what the method trained and the manifest; the manifest goes last, marking completion.
 
@@ -112,6 +159,10 @@ def save_checkpoint(
     if learned is not None:
         with atomic_path(checkpoint_dir / EMBEDDINGS) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in learned.items()}, str(tmp))
+    elif lora is not None:
+        from diffusers import StableDiffusionPipeline
+
+        StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **lora)
     else:
         components.unet.save_pretrained(checkpoint_dir / "unet")
         components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")

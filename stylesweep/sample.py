@@ -126,6 +126,8 @@ class GridRenderer:
             checkpoint_dir,
             parts=None if text_encoder_id != self.text_encoder_id else ("unet",),
         )
+        self.components.unet.eval()  # adapters a checkpoint brings in render without dropout
+        self.components.text_encoder.eval()
         if text_encoder_id != self.text_encoder_id:
             self.embeddings.clear()
             self.text_encoder_id = text_encoder_id

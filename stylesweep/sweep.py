@@ -15,6 +15,7 @@ ALIASES = {
     "batch_size": "bs",
     "noise_offset": "offset",
     "num_vectors": "vectors",
+    "lora_rank": "rank",
 }
 # Settings a sweep list may set (the schema holds the same list).
 SWEEPABLE = (
@@ -30,10 +31,12 @@ SWEEPABLE = (
     "noise_offset",
     "snr_gamma",
     "num_vectors",
+    "lora_rank",
 )
 
 
 VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
+LORA_DEFAULTS = {"lora_rank": 8, "lora_alpha": 8.0, "lora_dropout": 0.0, "lora_text_encoder": False}
 
 
 def _label(value: Any) -> str:
@@ -118,6 +121,9 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
     if method == "textual_inversion":
         segment["num_vectors"] = settings.get("num_vectors", 1)
         segment["init_word"] = settings.get("init_word", "art")
+    elif method == "lora":
+        for name, default in LORA_DEFAULTS.items():
+            segment[name] = settings.get(name, default)
     else:
         segment["text_encoder_steps"] = _clip(text_encoder_steps(settings), start, end)
     return segment

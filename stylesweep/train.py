@@ -2,7 +2,8 @@
 
 Methods: `dreambooth` trains the UNet, and the text encoder for the first
 `text_encoder_steps` steps (then it freezes, and every later checkpoint carries that frozen
-encoder); `textual_inversion` trains only the vectors of a new token, the key.
+encoder); `textual_inversion` trains only the vectors of a new token, the key; `lora` trains
+low-rank adapters (peft) on the UNet's attention, and optionally on the text encoder's.
 
 Every step draws its images, flips, noise, timesteps and caption templates from a generator
 seeded by (seed, step), the learning rate is a function of the step, and the optimizer state
@@ -22,12 +23,16 @@ import torch
 import torch.nn.functional as F
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
+from diffusers.utils import convert_state_dict_to_diffusers
+from peft import LoraConfig, inject_adapter_in_model
+from peft.utils import get_peft_model_state_dict
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from stylesweep.base import Components, load_components, model_hash
 from stylesweep.checkpoints import (
+    ADAPTER,
     add_key_tokens,
     apply_checkpoint,
     input_embeddings,
@@ -39,7 +44,9 @@ from stylesweep.versions import package_versions
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dreambooth", "textual_inversion")
+METHODS = ("dreambooth", "textual_inversion", "lora")
+LORA_UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+LORA_TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 LR_SCHEDULES = ("constant", "polynomial", "cosine", "linear")
 CAPTIONS = ("instance", "filename", "sidecar")
 # Captions for textual inversion of a style, after the templates of the TI paper.
@@ -79,6 +86,10 @@ class TrainSettings:
     captions: str = "instance"
     num_vectors: int = 1
     init_word: str = "art"
+    lora_rank: int = 8
+    lora_alpha: float = 8.0
+    lora_dropout: float = 0.0
+    lora_text_encoder: bool = False
 
     @property
     def prompt(self) -> str:
@@ -181,6 +192,12 @@ def train_segment(
     if textual_inversion:
         token_ids = add_key_tokens(components, key_tokens(settings.key, settings.num_vectors))
         init_embedding(components, token_ids, settings.init_word)
+    lora = settings.method == "lora"
+    if lora:
+        components.unet.requires_grad_(False)
+        components.text_encoder.requires_grad_(False)
+        if previous_checkpoint is None:
+            add_lora(components, settings)
     if previous_checkpoint is not None:
         apply_checkpoint(components, previous_checkpoint)
     unet, text_encoder = components.unet.to(device), components.text_encoder.to(device)
@@ -201,6 +218,14 @@ def train_segment(
         frozen_rows = torch.ones(embeddings.weight.shape[0], dtype=torch.bool)
         frozen_rows[token_ids] = False
         original_rows = embeddings.weight.detach()[frozen_rows].clone()
+    elif lora:
+        for module in (unet, text_encoder):
+            for name, parameter in module.named_parameters():
+                parameter.requires_grad_(".lora_" in name)
+        groups = [
+            {"params": [p for p in module.parameters() if p.requires_grad]}
+            for module in (unet, text_encoder)
+        ]
     else:
         groups = [{"params": list(unet.parameters())}, {"params": list(text_encoder.parameters())}]
     optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=1e-2)
@@ -209,7 +234,10 @@ def train_segment(
     factor = lr_factor(settings)
 
     frozen_embeddings: dict[str, torch.Tensor] = {}
+    # Modes set here, after loading: freshly injected adapters start in training mode inside
+    # an eval-mode encoder, reloaded ones do not, and dropout must act the same either way.
     unet.train(not textual_inversion)
+    text_encoder.train(lora and settings.lora_text_encoder)
     losses = []
     for step in tqdm(range(start_step + 1, end_step + 1), desc=f"{run_name} steps", unit="step"):
         generator = step_generator(settings.seed, step)
@@ -233,12 +261,16 @@ def train_segment(
         ).to(device)
         noisy = scheduler.add_noise(clean, noise, timesteps)
 
+        torch.manual_seed(settings.seed * 1_000_003 + step)  # LoRA dropout draws from here
         if textual_inversion:
             template = torch.randint(
                 len(STYLE_TEMPLATES), (settings.batch_size,), generator=generator
             )
             words = " ".join(key_tokens(settings.key, settings.num_vectors))
             texts = [STYLE_TEMPLATES[t].format(words) for t in template.tolist()]
+            embedding = text_encoder(tokenize(components, texts, device))[0]
+        elif lora and settings.lora_text_encoder:
+            texts = [captions[i] for i in index.tolist()]
             embedding = text_encoder(tokenize(components, texts, device))[0]
         elif step <= settings.text_encoder_steps:
             text_encoder.train().requires_grad_(True)
@@ -293,6 +325,10 @@ def train_segment(
         manifest["tokens"] = key_tokens(settings.key, settings.num_vectors)
         learned = {settings.key: input_embeddings(components).weight[token_ids].detach()}
         save_checkpoint(components, checkpoint_dir, manifest, learned=learned)
+    elif lora:
+        save_checkpoint(
+            components, checkpoint_dir, manifest, lora=lora_layers(components, settings)
+        )
     else:
         manifest["text_encoder_trained_until"] = min(end_step, settings.text_encoder_steps)
         save_checkpoint(components, checkpoint_dir, manifest)
@@ -301,6 +337,41 @@ def train_segment(
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses
+
+
+def lora_configs(settings: TrainSettings) -> dict[str, LoraConfig]:
+    def config(targets: list[str]) -> LoraConfig:
+        return LoraConfig(
+            r=settings.lora_rank,
+            lora_alpha=settings.lora_alpha,
+            lora_dropout=settings.lora_dropout,
+            init_lora_weights="gaussian",
+            target_modules=targets,
+        )
+
+    configs = {"unet": config(LORA_UNET_TARGETS)}
+    if settings.lora_text_encoder:
+        configs["text_encoder"] = config(LORA_TEXT_TARGETS)
+    return configs
+
+
+def add_lora(components: Components, settings: TrainSettings) -> None:
+    """Fresh adapters, initialised from the run's seed."""
+    torch.manual_seed(settings.seed)
+    for part, config in lora_configs(settings).items():
+        # peft's own injection: transformers' add_adapter asks for a newer peft than exists
+        inject_adapter_in_model(config, getattr(components, part), adapter_name=ADAPTER)
+        getattr(components, part).peft_config = {ADAPTER: config}
+
+
+def lora_layers(components: Components, settings: TrainSettings) -> dict:
+    """The arguments of diffusers' save_lora_weights: adapter tensors and their configs."""
+    layers = {}
+    for part, config in lora_configs(settings).items():
+        state = get_peft_model_state_dict(getattr(components, part), adapter_name=ADAPTER)
+        layers[f"{part}_lora_layers"] = convert_state_dict_to_diffusers(state)
+        layers[f"{part}_lora_adapter_metadata"] = config.to_dict()
+    return layers
 
 
 def tokenize(components: Components, texts: list[str], device: str) -> torch.Tensor:

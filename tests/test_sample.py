@@ -127,3 +127,40 @@ def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_
     assert renderer.key_words == ("vsynth", "vsynth vsynth_1")
     ids = renderer.components.tokenizer("vsynth vsynth_1", add_special_tokens=False).input_ids
     assert len(ids) == 2 and min(ids) >= 49408  # two new tokens, one per learned vector
+
+
+def lora_checkpoint(tiny_model, folder, seed):
+    import torch as t
+
+    from stylesweep.base import load_components
+    from stylesweep.checkpoints import save_checkpoint
+    from stylesweep.train import TrainSettings, add_lora, lora_layers
+
+    settings = TrainSettings(key="vsynth", instance_prompt="{key}", learning_rate=1.0,
+                             batch_size=1, seed=seed, method="lora", lora_rank=4,
+                             lora_text_encoder=True)  # fmt: skip
+    components = load_components(tiny_model)
+    add_lora(components, settings)
+    with t.no_grad():  # B starts at zero: give the adapters something to say
+        for module in (components.unet, components.text_encoder):
+            for name, parameter in module.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0, 0.5, generator=t.Generator().manual_seed(seed))
+    save_checkpoint(components, folder, {"method": "lora"}, lora=lora_layers(components, settings))
+    return folder
+
+
+def test_lora_checkpoints_swap_in_place(tiny_model, tmp_path):
+    first = lora_checkpoint(tiny_model, tmp_path / "run" / "step-1", seed=1)
+    second = lora_checkpoint(tiny_model, tmp_path / "run" / "step-2", seed=2)
+    renderer = GridRenderer(tiny_model)
+    images = {}
+    for name, checkpoint in (("a", first), ("b", second), ("a_again", first)):
+        renderer.use_checkpoint(checkpoint)
+        renderer.render([recipe(1, model_hash=name)], tmp_path / name)
+        images[name] = pixels(tmp_path / name / recipe(1, model_hash=name).file_name())
+    base = GridRenderer(tiny_model)
+    base.render([recipe(1)], tmp_path / "base")
+    assert np.abs(images["a"] - pixels(tmp_path / "base" / recipe(1).file_name())).max() > 10
+    assert np.abs(images["a"] - images["b"]).max() > 10
+    assert np.abs(images["a"] - images["a_again"]).max() <= 1

@@ -133,3 +133,26 @@ def test_noise_offset_min_snr_and_flips_change_training(tiny_model, latents, tmp
     )
     assert snr_loss[0][1] <= plain_loss[0][1]  # step 1: same weights, same noise, loss scaled down
     assert snr_loss != plain_loss
+
+
+def test_lora_trains_adapters_only_and_resumes_bit_for_bit(tiny_model, latents, tmp_path):
+    lora = replace(SETTINGS, method="lora", learning_rate=1e-2, lora_rank=4, lora_alpha=4,
+                   lora_dropout=0.1, lora_text_encoder=True)  # fmt: skip
+    one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 4, settings=lora)
+    first = train(tiny_model, latents, tmp_path / "seg", 0, 2, settings=lora)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, previous=first, settings=lora)
+    assert sorted(p.name for p in second.iterdir()) == [
+        "manifest.json",
+        "pytorch_lora_weights.safetensors",
+    ]
+    a, b = weights(one_go, "lora"), weights(second, "lora")
+    assert a.keys() == b.keys() and any(k.startswith("text_encoder.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = weights(first[0], "lora")
+    assert any(not torch.equal(start[k], b[k]) for k in b)
+
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
+    pipeline.load_lora_weights(second)  # the stock loader reads the checkpoint
+    assert any("lora" in name for name, _ in pipeline.unet.named_parameters())

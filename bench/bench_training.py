@@ -1,0 +1,120 @@
+"""Training benchmark: stylesweep's DreamBooth segment against a plain diffusers loop.
+
+The plain loop is what the diffusers DreamBooth example does per step: encode the images
+with the VAE, encode the caption with the text encoder, then the UNet forward and backward
+and an AdamW step; nothing cached. stylesweep encodes the dataset once (its own job, not
+timed here, as in the workflow) and reuses the frozen encoder's output. Both train the
+UNet, and the text encoder for the first 10 % of the steps, on the same images. Steps/s is
+the marginal rate: (N - 1) / (time of N steps - time of 1 step), so loading and saving cancel.
+
+    python bench/bench_training.py                          # tiny model, CPU
+    python bench/bench_training.py --model sd15 --device cuda --size 512 --steps 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from stylesweep.base import build_sd15_sized_model, build_tiny_model, load_components
+from stylesweep.dataset import prepare_dataset
+from stylesweep.demo import write_demo_stills
+from stylesweep.train import TrainSettings, encode_dataset, train_segment
+
+
+def plain_loop(folder: Path, dataset: Path, steps: int, te_steps: int, device: str) -> float:
+    """Seconds for `steps` steps of an uncached diffusers-style loop."""
+    c = load_components(folder, device)
+    images = [
+        torch.from_numpy(np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 127.5 - 1)
+        .permute(2, 0, 1)[None].to(device)
+        for p in sorted(dataset.glob("*.png"))
+    ]  # fmt: skip
+    ids = c.tokenizer("vsynth", padding="max_length", max_length=77, return_tensors="pt")
+    ids = ids.input_ids.to(device)
+    optimizer = torch.optim.AdamW(
+        list(c.unet.parameters()) + list(c.text_encoder.parameters()), lr=1e-6
+    )
+    c.unet.train()
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        pixels = images[int(torch.randint(len(images), (1,), generator=generator))]
+        with torch.no_grad():
+            latents = c.vae.encode(pixels).latent_dist.sample() * c.vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        t = torch.randint(0, 1000, (1,), generator=generator).to(device)
+        noisy = c.noise_scheduler.add_noise(latents, noise, t)
+        c.text_encoder.requires_grad_(step <= te_steps)
+        embedding = c.text_encoder(ids)[0]
+        loss = F.mse_loss(c.unet(noisy, t, embedding).sample.float(), noise.float())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def ours(folder: Path, latents: Path, steps: int, te_steps: int, device: str, tmp: Path) -> float:
+    settings = TrainSettings(key="vsynth", instance_prompt="{key}", learning_rate=1e-6,
+                             batch_size=1, seed=0, text_encoder_steps=te_steps)  # fmt: skip
+    out = tmp / f"ours-{steps}"
+    start = time.perf_counter()
+    train_segment(
+        base_dir=folder, latents_path=latents, settings=settings, start_step=0, end_step=steps,
+        previous_checkpoint=None, previous_state=None, checkpoint_dir=out / "ckpt",
+        state_path=out / "state.pt", loss_path=out / "loss.csv", run_name="bench", device=device,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["tiny", "sd15"], default="tiny")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=100)
+    args = parser.parse_args()
+    te_steps = args.steps // 10
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = (build_tiny_model if args.model == "tiny" else build_sd15_sized_model)(tmp / "m")
+        write_demo_stills(tmp / "stills", count=8, size=args.size)
+        prepare_dataset(tmp / "stills", tmp / "dataset", args.size, "center")
+        encode_dataset(folder, tmp / "dataset", tmp / "latents.safetensors")
+
+        cuda = args.device.startswith("cuda")
+
+        def marginal(run) -> tuple[float, float]:
+            """Steps/s, and peak GPU memory in GiB (nan on CPU)."""
+            run(1)  # warm-up
+            one = run(1)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            many = run(args.steps)
+            peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+            return (args.steps - 1) / (many - one), peak
+
+        plain, plain_peak = marginal(
+            lambda n: plain_loop(folder, tmp / "dataset", n, te_steps, args.device)
+        )
+        mine, my_peak = marginal(lambda n: ours(folder, tmp / "latents.safetensors", n, te_steps,
+                                                args.device, tmp))  # fmt: skip
+    print(f"DreamBooth, batch 1, {args.size} px, {args.model} model on {args.device}, "
+          f"{args.steps} steps, text encoder trained for the first {te_steps}")  # fmt: skip
+    print(f"plain diffusers loop (no caching): {plain:8.2f} steps/s, peak {plain_peak:.1f} GiB")
+    print(f"stylesweep train_segment:          {mine:8.2f} steps/s, peak {my_peak:.1f} GiB")
+    print(f"ratio: {mine / plain:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
