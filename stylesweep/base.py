@@ -44,15 +44,24 @@ SD15_SCHEDULER = dict(
 )
 
 
+# What every CLIP text encoder of SD 1.5's family shares: the vocabulary, the 77-token
+# context, the activation and the special tokens.
+CLIP_TOKENS = dict(
+    vocab_size=VOCAB_SIZE,
+    max_position_embeddings=MAX_LENGTH,
+    hidden_act="quick_gelu",
+    bos_token_id=49406,
+    eos_token_id=49407,
+    pad_token_id=49407,
+)
+
+
 class BaseModelError(ValueError):
     """A base model that is missing or not shaped like Stable Diffusion 1.5."""
 
 
 def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     """Generate the built-in tiny model into `folder` (diffusers layout), deterministically."""
-    folder = Path(folder)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -82,17 +91,12 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=VOCAB_SIZE,
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
             num_attention_heads=4,
-            max_position_embeddings=MAX_LENGTH,
             projection_dim=64,
-            hidden_act="quick_gelu",
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
+            **CLIP_TOKENS,
         )
     )
     with torch.no_grad():
@@ -100,11 +104,23 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
         # about zero and AUTOMATIC1111's emphasis (which rescales by the mean) divides by it.
         # Trained CLIP's final LayerNorm has a bias; give the tiny one a random bias too.
         final_layer_norm(text_encoder).bias.normal_(0.2, 0.5)
-    tokenizer = build_clip_tokenizer(partial / "tokenizer")
+    return save_model(folder, unet, vae, text_encoder)
+
+
+def save_model(
+    folder: str | Path, unet: UNet2DConditionModel, vae: AutoencoderKL, text_encoder: CLIPTextModel
+) -> Path:
+    """Save the parts with the real CLIP tokenizer and SD 1.5's scheduler, in diffusers layout.
+
+    Written to a sibling folder first and renamed, so a killed job leaves no half model.
+    """
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
-        tokenizer=tokenizer,
+        tokenizer=build_clip_tokenizer(partial / "tokenizer"),
         unet=unet,
         scheduler=PNDMScheduler(**SD15_SCHEDULER),
         safety_checker=None,
@@ -137,36 +153,21 @@ SD15_VAE = dict(
     up_block_types=("UpDecoderBlock2D",) * 4,
 )
 SD15_TEXT = dict(
-    vocab_size=VOCAB_SIZE,
     hidden_size=768,
     intermediate_size=3072,
     num_hidden_layers=12,
     num_attention_heads=12,
-    max_position_embeddings=MAX_LENGTH,
     projection_dim=768,
-    hidden_act="quick_gelu",
-    bos_token_id=49406,
-    eos_token_id=49407,
-    pad_token_id=49407,
 )
 
 
 def build_sd15_sized_model(folder: str | Path, seed: int = 0) -> Path:
     """A randomly initialised model of Stable Diffusion 1.5's full size, for benchmarks."""
-    folder = Path(folder)
     torch.manual_seed(seed)
-    pipeline = StableDiffusionPipeline(
-        vae=AutoencoderKL(**SD15_VAE),
-        text_encoder=CLIPTextModel(CLIPTextConfig(**SD15_TEXT)),
-        tokenizer=build_clip_tokenizer(folder / "tokenizer"),
-        unet=UNet2DConditionModel(**SD15_UNET),
-        scheduler=PNDMScheduler(**SD15_SCHEDULER),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(folder)
-    return folder
+    unet = UNet2DConditionModel(**SD15_UNET)
+    vae = AutoencoderKL(**SD15_VAE)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**SD15_TEXT, **CLIP_TOKENS))
+    return save_model(folder, unet, vae, text_encoder)
 
 
 @dataclass
