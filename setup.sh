@@ -18,5 +18,10 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 echo "Installing stylesweep${extras} into .venv (first time: a few minutes, about 6 GB)..."
 # torch and torchvision come as a matching pair from the package index (see README).
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras}" \
+    > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log
+    echo "setup.sh: pip install failed; the whole log is in .venv/install.log" >&2
+    exit 1
+fi
 echo "$wanted" > "$stamp"
