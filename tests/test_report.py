@@ -58,3 +58,15 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
         assert (index.parent / source).is_file(), source
     assert "tiny model" in html and "not an image file" in html
     assert "<polyline" in html
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from stylesweep.files import write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
