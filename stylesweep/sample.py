@@ -266,7 +266,8 @@ def sample_models(
         out_dir = root / (Path(checkpoint_dir).name if checkpoint_dir is not None else "")
         weights_hash = base_hash
         if checkpoint_dir is not None:  # the trained parts on top of their base
-            parts = model_hash(checkpoint_dir)
+            # the parts' hashes were recorded when the checkpoint was saved
+            parts = json.dumps(read_manifest(checkpoint_dir)["weights_sha256"], sort_keys=True)
             weights_hash = hashlib.sha256(f"{parts}+{base_hash}".encode()).hexdigest()
         recipes = [
             Recipe(
