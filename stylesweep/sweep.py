@@ -17,24 +17,6 @@ ALIASES = {
     "num_vectors": "vectors",
     "lora_rank": "rank",
 }
-# Settings a sweep list may set (the schema holds the same list).
-SWEEPABLE = (
-    "method",
-    "text_encoder_fraction",
-    "text_encoder_steps",
-    "max_steps",
-    "learning_rate",
-    "checkpoint_every",
-    "batch_size",
-    "seed",
-    "lr_schedule",
-    "noise_offset",
-    "snr_gamma",
-    "num_vectors",
-    "lora_rank",
-)
-
-
 VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
 LORA_DEFAULTS = {"lora_rank": 8, "lora_alpha": 8.0, "lora_dropout": 0.0, "lora_text_encoder": False}
 
