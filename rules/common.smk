@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from stylesweep.base import BaseModelError, resolve_base_model
 from stylesweep.config import ConfigError, check_config
 from stylesweep.demo import BUILTIN_PORTRAIT, BUILTIN_STILLS, astronaut_path
 from stylesweep.sweep import (
@@ -58,10 +59,14 @@ def stills_files():
 
 
 def base_model_dir():
+    """The base model's folder: made by a rule, local, or a hub id from the local cache."""
     base = config["base_model"]
     if base == TINY:
         return "results/base/model"
-    return _existing("base_model", base)
+    try:
+        return str(resolve_base_model(base))
+    except BaseModelError as error:
+        raise WorkflowError(f"config key 'base_model': {error}") from None
 
 
 def as_list(value):

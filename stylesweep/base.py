@@ -9,6 +9,7 @@ colour studies, not art, but it exercises exactly the code that real weights go 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,40 @@ class Components:
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     noise_scheduler: DDPMScheduler
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
+    """A local diffusers folder, or a hub id (`org/name`) resolved from the local cache only.
+
+    No download is ever attempted: a hub id missing from the cache is an error that says how
+    to fetch it where there is network access.
+    """
+    if Path(name).exists():
+        if Path(name).is_file():
+            raise BaseModelError(
+                f"base model {name} is a single file; stylesweep reads Stable Diffusion 1.5 in "
+                "diffusers layout (a folder): convert it once with diffusers' "
+                "`StableDiffusionPipeline.from_single_file(...).save_pretrained(folder)`"
+            )
+        return check_model_folder(name)
+    if not HUB_ID.match(name):
+        raise BaseModelError(
+            f"base model {name} does not exist: set base_model in config.yaml to "
+            f"'{BUILTIN_TINY}', a local diffusers folder, or a hub id in the local cache"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(name, cache_dir=cache_dir, local_files_only=True)
+    except OSError as error:
+        raise BaseModelError(
+            f"base model {name} is not in the local Hugging Face cache; fetch it once where "
+            f"there is network access (`hf download {name}`), or point base_model at a folder"
+        ) from error
+    return check_model_folder(folder)
 
 
 def check_model_folder(folder: str | Path) -> Path:

@@ -39,3 +39,25 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
     (tmp_path / "half" / "unet").mkdir(parents=True)
     with pytest.raises(BaseModelError, match="lacks vae, text_encoder, tokenizer, scheduler"):
         check_model_folder(tmp_path / "half")
+
+
+def test_a_hub_id_resolves_from_the_local_cache_only(tiny_model, tmp_path):
+    import shutil
+
+    from stylesweep.base import resolve_base_model
+
+    repo = tmp_path / "models--someone--tiny-sd"
+    shutil.copytree(tiny_model, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    folder = resolve_base_model("someone/tiny-sd", cache_dir=tmp_path)
+    assert folder == repo / "snapshots" / ("a" * 40)
+    with pytest.raises(BaseModelError, match="not in the local Hugging Face cache.*hf download"):
+        resolve_base_model("someone/missing", cache_dir=tmp_path)
+    with pytest.raises(BaseModelError, match="does not exist"):
+        resolve_base_model("no/such/folder", cache_dir=tmp_path)
+    single = tmp_path / "model.safetensors"
+    single.write_bytes(b"")
+    with pytest.raises(BaseModelError, match="single file"):
+        resolve_base_model(str(single))
+    assert resolve_base_model(str(tiny_model)) == tiny_model

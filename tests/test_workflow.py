@@ -107,6 +107,10 @@ def test_adding_a_strength_trains_that_run_only(finished):
             "config key 'sample.steps': 'many' is not of type",
         ),
         (
+            lambda c: c.update(base_model="nobody/nothing"),
+            "config key 'base_model': base model nobody/nothing is not in the local Hugging Face",
+        ),
+        (
             lambda c: c["dataset"].update(stills="no/such/folder"),
             "config key 'dataset.stills': no/such/folder does not exist",
         ),
