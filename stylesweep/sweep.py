@@ -97,6 +97,9 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "snr_gamma": settings.get("snr_gamma"),
         "random_flip": settings.get("random_flip", False),
         "captions": settings.get("captions", "instance"),
+        "gradient_accumulation_steps": settings.get("gradient_accumulation_steps", 1),
+        "gradient_checkpointing": settings.get("gradient_checkpointing", False),
+        "mixed_precision": settings.get("mixed_precision", "no"),
         "start_step": start,
         "end_step": end,
     }

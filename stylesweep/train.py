@@ -90,6 +90,9 @@ class TrainSettings:
     lora_alpha: float = 8.0
     lora_dropout: float = 0.0
     lora_text_encoder: bool = False
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "no"  # no, bf16 or fp16 (fp16 on a GPU only)
 
     @property
     def prompt(self) -> str:
@@ -230,8 +233,16 @@ def train_segment(
         groups = [{"params": list(unet.parameters())}, {"params": list(text_encoder.parameters())}]
     # fused: one kernel for all parameters instead of a loop over tensors (CPU and CUDA)
     optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=1e-2, fused=True)
+    previous_scaler = None
     if previous_state is not None:
-        optimizer.load_state_dict(torch.load(previous_state, weights_only=True))
+        state = torch.load(previous_state, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        previous_scaler = state["scaler"]
+    if settings.gradient_checkpointing:  # recompute activations in backward: less memory
+        unet.enable_gradient_checkpointing()
+        # transformers 5 renamed gradient_checkpointing_enable; 4.x only has the old name
+        enable = getattr(text_encoder, "activation_checkpointing_enable", None)
+        (enable or text_encoder.gradient_checkpointing_enable)()
     factor = lr_factor(settings)
 
     frozen_embeddings: dict[str, torch.Tensor] = {}
@@ -239,9 +250,9 @@ def train_segment(
     # an eval-mode encoder, reloaded ones do not, and dropout must act the same either way.
     unet.train(not textual_inversion)
     text_encoder.train(lora and settings.lora_text_encoder)
-    losses = []
-    for step in tqdm(range(start_step + 1, end_step + 1), desc=f"{run_name} steps", unit="step"):
-        generator = step_generator(settings.seed, step)
+
+    def batch_loss(step: int, generator: torch.Generator) -> torch.Tensor:
+        """The loss of one micro-batch, its images, noise and timesteps drawn from `generator`."""
         index = torch.randint(len(captions), (settings.batch_size,), generator=generator)
         flip = torch.rand(settings.batch_size, generator=generator) < 0.5
         flip &= settings.random_flip
@@ -262,7 +273,6 @@ def train_segment(
         ).to(device)
         noisy = scheduler.add_noise(clean, noise, timesteps)
 
-        torch.manual_seed(settings.seed * 1_000_003 + step)  # LoRA dropout draws from here
         if textual_inversion:
             template = torch.randint(
                 len(STYLE_TEMPLATES), (settings.batch_size,), generator=generator
@@ -297,21 +307,55 @@ def train_segment(
             if scheduler.config.prediction_type == "v_prediction":
                 weight = weight * snr / (snr + 1)
             loss = loss * weight
-        loss = loss.mean()
-        if not math.isfinite(loss.item()):
-            raise TrainingError(
-                f"{run_name}: loss became {loss.item()} at step {step}; the last good checkpoint "
-                f"is kept. Lower train.learning_rate (now {settings.learning_rate:g}) and rerun"
-            )
-        for group in optimizer.param_groups:
-            group["lr"] = settings.learning_rate * factor(step - 1)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if textual_inversion:  # only the key's rows may change
-            with torch.no_grad():
-                embeddings.weight[frozen_rows] = original_rows
-        losses.append(loss.item())
+        return loss.mean()
+
+    amp_dtype = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[
+        settings.mixed_precision
+    ]
+    device_type = torch.device(device).type
+    if amp_dtype is torch.float16 and device_type != "cuda":
+        raise TrainingError("train.mixed_precision fp16 needs a CUDA GPU: use bf16 or no")
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype is torch.float16 else None
+    if scaler is not None and previous_scaler is not None:
+        scaler.load_state_dict(previous_scaler)
+
+    losses = []
+    try:
+        for step in tqdm(
+            range(start_step + 1, end_step + 1), desc=f"{run_name} steps", unit="step"
+        ):
+            generator = step_generator(settings.seed, step)
+            torch.manual_seed(settings.seed * 1_000_003 + step)  # LoRA dropout draws from here
+            step_loss = 0.0
+            for _ in range(settings.gradient_accumulation_steps):
+                with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    loss = batch_loss(step, generator) / settings.gradient_accumulation_steps
+                if not math.isfinite(loss.item()):
+                    raise TrainingError(
+                        f"{run_name}: loss became {loss.item()} at step {step}; the last good "
+                        f"checkpoint is kept. Lower train.learning_rate (now "
+                        f"{settings.learning_rate:g}) and rerun"
+                    )
+                (scaler.scale(loss) if scaler else loss).backward()
+                step_loss += loss.item()
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate * factor(step - 1)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if textual_inversion:  # only the key's rows may change
+                with torch.no_grad():
+                    embeddings.weight[frozen_rows] = original_rows
+            losses.append(step_loss)
+    except torch.OutOfMemoryError as error:
+        raise TrainingError(
+            f"{run_name}: the GPU ran out of memory. Lower train.batch_size, set "
+            "train.gradient_checkpointing: true and train.mixed_precision: bf16 (or fp16), or "
+            "train LoRA instead (train.method: lora)"
+        ) from error
 
     manifest = {
         "run": run_name,
@@ -334,7 +378,13 @@ def train_segment(
         manifest["text_encoder_trained_until"] = min(end_step, settings.text_encoder_steps)
         save_checkpoint(components, checkpoint_dir, manifest)
     with atomic_path(state_path) as tmp:
-        torch.save(optimizer.state_dict(), tmp)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler else None,
+            },
+            tmp,
+        )
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses

@@ -156,3 +156,50 @@ def test_lora_trains_adapters_only_and_resumes_bit_for_bit(tiny_model, latents, 
     pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
     pipeline.load_lora_weights(second)  # the stock loader reads the checkpoint
     assert any("lora" in name for name, _ in pipeline.unet.named_parameters())
+
+
+def test_gradient_checkpointing_trains_the_same_weights(tiny_model, latents, tmp_path):
+    plain, _ = train(tiny_model, latents, tmp_path / "plain", 0, 3)
+    saved, _ = train(tiny_model, latents, tmp_path / "ckpt", 0, 3,
+                     settings=replace(SETTINGS, gradient_checkpointing=True))  # fmt: skip
+    for part in ("unet", "text_encoder"):
+        a, b = weights(plain, part), weights(saved, part)
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), part
+
+
+def test_accumulated_micro_batches_resume_bit_for_bit(tiny_model, latents, tmp_path):
+    accumulate = replace(SETTINGS, gradient_accumulation_steps=2)
+    one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 4, settings=accumulate)
+    first = train(tiny_model, latents, tmp_path / "seg", 0, 2, settings=accumulate)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, previous=first,
+                      settings=accumulate)  # fmt: skip
+    a, b = weights(one_go, "unet"), weights(second, "unet")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    single, _ = train(tiny_model, latents, tmp_path / "single", 0, 4)
+    c = weights(single, "unet")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_mixed_precision(tiny_model, latents, tmp_path):
+    losses = train_segment_losses(tiny_model, latents, tmp_path / "bf16",
+                                  replace(SETTINGS, mixed_precision="bf16"))  # fmt: skip
+    assert all(0 < loss < 10 for loss in losses)
+    with pytest.raises(TrainingError, match="fp16 needs a CUDA GPU"):
+        train(tiny_model, latents, tmp_path / "fp16", 0, 2,
+              settings=replace(SETTINGS, mixed_precision="fp16"))  # fmt: skip
+
+
+def test_running_out_of_gpu_memory_names_the_knobs(tiny_model, latents, tmp_path, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", out_of_memory)
+    with pytest.raises(TrainingError, match="gradient_checkpointing.*mixed_precision.*lora"):
+        train(tiny_model, latents, tmp_path, 0, 2)
+
+
+def train_segment_losses(tiny_model, latents, root, settings):
+    train(tiny_model, latents, root, 0, 2, settings=settings)
+    return [loss for _, loss in read_losses([root / "loss" / "step-2.csv"])]
