@@ -15,9 +15,11 @@ include: "rules/train.smk"
 include: "rules/prompts.smk"
 include: "rules/sample.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 rule all:
     default_target: True
     input:
         "results/report",
+        export_targets(),

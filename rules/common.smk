@@ -143,6 +143,31 @@ def sample_manifests():
     return [f"results/samples/{group}/images.json" for group in ["base", *RUNS]]
 
 
+def export_targets():
+    """The export folders of the checkpoints chosen in export.checkpoints."""
+    chosen = []
+    for item in config["export"]["checkpoints"]:
+        if item == "last":  # the last step of every run that has an export format
+            chosen += [
+                f"{run}/step-{checkpoint_steps(settings)[-1]}"
+                for run, settings in RUNS.items()
+                if settings["method"] != "dreambooth"
+            ]
+            continue
+        run = item.split("/")[0]
+        if item not in MODELS or item == "base":
+            raise WorkflowError(
+                f"config key 'export.checkpoints': no checkpoint {item}"
+            )
+        if RUNS[run]["method"] == "dreambooth":
+            raise WorkflowError(
+                f"config key 'export.checkpoints': {item} is a DreamBooth checkpoint; "
+                "single-file export of those is not implemented yet"
+            )
+        chosen.append(item)
+    return [f"results/export/{model}" for model in dict.fromkeys(chosen)]
+
+
 def loss_files():
     return {
         run: [

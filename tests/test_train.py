@@ -6,26 +6,13 @@ import torch
 from safetensors.torch import load_file
 
 from stylesweep.checkpoints import WEIGHTS, read_manifest
-from stylesweep.dataset import prepare_dataset
-from stylesweep.demo import write_demo_stills
 from stylesweep.report import read_losses
 from stylesweep.train import (
     TrainingError,
     TrainSettings,
-    encode_dataset,
     lr_factor,
     train_segment,
 )
-
-
-@pytest.fixture(scope="module")
-def latents(tiny_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    write_demo_stills(root / "stills", count=3, size=64)
-    prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
-    encode_dataset(tiny_model, root / "dataset", root / "latents.safetensors")
-    return root / "latents.safetensors"
-
 
 SETTINGS = TrainSettings(
     key="vsynth", instance_prompt="{key}", text_encoder_steps=2, learning_rate=1e-3,

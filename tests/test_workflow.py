@@ -66,6 +66,8 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     assert html.index(">base<") < html.index(">te~0.25/step-2<") < html.index(">te~0.25/step-4<")
     learned = finished / "results/train/method~ti_lr~0.05/step-4/learned_embeds.safetensors"
     assert learned.is_file()
+    # export.checkpoints: [last] exports the textual-inversion run for A1111 and ComfyUI
+    assert (finished / "results/export/method~ti_lr~0.05/step-4/vsynth.safetensors").is_file()
     png = next((finished / "results" / "samples" / "base").rglob("*.png"))
     assert "Sampler: Euler a" in Image.open(png).text["parameters"]
 

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from PIL import Image
+from safetensors import safe_open
+
+from stylesweep.export import ExportError, export_checkpoint
+from stylesweep.sample import GridRenderer, Recipe, make_scheduler
+from stylesweep.train import TrainSettings, train_segment
+
+PROMPT = "vsynth, a portrait"
+
+
+def trained(tiny_model, latents, root, **settings):
+    settings = TrainSettings(key="vsynth", instance_prompt="{key}", batch_size=1, seed=0,
+                             **settings)  # fmt: skip
+    checkpoint = root / "run" / "step-2"
+    train_segment(
+        base_dir=tiny_model, latents_path=latents, settings=settings, start_step=0, end_step=2,
+        previous_checkpoint=None, previous_state=None, checkpoint_dir=checkpoint,
+        state_path=root / "state.pt", loss_path=root / "loss.csv", run_name="run",
+    )  # fmt: skip
+    return checkpoint
+
+
+def ours(tiny_model, checkpoint, tmp_path):
+    """The workflow's own rendering of PROMPT with the checkpoint."""
+    recipe = Recipe(model="m", model_hash="h", variant="v", prompt=PROMPT, negative="", seed=1,
+                    cfg_scale=5.0, sampler="Euler", steps=4, width=64, height=64,
+                    clip_skip=1)  # fmt: skip
+    renderer = GridRenderer(tiny_model)
+    renderer.use_checkpoint(checkpoint)
+    renderer.render([recipe], tmp_path / "ours")
+    return np.asarray(Image.open(tmp_path / "ours" / recipe.file_name()), dtype=np.int16)
+
+
+def stock(pipeline):
+    pipeline.scheduler = make_scheduler("Euler", pipeline.scheduler.config)
+    image = pipeline(PROMPT, guidance_scale=5.0, num_inference_steps=4, width=64, height=64,
+                     generator=torch.Generator().manual_seed(1)).images[0]  # fmt: skip
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_textual_inversion_exports_an_a1111_embedding(tiny_model, latents, tmp_path):
+    checkpoint = trained(tiny_model, latents, tmp_path, method="textual_inversion",
+                         learning_rate=5e-2, num_vectors=2)  # fmt: skip
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
+    assert path.name == "vsynth.safetensors"  # A1111 calls an embedding by its file name
+    with safe_open(str(path), "pt") as handle:
+        assert list(handle.keys()) == ["emb_params"]
+        assert handle.get_tensor("emb_params").shape == (2, 64)
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
+    pipeline.load_textual_inversion(str(path), token="vsynth")
+    assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
+
+
+def test_lora_exports_kohya_weights_with_training_metadata(tiny_model, latents, tmp_path):
+    checkpoint = trained(tiny_model, latents, tmp_path, method="lora", learning_rate=5e-2,
+                         lora_rank=4, lora_alpha=8, lora_text_encoder=True)  # fmt: skip
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
+    with safe_open(str(path), "pt") as handle:
+        keys, metadata = list(handle.keys()), handle.metadata()
+        alphas = {handle.get_tensor(k).item() for k in keys if k.endswith(".alpha")}
+    assert any(k.startswith("lora_unet_") for k in keys)
+    assert any(k.startswith("lora_te1_text_model_") for k in keys)
+    assert alphas == {8.0}
+    assert metadata["ss_network_dim"] == "4" and metadata["ss_network_alpha"] == "8"
+    assert metadata["ss_base_model_version"] == "sd_v1" and metadata["ss_steps"] == "2"
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
+    pipeline.load_lora_weights(str(path))
+    assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
+
+
+def test_dreambooth_single_file_export_is_not_there_yet(tiny_model, latents, tmp_path):
+    checkpoint = trained(tiny_model, latents, tmp_path, learning_rate=1e-3, text_encoder_steps=1)
+    with pytest.raises(ExportError, match="not implemented yet"):
+        export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
