@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 CAPTION_SUFFIXES = {".txt", ".caption"}
 CROPS = ("center", "smart")
+FEW_IMAGES = 5
 
 
 class DatasetError(ValueError):
@@ -141,6 +143,12 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
     if not images:
         raise DatasetError(
             f"no usable image in {stills} ({len(skipped)} skipped): add png, jpg or webp stills"
+        )
+    if len(images) < FEW_IMAGES:
+        warnings.warn(
+            f"only {len(images)} usable image(s) in {stills}: a style needs variety to be learnt "
+            f"rather than copied; add stills (20 to 30 is usual)",
+            stacklevel=2,
         )
     manifest = {"resolution": resolution, "crop": crop, "images": images, "skipped": skipped}
     write_json(out_dir / "manifest.json", manifest)

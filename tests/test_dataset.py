@@ -6,6 +6,9 @@ from PIL import Image
 
 from stylesweep.dataset import DatasetError, prepare_dataset, smart_square
 
+# the fixtures are small on purpose; one test checks that warning itself
+pytestmark = pytest.mark.filterwarnings("ignore:only . usable image")
+
 
 @pytest.fixture
 def stills(tmp_path):
@@ -76,3 +79,10 @@ def test_captions_from_file_names_and_sidecars(stills, tmp_path):
     manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
     captions = {entry["source"]: entry["caption"] for entry in manifest["images"]}
     assert captions["wide.png"] == "a caption" and captions["tall.jpg"] is None
+
+
+def test_a_one_image_dataset_is_warned_about(tmp_path):
+    (tmp_path / "one").mkdir()
+    Image.new("RGB", (80, 80), (1, 2, 3)).save(tmp_path / "one" / "a.png")
+    with pytest.warns(UserWarning, match="only 1 usable image.*add stills"):
+        prepare_dataset(tmp_path / "one", tmp_path / "out", 64, "center")
