@@ -165,7 +165,7 @@ def load_interrogator(
     except (OSError, RuntimeError) as error:  # transformers: OSError; open_clip: RuntimeError
         raise InterrogationError(
             f"could not load {clip_model!r} / {caption_model!r} offline ({error}); download them "
-            "once with network access (e.g. `huggingface-cli download`), or use builtin:tiny"
+            "once with network access (e.g. `hf download`), or use builtin:tiny"
         ) from error
 
 
