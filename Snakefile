@@ -14,6 +14,7 @@ include: "rules/base.smk"
 include: "rules/train.smk"
 include: "rules/prompts.smk"
 include: "rules/sample.smk"
+include: "rules/score.smk"
 include: "rules/report.smk"
 include: "rules/export.smk"
 

@@ -143,6 +143,10 @@ def sample_manifests():
     return [f"results/samples/{group}/images.json" for group in ["base", *RUNS]]
 
 
+def score_files():
+    return [f"results/scores/{group}.json" for group in ["base", *RUNS]]
+
+
 def export_targets():
     """The export folders of the checkpoints chosen in export.checkpoints."""
     chosen = []

@@ -4,6 +4,7 @@ rule report:
         base_prompt="results/prompts/base.json",
         variants="results/prompts/variants.json",
         samples=sample_manifests(),
+        scores=score_files(),
         losses=[path for paths in loss_files().values() for path in paths],
     output:
         directory("results/report"),

@@ -10,6 +10,7 @@ with log_to(snakemake.log[0]):
         variants_file=snakemake.input.variants,
         models=snakemake.params.models,
         sample_manifests=snakemake.input.samples,
+        score_files=snakemake.input.scores,
         loss_files=snakemake.params.losses,
         config=snakemake.params.config,
         title=snakemake.params.title,

@@ -126,6 +126,7 @@ class Variant:
     weight: float
     prompt: str
     negative: str
+    base_prompt: str  # the prompt without the key, for measuring fidelity to it
 
 
 def placement_label(placement: str) -> str:
@@ -160,7 +161,9 @@ def make_variants(
                         f"prompt {prompt!r} does not contain the key {key!r} after placement"
                     )
                 name = f"{prefix}{placement_label(placement)}_w{weight:g}"
-                variants.append(asdict(Variant(name, placement, weight, prompt, negative)))
+                variants.append(
+                    asdict(Variant(name, placement, weight, prompt, negative, base_prompt))
+                )
     names = [v["name"] for v in variants]
     if len(set(names)) != len(names):
         raise PromptError(f"prompt variants have repeated names: {names}")

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import escape
 
 from stylesweep.files import atomic_path, read_json
+from stylesweep.score import recommend
 from stylesweep.versions import package_versions
 
 TINY_NOTE = (
@@ -63,6 +65,68 @@ def loss_plot(points: list[tuple[int, float]], width: int = 360, height: int = 1
     )
 
 
+METRIC_LABELS = {
+    "style_colour": "style (colours)",
+    "style_clip": "style (CLIP)",
+    "fidelity_base": "fidelity to base (SSIM)",
+    "fidelity_prompt": "fidelity to prompt (CLIP)",
+}
+
+
+def decision_table(models: list[str], score_files: list[str | Path]) -> dict:
+    """Rows of per-model metrics (mean and spread over seeds), the Pareto plot and the picks."""
+    summary = {}
+    for path in score_files:
+        summary.update(read_json(path)["models"])
+    picks = recommend(summary)
+    rows = [{"model": m, "metrics": summary[m]} for m in models if m in summary]
+    return {
+        "labels": METRIC_LABELS,
+        "rows": rows,
+        "picks": picks,
+        "plot": pareto_plot(summary, picks),
+    }
+
+
+def pareto_plot(summary: dict, picks: dict, width: int = 420, height: int = 300) -> str:
+    """An inline SVG scatter of style against fidelity, the Pareto front joined by a line."""
+    if not picks.get("axes"):
+        return ""
+    style, fidelity = picks["axes"]
+    points = {
+        m: (v[style]["mean"], v[fidelity]["mean"])
+        for m, v in summary.items()
+        if v[style]["mean"] is not None and v[fidelity]["mean"] is not None
+    }
+    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            40 + (x - x0) / max(x1 - x0, 1e-9) * (width - 60),
+            height - 30 - (y - y0) / max(y1 - y0, 1e-9) * (height - 50),
+        )
+
+    front = sorted(picks["front"], key=lambda m: points[m][0])
+    line = " ".join("{:.1f},{:.1f}".format(*at(*points[m])) for m in front)
+    dots = "".join(
+        '<circle cx="{:.1f}" cy="{:.1f}" r="{}"><title>{}</title></circle>'.format(
+            *at(*points[m]), 5 if m in front else 3, escape(m)
+        )
+        for m in points
+    )
+    return (
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="pareto" '
+        f'role="img" font-size="11" fill="currentColor">'
+        f'<polyline fill="none" stroke="currentColor" stroke-dasharray="4 3" points="{line}"/>'
+        f"{dots}"
+        f'<text x="{width / 2:.0f}" y="{height - 8}" text-anchor="middle">'
+        f"{METRIC_LABELS[style]} →</text>"
+        f'<text x="12" y="{height / 2:.0f}" transform="rotate(-90 12 {height / 2:.0f})" '
+        f'text-anchor="middle">{METRIC_LABELS[fidelity]} →</text></svg>'
+    )
+
+
 def build_report(
     *,
     out_dir: str | Path,
@@ -71,6 +135,7 @@ def build_report(
     variants_file: str | Path,
     models: list[str],
     sample_manifests: list[str | Path],
+    score_files: list[str | Path],
     loss_files: dict[str, list[str | Path]],
     config: dict,
     title: str,
@@ -101,6 +166,8 @@ def build_report(
             _link_or_copy(Path(manifest_path).parent / image["file"], out_dir / relative)
             grid[image["variant"]][image["seed"]][model][image["cfg_scale"]] = relative.as_posix()
 
+    decision = decision_table(models, score_files)
+
     training = []
     for run, paths in loss_files.items():
         points = read_losses(paths)
@@ -129,6 +196,7 @@ def build_report(
         grid=grid,
         dataset=dataset,
         training=training,
+        decision=decision,
         config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         versions=package_versions(),
         sample=config["sample"],

@@ -39,6 +39,13 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
         write_json(folder / "images.json", {"images": images})
         manifests.append(folder / "images.json")
     (tmp_path / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
+    metrics = {"mean": 0.5, "std": 0.1}
+    write_json(tmp_path / "scores.json", {"models": {
+        "base": {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
+        | {"fidelity_base": {"mean": None, "std": None}},
+        "te~0.1/step-2": {k: metrics for k in ("style_colour", "style_clip", "fidelity_base",
+                                               "fidelity_prompt")},
+    }})  # fmt: skip
     config = {"base_model": "builtin:tiny", "train": {"key": EVIL},
               "sample": {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a",
                          "steps": 4, "size": 8}}  # fmt: skip
@@ -46,12 +53,13 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
     index = build_report(
         out_dir=tmp_path / "report", dataset_dir=dataset, base_prompt_file=tmp_path / "base.json",
         variants_file=tmp_path / "variants.json", models=["base", "te~0.1/step-2"],
-        sample_manifests=manifests,
+        sample_manifests=manifests, score_files=[tmp_path / "scores.json"],
         loss_files={"te~0.1": [tmp_path / "loss.csv"]}, config=config, title=f"t {EVIL}",
     )  # fmt: skip
     html = index.read_text()
     assert EVIL not in html and "&lt;script&gt;" in html
-    assert html.count("<script>") == 1  # the page's own CFG switch
+    assert html.count("<script>") == 1  # the page's own script: CFG switch, table sorting
+    assert "Style on a figurative subject: <strong>te~0.1/step-2</strong>" in html
     sources = re.findall(r'<img src="([^"]+)"', html)
     assert len([s for s in sources if s.startswith("images/")]) == 2 * 2 * 2  # models x seeds x cfg
     for source in sources:

@@ -68,6 +68,8 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     assert learned.is_file()
     # export.checkpoints: [last] exports the textual-inversion run for A1111 and ComfyUI
     assert (finished / "results/export/method~ti_lr~0.05/step-4/vsynth.safetensors").is_file()
+    assert "Style on a figurative subject:" in html and 'class="pareto"' in html
+    assert (finished / "results" / "scores" / "te~0.25.json").is_file()
     png = next((finished / "results" / "samples" / "base").rglob("*.png"))
     assert "Sampler: Euler a" in Image.open(png).text["parameters"]
 
@@ -77,13 +79,14 @@ def test_a_second_run_has_nothing_to_do(finished):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_adding_a_seed_reruns_sampling_and_report_only(finished):
+def test_adding_a_seed_reruns_sampling_scoring_and_report_only(finished):
     config = small_config()
     config["sample"]["seeds"] = [1, 2, 3]
     write_config(finished, config)
     try:
         result = snakemake(finished, "-n")
-        assert job_counts(result.stdout) == {"sample": 3, "report": 1, "all": 1}  # base, 2 runs
+        # base and 2 runs: render the new seed, score it, report; never train
+        assert job_counts(result.stdout) == {"sample": 3, "score": 3, "report": 1, "all": 1}
     finally:
         write_config(finished, small_config())
 
@@ -94,7 +97,9 @@ def test_adding_a_strength_trains_that_run_only(finished):
     write_config(finished, config)
     try:
         result = snakemake(finished, "-n")
-        assert job_counts(result.stdout) == {"train": 2, "sample": 1, "report": 1, "all": 1}
+        assert job_counts(result.stdout) == {
+            "train": 2, "sample": 1, "score": 1, "report": 1, "all": 1
+        }  # fmt: skip
         assert "te~0.5" in result.stdout
     finally:
         write_config(finished, small_config())

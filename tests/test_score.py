@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylesweep.files import write_json
+from stylesweep.score import colour_histogram, pareto_front, recommend, score_group, summarise
+
+
+def test_colour_histograms_compare_colour_distributions():
+    red = np.zeros((8, 8, 3), dtype=np.uint8)
+    red[..., 0] = 255
+    half = red.copy()
+    half[:4] = 0
+    h_red, h_half = colour_histogram(red), colour_histogram(half)
+    assert h_red.sum() == pytest.approx(1) and h_red.shape == (512,)
+    assert np.minimum(h_red, h_red).sum() == pytest.approx(1)
+    assert np.minimum(h_red, h_half).sum() == pytest.approx(0.5)
+
+
+def test_pareto_front_and_recommendations():
+    points = {"a": (0.9, 0.1), "b": (0.5, 0.5), "c": (0.4, 0.4), "d": (0.1, 0.9)}
+    assert pareto_front(points) == ["a", "b", "d"]
+    summary = {m: {"style_colour": {"mean": s, "std": 0}, "fidelity_base": {"mean": f, "std": 0}}
+               for m, (s, f) in points.items()}  # fmt: skip
+    summary["base"] = {"style_colour": {"mean": 0.0, "std": 0}, "fidelity_base": {"mean": None}}
+    picks = recommend(summary)
+    assert picks["front"] == ["a", "b", "d"]
+    assert picks["abstraction"] == "a"  # the most style
+    assert picks["figurative"] == "b"  # most faithful among the front at or above median style
+
+
+def test_summary_is_over_seeds_so_one_lucky_seed_shows_as_spread():
+    rows = [{"model": "m", "seed": seed, "variant": v, "style_colour": value, "style_clip": 0.0,
+             "fidelity_base": None, "fidelity_prompt": 0.0}
+            for seed, value in ((1, 0.2), (2, 0.4)) for v in ("x", "y")]  # fmt: skip
+    summary = summarise(rows)["m"]
+    assert summary["style_colour"] == {"mean": pytest.approx(0.3), "std": pytest.approx(0.1)}
+    assert summary["fidelity_base"] == {"mean": None, "std": None}
+
+
+def test_score_group_measures_every_image(tmp_path):
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    for i in range(3):
+        Image.new("RGB", (64, 64), (200, 10 * i, 0)).save(dataset / f"{i}.png")
+    write_json(dataset / "manifest.json", {"images": [{"file": f"{i}.png"} for i in range(3)]})
+    rng = np.random.default_rng(0)
+    manifests = {}
+    for model in ("base", "run/step-2"):
+        folder = tmp_path / model.split("/")[0]
+        images = []
+        for seed in (1, 2):
+            name = f"{model.replace('/', '_')}_{seed}.png"
+            pixels = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            if model == "run/step-2" and seed == 1:  # identical to the base image of seed 1
+                pixels = np.asarray(Image.open(tmp_path / "base" / "base_1.png"))
+            folder.mkdir(exist_ok=True)
+            Image.fromarray(pixels).save(folder / name)
+            images.append({"model": model, "variant": "v", "seed": seed, "cfg_scale": 5.0,
+                           "file": name})  # fmt: skip
+        write_json(folder / "images.json", {"images": images})
+        manifests[model] = folder / "images.json"
+    variants = [{"name": "v", "base_prompt": "a portrait"}]
+    result = score_group(samples_manifest=manifests["run/step-2"], base_manifest=manifests["base"],
+                         dataset_dir=dataset, variants=variants, clip_model="builtin:tiny",
+                         out_path=tmp_path / "scores.json")  # fmt: skip
+    rows = {r["seed"]: r for r in result["images"]}
+    assert rows[1]["fidelity_base"] == pytest.approx(1.0)
+    assert rows[2]["fidelity_base"] < 0.5
+    assert all(0 <= r["style_colour"] <= 1 and -1 <= r["style_clip"] <= 1 for r in rows.values())
+    base = score_group(samples_manifest=manifests["base"], base_manifest=manifests["base"],
+                       dataset_dir=dataset, variants=variants, clip_model="builtin:tiny",
+                       out_path=tmp_path / "base.json")  # fmt: skip
+    assert all(r["fidelity_base"] is None for r in base["images"])
