@@ -7,7 +7,12 @@ rule report:
         scores=score_files(),
         losses=[path for paths in loss_files().values() for path in paths],
     output:
-        directory("results/report"),
+        report(
+            directory("results/report"),
+            htmlindex="index.html",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
     log:
         "logs/report/report.log",
     conda:

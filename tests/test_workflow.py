@@ -137,3 +137,13 @@ def test_the_shipped_workflow_passes_snakemake_lint(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     result = snakemake(tmp_path, "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakemakes_own_report_carries_the_comparison(finished, tmp_path):
+    import zipfile
+
+    result = snakemake(finished, "--report", str(tmp_path / "report.zip"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    assert "report/report.html" in names  # Snakemake's page...
+    assert any(n.startswith("report/data/raw/") and n.endswith("/index.html") for n in names)
