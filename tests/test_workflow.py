@@ -145,5 +145,5 @@ def test_snakemakes_own_report_carries_the_comparison(finished, tmp_path):
     result = snakemake(finished, "--report", str(tmp_path / "report.zip"))
     assert result.returncode == 0, result.stderr[-2000:]
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
-    assert "report/report.html" in names  # Snakemake's page...
+    assert "report/report.html" in names  # Snakemake's own page, with ours inside:
     assert any(n.startswith("report/data/raw/") and n.endswith("/index.html") for n in names)
