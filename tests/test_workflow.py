@@ -63,7 +63,8 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     assert len(grid) == 4 * 2 * 5 * 2
     for source in grid:
         assert (index.parent / source).is_file()
-    assert html.index(">base<") < html.index(">te~0.25/step-2<") < html.index(">te~0.25/step-4<")
+    grids = html[html.index('<section id="grids">') :]  # columns: base first, then by step
+    assert grids.index(">base<") < grids.index(">te~0.25/step-2<") < grids.index(">te~0.25/step-4<")
     learned = finished / "results/train/method~ti_lr~0.05/step-4/learned_embeds.safetensors"
     assert learned.is_file()
     # export.checkpoints: [last] exports the textual-inversion run for A1111 and ComfyUI
