@@ -11,7 +11,7 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
 
-from stylesweep.files import atomic_path, read_json
+from stylesweep.files import read_json, write_text
 from stylesweep.score import recommend
 from stylesweep.versions import package_versions
 
@@ -201,6 +201,5 @@ def build_report(
         versions=package_versions(),
         sample=config["sample"],
     )
-    with atomic_path(out_dir / "index.html") as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    write_text(out_dir / "index.html", html)
     return out_dir / "index.html"
