@@ -84,10 +84,15 @@ class Recipe:
         return f"{self.variant}/seed{self.seed}_cfg{self.cfg_scale:g}_{self.key()}.png"
 
 
-def make_scheduler(name: str, config):
+def sampler_settings(name: str) -> tuple[type, dict]:
+    """The diffusers scheduler class and overrides for an AUTOMATIC1111 sampler name."""
     if name not in SAMPLERS:
         raise SamplingError(f"unknown sampler {name!r}: use one of {', '.join(SAMPLERS)}")
-    cls, overrides = SAMPLERS[name]
+    return SAMPLERS[name]
+
+
+def make_scheduler(name: str, config):
+    cls, overrides = sampler_settings(name)
     return cls.from_config(config, **overrides)
 
 
@@ -256,8 +261,7 @@ def sample_models(
     `models` maps a model name to its checkpoint folder (None for the base model). Images go
     to `<manifest folder>/<step>/...` for checkpoints and `<manifest folder>/...` for the base.
     """
-    if sampler not in SAMPLERS:
-        raise SamplingError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+    sampler_settings(sampler)  # fail on a wrong name before loading any model
     root = Path(manifest_path).parent
     base_hash = model_hash(base_dir)
     renderer: GridRenderer | None = None
