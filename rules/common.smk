@@ -180,3 +180,12 @@ def loss_files():
         ]
         for run, settings in RUNS.items()
     }
+
+
+def animation_files():
+    """Animations already made under results/animations/, shown by the report."""
+    return sorted(
+        str(path)
+        for path in Path("results/animations").glob("*")
+        if path.suffix.lower() in (".mp4", ".webm", ".gif", ".webp")
+    )

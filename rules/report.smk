@@ -6,6 +6,7 @@ rule report:
         samples=sample_manifests(),
         scores=score_files(),
         losses=[path for paths in loss_files().values() for path in paths],
+        animations=animation_files(),
     output:
         report(
             directory("results/report"),
@@ -19,8 +20,10 @@ rule report:
         "../envs/stylesweep.yaml"
     params:
         models=MODELS,
+        runs=RUNS,
         losses=loss_files(),
         config=config,
         title=config["report"]["title"],
+        thumbnail_size=config["report"]["thumbnail_size"],
     script:
         "../scripts/report.py"

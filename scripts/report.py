@@ -9,9 +9,12 @@ with log_to(snakemake.log[0]):
         base_prompt_file=snakemake.input.base_prompt,
         variants_file=snakemake.input.variants,
         models=snakemake.params.models,
+        runs=snakemake.params.runs,
         sample_manifests=snakemake.input.samples,
         score_files=snakemake.input.scores,
         loss_files=snakemake.params.losses,
+        animations=snakemake.input.animations,
         config=snakemake.params.config,
         title=snakemake.params.title,
+        thumbnail_size=snakemake.params.thumbnail_size,
     )

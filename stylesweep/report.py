@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import escape
+from PIL import Image
 
-from stylesweep.files import read_json, write_text
+from stylesweep.files import read_json, write_json, write_text
 from stylesweep.score import recommend
+from stylesweep.sweep import checkpoint_steps
 from stylesweep.versions import package_versions
 
 TINY_NOTE = (
@@ -21,6 +24,7 @@ TINY_NOTE = (
     "output, not what Stable Diffusion would paint. Set base_model in config.yaml to a local "
     "Stable Diffusion 1.5 folder (see README, 'Real weights') for real images."
 )
+THUMBNAIL_QUALITY = 80
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -127,6 +131,124 @@ def pareto_plot(summary: dict, picks: dict, width: int = 420, height: int = 300)
     )
 
 
+def make_thumbnail(source: Path, target: Path, size: int) -> bool:
+    """Write a WebP thumbnail at most `size` px a side; False if the image is already that small.
+
+    The grids show thumbnails and load the full image only on a click, so a report of a
+    thousand 512 px images stays light.
+    """
+    with Image.open(source) as image:
+        if max(image.size) <= size:
+            return False
+        image = image.convert("RGB")
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, "WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    return True
+
+
+def settings_line(image_path: Path) -> str:
+    """The last line of an image's A1111 `parameters` text: steps, sampler, CFG, seed, model."""
+    with Image.open(image_path) as image:
+        return image.text.get("parameters", "").rsplit("\n", 1)[-1]
+
+
+def portrait_labels(variants: list[dict]) -> dict[str, str]:
+    """`p1`, `p2`, ... for each distinct base prompt, in order."""
+    labels: dict[str, str] = {}
+    for variant in variants:
+        labels.setdefault(variant["base_prompt"], f"p{len(labels) + 1}")
+    return labels
+
+
+def collect_images(
+    sample_manifests: list[str | Path],
+    models: list[str],
+    out_dir: Path,
+    thumbnail_size: int,
+) -> tuple[list[dict], dict[str, str]]:
+    """Every rendered image of a model still in the config, linked into out_dir/images/ with
+    a thumbnail under out_dir/thumbs/; and each model's weights hash."""
+    wanted = set(models)
+    images, model_hashes = [], {}
+    for manifest_path in sample_manifests:
+        folder = Path(manifest_path).parent
+        for image in read_json(manifest_path)["images"]:
+            model = image["model"]
+            if model not in wanted:
+                continue  # rendered for a model no longer in the config
+            model_hashes[model] = image["model_hash"]
+            full = Path("images") / folder.name / image["file"]
+            _link_or_copy(folder / image["file"], out_dir / full)
+            thumb = (Path("thumbs") / folder.name / image["file"]).with_suffix(".webp")
+            has_thumb = make_thumbnail(out_dir / full, out_dir / thumb, thumbnail_size)
+            run, _, step = model.partition("/step-")
+            images.append(
+                {
+                    "model": model,
+                    "run": run,
+                    "step": int(step) if step else 0,
+                    "seed": image["seed"],
+                    "cfg": image["cfg_scale"],
+                    "variant": image["variant"],
+                    "full": full.as_posix(),
+                    "settings": settings_line(out_dir / full),
+                }
+                | ({"thumb": thumb.as_posix()} if has_thumb else {})
+            )
+    return images, model_hashes
+
+
+def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sample: dict):
+    """The axes a grid can be laid out along, each with its values in config order."""
+    steps = sorted({step for settings in runs.values() for step in checkpoint_steps(settings)})
+
+    def unique(values):
+        return list(dict.fromkeys(values))
+
+    return [
+        {"name": "model", "label": "model (run and step)", "values": models},
+        {"name": "run", "label": "run", "values": ["base", *runs]},
+        {"name": "step", "label": "step", "values": steps},
+        {"name": "seed", "label": "seed", "values": sample["seeds"]},
+        {"name": "cfg", "label": "CFG scale", "values": sample["cfg_scales"]},
+        {"name": "placement", "label": "key placement",
+         "values": unique(v["placement"] for v in variants)},
+        {"name": "weight", "label": "key weight", "values": unique(v["weight"] for v in variants)},
+        {"name": "portrait", "label": "base prompt",
+         "values": unique(v["portrait"] for v in variants)},
+    ]  # fmt: skip
+
+
+def run_table(runs: dict[str, dict]) -> dict:
+    """The runs with the settings that differ between them, for the overview."""
+    keys = [k for k in next(iter(runs.values()), {}) if k not in ("method",)]
+    differing = [k for k in keys if len({json.dumps(r.get(k)) for r in runs.values()}) > 1]
+    rows = [
+        {
+            "run": name,
+            "method": settings["method"],
+            "settings": {k: settings.get(k) for k in differing},
+            "checkpoints": checkpoint_steps(settings),
+        }
+        for name, settings in runs.items()
+    ]
+    return {"columns": differing, "rows": rows}
+
+
+def image_weight(out_dir: Path, images: list[dict]) -> dict:
+    """Bytes of the thumbnails the grids show and of the full images behind a click."""
+
+    def size(paths) -> int:
+        return sum((out_dir / p).stat().st_size for p in set(paths))
+
+    return {
+        "images": len(images),
+        "thumbnails": size(im.get("thumb", im["full"]) for im in images),
+        "full": size(im["full"] for im in images),
+    }
+
+
 def build_report(
     *,
     out_dir: str | Path,
@@ -134,13 +256,17 @@ def build_report(
     base_prompt_file: str | Path,
     variants_file: str | Path,
     models: list[str],
+    runs: dict[str, dict],
     sample_manifests: list[str | Path],
     score_files: list[str | Path],
     loss_files: dict[str, list[str | Path]],
+    animations: list[str | Path] = (),
     config: dict,
     title: str,
+    thumbnail_size: int = 256,
 ) -> Path:
-    """Write out_dir/index.html with images linked into out_dir/images/."""
+    """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails in
+    out_dir/thumbs/."""
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_json(dataset_dir / "manifest.json")
@@ -148,25 +274,24 @@ def build_report(
         _link_or_copy(dataset_dir / entry["file"], out_dir / "dataset" / entry["file"])
 
     variants = read_json(variants_file)
-    base_prompts = read_json(base_prompt_file)["prompts"]
-    cfg_scales = config["sample"]["cfg_scales"]
-    seeds = config["sample"]["seeds"]
-    # grid[variant][seed][model][cfg] = relative image path
-    grid: dict = {v["name"]: {s: {m: {} for m in models} for s in seeds} for v in variants}
-    model_hashes = {}
-    for manifest_path in sample_manifests:
-        manifest = read_json(manifest_path)
-        group = Path(manifest_path).parent.name
-        for image in manifest["images"]:
-            model = image["model"]
-            if model not in grid[image["variant"]][image["seed"]]:
-                continue  # rendered for a model no longer in the config
-            model_hashes[model] = image["model_hash"]
-            relative = Path("images") / group / image["file"]
-            _link_or_copy(Path(manifest_path).parent / image["file"], out_dir / relative)
-            grid[image["variant"]][image["seed"]][model][image["cfg_scale"]] = relative.as_posix()
+    labels = portrait_labels(variants)
+    for variant in variants:
+        variant["portrait"] = labels[variant["base_prompt"]]
+    images, model_hashes = collect_images(sample_manifests, models, out_dir, thumbnail_size)
+    grid_data = {
+        "axes": grid_axes(models, runs, variants, config["sample"]),
+        "variants": [
+            {k: v[k] for k in ("name", "placement", "weight", "portrait", "prompt", "negative")}
+            for v in variants
+        ],
+        "images": images,
+    }
 
-    decision = decision_table(models, score_files)
+    clips = []
+    for path in map(Path, animations):
+        _link_or_copy(path, out_dir / "animations" / path.name)
+        kind = "video" if path.suffix.lower() in (".mp4", ".webm") else "image"
+        clips.append({"file": f"animations/{path.name}", "name": path.stem, "kind": kind})
 
     training = []
     for run, paths in loss_files.items():
@@ -184,22 +309,39 @@ def build_report(
         loader=PackageLoader("stylesweep", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
-    html = environment.get_template("report.html.j2").render(
+    template = environment.get_template("report.html.j2")
+    context = dict(
         title=title,
         tiny_note=TINY_NOTE if config["base_model"] == "builtin:tiny" else None,
-        base_prompts=base_prompts,
+        base_prompts=base_prompts_of(base_prompt_file, labels),
         variants=variants,
         models=models,
         model_hashes=model_hashes,
-        seeds=seeds,
-        cfg_scales=cfg_scales,
-        grid=grid,
+        runs=run_table(runs),
+        sample=config["sample"],
+        grid_data=grid_data,
+        animations=clips,
         dataset=dataset,
         training=training,
-        decision=decision,
+        decision=decision_table(models, score_files),
+        config=config,
         config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         versions=package_versions(),
-        sample=config["sample"],
+        weight=image_weight(out_dir, images),
+        thumbnail_size=thumbnail_size,
     )
-    write_text(out_dir / "index.html", html)
+    write_text(out_dir / "index.html", template.render(**context))
+    weight = {"html": (out_dir / "index.html").stat().st_size, **context["weight"]}
+    write_json(out_dir / "weight.json", weight)
+    print(
+        f"report: {len(images)} images; index.html {weight['html'] / 1e3:.0f} kB, "
+        f"thumbnails {weight['thumbnails'] / 1e6:.1f} MB, full images {weight['full'] / 1e6:.1f} MB"
+    )
     return out_dir / "index.html"
+
+
+def base_prompts_of(base_prompt_file: str | Path, labels: dict[str, str]) -> list[dict]:
+    prompts = read_json(base_prompt_file)["prompts"]
+    for prompt in prompts:
+        prompt["label"] = labels.get(prompt["prompt"], "")
+    return prompts

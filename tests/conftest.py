@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +38,109 @@ def latents(tiny_model, tmp_path_factory) -> Path:
     prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
     encode_dataset(tiny_model, root / "dataset", root / "latents.safetensors")
     return root / "latents.safetensors"
+
+
+# --- The workflow, run as a user runs it -------------------------------------------------
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def small_config() -> dict:
+    """The shipped demo config, cut down to a few minutes on two cores."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["dataset"]["demo_count"] = 4
+    config["train"].update(max_steps=4, checkpoint_every=2)
+    config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
+    config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
+    config["prompts"].update(placements=["start", "end"], weights=[1.0, 1.2])
+    config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
+    return config
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--cores", "1", "--resources", "gpu=1", *args],
+        capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory) -> Path:
+    """A workflow folder where the small config has run to the end."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    write_config(workdir, small_config())
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+# --- A report from hand-made inputs ------------------------------------------------------
+EVIL = "<script>alert('x')</script>"
+
+
+def grid_data(html: str) -> dict:
+    """The JSON the report's grid viewer reads, as embedded in index.html."""
+    start = html.index('<script type="application/json" id="grid-data">')
+    text = html[html.index(">", start) + 1 : html.index("</script>", start)]
+    return json.loads(text)
+
+
+def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
+    """A report of two models, two seeds and two CFG scales, with a script tag in every
+    text a user controls: the title, the base prompt, the key and a still's file name."""
+    from PIL import Image
+
+    from stylesweep.files import write_json
+    from stylesweep.report import build_report
+
+    dataset = root / "dataset"
+    dataset.mkdir(parents=True)
+    Image.new("RGB", (size, size)).save(dataset / "a.png")
+    write_json(dataset / "manifest.json", {
+        "resolution": size, "crop": "center",
+        "images": [{"file": "a.png", "source": f"{EVIL}.png", "sha256": "0" * 64,
+                    "original_size": [size, size]}],
+        "skipped": [{"source": "b.txt", "reason": "not an image file (.txt)"}],
+    })  # fmt: skip
+    base_prompt = f"a portrait {EVIL}"
+    write_json(root / "base.json", {"prompts": [{"prompt": base_prompt, "source": "config"}]})
+    variants = [{"name": "start_w1", "placement": "start", "weight": 1.0, "negative": "",
+                 "prompt": f"vsynth, {base_prompt}", "base_prompt": base_prompt}]  # fmt: skip
+    write_json(root / "variants.json", variants)
+    manifests = []
+    for model in ("base", "te~0.1/step-2"):
+        folder = root / "samples" / model.split("/")[0]
+        images = []
+        for seed in (1, 2):
+            for cfg in (3.0, 7.0):
+                step = model.partition("/")[2]
+                name = f"{step + '/' if step else ''}start_w1/seed{seed}_cfg{cfg:g}_x.png"
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                colour = (seed * 50, int(cfg) * 20, 100 if model == "base" else 200)
+                Image.new("RGB", (size, size), colour).save(folder / name)
+                images.append({"model": model, "model_hash": "f" * 64, "variant": "start_w1",
+                               "seed": seed, "cfg_scale": cfg, "file": name})  # fmt: skip
+        write_json(folder / "images.json", {"images": images})
+        manifests.append(folder / "images.json")
+    (root / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
+    metrics = {"mean": 0.5, "std": 0.1}
+    write_json(root / "scores.json", {"models": {
+        "base": {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
+        | {"fidelity_base": {"mean": None, "std": None}},
+        "te~0.1/step-2": {k: metrics for k in ("style_colour", "style_clip", "fidelity_base",
+                                               "fidelity_prompt")},
+    }})  # fmt: skip
+    run = {"method": "dreambooth", "key": EVIL, "max_steps": 2, "checkpoint_every": 2}
+    config = {"base_model": "builtin:tiny", "train": {"key": EVIL},
+              "sample": {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a",
+                         "steps": 4, "size": size}}  # fmt: skip
+    return build_report(
+        out_dir=root / "report", dataset_dir=dataset, base_prompt_file=root / "base.json",
+        variants_file=root / "variants.json", models=["base", "te~0.1/step-2"],
+        runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
+        loss_files={"te~0.1": [root / "loss.csv"]}, config=config, title=f"t {EVIL}", **options,
+    )  # fmt: skip

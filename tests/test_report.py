@@ -1,71 +1,53 @@
-import re
+import json
 
 from PIL import Image
 
-from stylesweep.files import write_json
-from stylesweep.report import build_report
-
-EVIL = "<script>alert('x')</script>"
+from .conftest import EVIL, grid_data, synthetic_report
 
 
 def test_report_links_every_image_and_escapes_text(tmp_path):
-    dataset = tmp_path / "dataset"
-    dataset.mkdir()
-    Image.new("RGB", (8, 8)).save(dataset / "a.png")
-    write_json(dataset / "manifest.json", {
-        "resolution": 8, "crop": "center",
-        "images": [{"file": "a.png", "source": f"{EVIL}.png", "sha256": "0" * 64,
-                    "original_size": [8, 8]}],
-        "skipped": [{"source": "b.txt", "reason": "not an image file (.txt)"}],
-    })  # fmt: skip
-    write_json(
-        tmp_path / "base.json",
-        {"prompts": [{"prompt": f"a portrait {EVIL}", "source": "config", "mode": None}]},
-    )
-    variants = [{"name": "start_w1", "placement": "start", "weight": 1.0,
-                 "prompt": f"vsynth, a portrait {EVIL}", "negative": ""}]  # fmt: skip
-    write_json(tmp_path / "variants.json", variants)
-    manifests = []
-    for model in ("base", "te~0.1/step-2"):
-        folder = tmp_path / "samples" / model
-        images = []
-        for seed in (1, 2):
-            for cfg in (3.0, 7.0):
-                name = f"start_w1/seed{seed}_cfg{cfg:g}_x.png"
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                Image.new("RGB", (8, 8), (seed * 50, 0, 0)).save(folder / name)
-                images.append({"model": model, "model_hash": "f" * 64, "variant": "start_w1",
-                               "seed": seed, "cfg_scale": cfg, "file": name})  # fmt: skip
-        write_json(folder / "images.json", {"images": images})
-        manifests.append(folder / "images.json")
-    (tmp_path / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
-    metrics = {"mean": 0.5, "std": 0.1}
-    write_json(tmp_path / "scores.json", {"models": {
-        "base": {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
-        | {"fidelity_base": {"mean": None, "std": None}},
-        "te~0.1/step-2": {k: metrics for k in ("style_colour", "style_clip", "fidelity_base",
-                                               "fidelity_prompt")},
-    }})  # fmt: skip
-    config = {"base_model": "builtin:tiny", "train": {"key": EVIL},
-              "sample": {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a",
-                         "steps": 4, "size": 8}}  # fmt: skip
-
-    index = build_report(
-        out_dir=tmp_path / "report", dataset_dir=dataset, base_prompt_file=tmp_path / "base.json",
-        variants_file=tmp_path / "variants.json", models=["base", "te~0.1/step-2"],
-        sample_manifests=manifests, score_files=[tmp_path / "scores.json"],
-        loss_files={"te~0.1": [tmp_path / "loss.csv"]}, config=config, title=f"t {EVIL}",
-    )  # fmt: skip
+    index = synthetic_report(tmp_path)
     html = index.read_text()
     assert EVIL not in html and "&lt;script&gt;" in html
-    assert html.count("<script>") == 1  # the page's own script: CFG switch, table sorting
+    assert html.count("<script") == 2  # the grid's JSON and the page's own script
     assert "Style on a figurative subject: <strong>te~0.1/step-2</strong>" in html
-    sources = re.findall(r'<img src="([^"]+)"', html)
-    assert len([s for s in sources if s.startswith("images/")]) == 2 * 2 * 2  # models x seeds x cfg
-    for source in sources:
-        assert (index.parent / source).is_file(), source
+    data = grid_data(html)
+    assert len(data["images"]) == 2 * 2 * 2  # models x seeds x CFG scales
+    for image in data["images"]:
+        assert (index.parent / image["full"]).is_file(), image
+        assert "thumb" not in image  # 8 px images are their own thumbnails
+        assert image["settings"] == ""  # hand-made PNGs carry no parameters
+    assert data["variants"][0]["prompt"] == f"vsynth, a portrait {EVIL}"  # JSON keeps the text
+    axes = {axis["name"]: axis["values"] for axis in data["axes"]}
+    assert axes["model"] == ["base", "te~0.1/step-2"] and axes["run"] == ["base", "te~0.1"]
+    assert axes["cfg"] == [3.0, 7.0] and axes["portrait"] == ["p1"]
     assert "tiny model" in html and "not an image file" in html
     assert "<polyline" in html
+    weight = json.loads((index.parent / "weight.json").read_text())
+    assert weight["images"] == 8 and weight["html"] == index.stat().st_size
+
+
+def test_large_images_get_webp_thumbnails_and_the_page_states_their_weight(tmp_path):
+    index = synthetic_report(tmp_path, size=96, thumbnail_size=32)
+    data = grid_data(index.read_text())
+    for image in data["images"]:
+        thumb = index.parent / image["thumb"]
+        with Image.open(thumb) as opened:
+            assert opened.format == "WEBP" and max(opened.size) == 32
+        assert thumb.stat().st_size < (index.parent / image["full"]).stat().st_size
+    weight = json.loads((index.parent / "weight.json").read_text())
+    assert 0 < weight["thumbnails"] < weight["full"]
+    assert f"thumbnails {weight['thumbnails'] / 1e6:.1f} MB" in index.read_text()
+
+
+def test_animations_get_their_own_section(tmp_path):
+    clip = tmp_path / "drift.gif"
+    frames = [Image.new("RGB", (16, 16), (i * 60, 0, 0)) for i in range(3)]
+    frames[0].save(clip, save_all=True, append_images=frames[1:], duration=100)
+    html = synthetic_report(tmp_path / "r", animations=[clip]).read_text()
+    assert '<section id="animations">' in html and 'src="animations/drift.gif"' in html
+    assert (tmp_path / "r" / "report" / "animations" / "drift.gif").is_file()
+    assert '<section id="animations">' not in synthetic_report(tmp_path / "s").read_text()
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):

@@ -2,37 +2,13 @@
 
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 from PIL import Image
 
-from .conftest import REPO
+from .conftest import REPO, grid_data, small_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-
-
-def small_config() -> dict:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["dataset"]["demo_count"] = 4
-    config["train"].update(max_steps=4, checkpoint_every=2)
-    config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
-    config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
-    config["prompts"].update(placements=["start", "end"], weights=[1.0, 1.2])
-    config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
-    return config
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--cores", "1", "--resources", "gpu=1", *args],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -41,30 +17,17 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    write_config(workdir, small_config())
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
-
-
 def test_the_report_shows_every_image_of_the_grid(finished):
     index = finished / "results" / "report" / "index.html"
     html = index.read_text()
-    grid = re.findall(r'<img src="(images/[^"]+)"', html)
+    data = grid_data(html)
     # 4 variants x 2 seeds x 5 models (base, te~0.25 and method~ti_lr~0.05 at steps 2 and 4)
     # x 2 CFG scales
-    assert len(grid) == 4 * 2 * 5 * 2
-    for source in grid:
-        assert (index.parent / source).is_file()
-    grids = html[html.index('<section id="grids">') :]  # columns: base first, then by step
-    assert grids.index(">base<") < grids.index(">te~0.25/step-2<") < grids.index(">te~0.25/step-4<")
+    assert len(data["images"]) == 4 * 2 * 5 * 2
+    for image in data["images"]:
+        assert (index.parent / image["full"]).is_file()
+    models = next(axis["values"] for axis in data["axes"] if axis["name"] == "model")
+    assert models[:3] == ["base", "te~0.25/step-2", "te~0.25/step-4"]  # base first, by step
     learned = finished / "results/train/method~ti_lr~0.05/step-4/learned_embeds.safetensors"
     assert learned.is_file()
     # export.checkpoints: [last] exports the textual-inversion run for A1111 and ComfyUI

@@ -1,0 +1,272 @@
+// The report's own script: table sorting, the grid viewer and its lightbox.
+// Data comes from the JSON block above; every text reaches the page through textContent,
+// never innerHTML, so a prompt or file name cannot become markup.
+'use strict';
+
+// --- Sortable tables ---------------------------------------------------------------------
+for (const header of document.querySelectorAll('table.sortable th[data-sort]')) {
+  header.addEventListener('click', () => {
+    const body = header.closest('table').tBodies[0];
+    const column = header.cellIndex, numeric = header.dataset.sort === 'number';
+    const descending = header.dataset.order !== 'desc';
+    header.dataset.order = descending ? 'desc' : 'asc';
+    const key = row => {
+      const cell = row.cells[column];
+      return numeric ? parseFloat(cell.dataset.value || 'NaN') : cell.textContent.trim();
+    };
+    const rows = Array.from(body.rows).sort((a, b) => {
+      const x = key(a), y = key(b);
+      if (numeric) { return isNaN(x) ? 1 : isNaN(y) ? -1 : (descending ? y - x : x - y); }
+      return descending ? y.localeCompare(x) : x.localeCompare(y);
+    });
+    rows.forEach(row => body.appendChild(row));
+  });
+}
+
+// --- Grid viewer -------------------------------------------------------------------------
+const data = JSON.parse(document.getElementById('grid-data').textContent);
+const variantByName = new Map(data.variants.map(v => [v.name, v]));
+const variantOf = new Map(data.variants.map(v => [JSON.stringify([v.portrait, v.placement, v.weight]), v]));
+const imageOf = new Map(data.images.map(im => [JSON.stringify([im.model, im.seed, im.cfg, im.variant]), im]));
+const axisByName = new Map(data.axes.map(a => [a.name, a]));
+// Axes with a single value are never worth a menu; their one value is used throughout.
+const choosable = data.axes.filter(a => a.values.length > 1);
+const PREFIX = { step: 'step ', seed: 'seed ', cfg: 'CFG ', weight: 'weight ' };
+const format = (axis, value) => (PREFIX[axis] || '') + value;
+
+const state = { x: 'model', y: 'seed', z: '', fixed: {} };
+for (const axis of data.axes) { state.fixed[axis.name] = axis.values[0]; }
+// With the run fixed by its menu, start on the first trained run: the base is the control.
+state.fixed.run = axisByName.get('run').values[1] ?? 'base';
+if (!axisByName.get('seed') || axisByName.get('seed').values.length < 2) { state.y = choosable.find(a => a.name !== 'model')?.name || ''; }
+
+const usesModel = () => [state.x, state.y, state.z].includes('model');
+const showsBase = () => [state.x, state.y, state.z].some(n => n === 'model' || n === 'run');
+
+function find(assignment) {
+  const a = assignment;
+  const model = a.model !== undefined ? a.model : (a.run === 'base' ? 'base' : `${a.run}/step-${a.step}`);
+  const variant = variantOf.get(JSON.stringify([a.portrait, a.placement, a.weight]));
+  return variant && imageOf.get(JSON.stringify([model, a.seed, a.cfg, variant.name]));
+}
+
+function option(select, value, text) {
+  const element = document.createElement('option');
+  element.value = value;
+  element.textContent = text;
+  select.appendChild(element);
+}
+
+function buildControls() {
+  for (const [id, allowNone] of [['axis-x', false], ['axis-y', true], ['axis-z', true]]) {
+    const select = document.getElementById(id);
+    if (allowNone) { option(select, '', '(none)'); }
+    for (const axis of choosable) { option(select, axis.name, axis.label); }
+    const key = id.slice(-1);
+    select.value = state[key];
+    select.addEventListener('change', () => chooseAxis(key, select.value));
+  }
+  document.getElementById('cell-size').addEventListener('input', event => {
+    document.getElementById('grid-view').style.setProperty('--cell', `${event.target.value}px`);
+  });
+  const fixed = document.getElementById('fixed-axes');
+  for (const axis of choosable) {
+    if (axis.name === 'model') { continue; }  // fixed through its run and step menus
+    const label = document.createElement('label');
+    label.dataset.axis = axis.name;
+    label.append(`${axis.label} `);
+    const select = document.createElement('select');
+    select.id = `fixed-${axis.name}`;
+    axis.values.forEach((value, index) => option(select, String(index), format(axis.name, value)));
+    select.addEventListener('change', () => {
+      state.fixed[axis.name] = axis.values[Number(select.value)];
+      render();
+    });
+    label.appendChild(select);
+    fixed.appendChild(label);
+  }
+}
+
+// The model axis stands for run and step together, so it never shares the page with them.
+const CLASHES = { model: ['run', 'step'], run: ['model'], step: ['model'] };
+const clash = (a, b) => a && b && (a === b || (CLASHES[a] || []).includes(b));
+
+function chooseAxis(key, name) {
+  // A place that showed the new axis (or one it clashes with) takes this place's old axis.
+  const previous = state[key];
+  state[key] = name;
+  for (const other of ['x', 'y', 'z']) {
+    if (other === key || !clash(name, state[other])) { continue; }
+    let replacement = clash(name, previous) ? '' : previous;
+    if (other === 'x' && !replacement) {
+      const taken = [state.y, state.z];
+      replacement = choosable.find(a => !taken.some(t => clash(a.name, t)))?.name || previous;
+    }
+    state[other] = replacement;
+    document.getElementById(`axis-${other}`).value = replacement;
+  }
+  render();
+}
+
+function updateFixedMenus() {
+  const onAxis = [state.x, state.y, state.z];
+  for (const label of document.querySelectorAll('#fixed-axes label')) {
+    const name = label.dataset.axis;
+    const hidden = onAxis.includes(name) || (usesModel() && (name === 'run' || name === 'step'));
+    label.hidden = hidden;
+  }
+}
+
+let grids = [];  // grids[g][row][column] = image record or undefined; for the lightbox
+
+function headerCell(tag, text, title) {
+  const cell = document.createElement(tag);
+  cell.textContent = text;
+  if (title) { cell.title = title; }
+  return cell;
+}
+
+function render() {
+  updateFixedMenus();
+  const view = document.getElementById('grid-view');
+  view.replaceChildren();
+  grids = [];
+  const x = axisByName.get(state.x);
+  const y = state.y ? axisByName.get(state.y) : { name: '', label: '', values: [null] };
+  const zValues = state.z ? axisByName.get(state.z).values : [null];
+  const base = !showsBase();
+  const columns = [...(base ? [{ control: true }] : []), ...x.values.map(value => ({ value }))];
+  for (const zValue of zValues) {
+    const g = grids.length;
+    const cells = [];
+    if (state.z) {
+      view.appendChild(headerCell('h3', format(state.z, zValue))).className = 'zlabel';
+    }
+    const table = document.createElement('table');
+    table.className = 'grid';
+    const head = table.insertRow();
+    const corner = head.appendChild(headerCell('th', `${x.label} →`));
+    corner.className = 'corner';
+    if (y.label) { corner.appendChild(headerCell('div', `${y.label} ↓`)); }
+    for (const column of columns) {
+      const th = head.appendChild(headerCell('th', column.control ? 'base (control)' : format(x.name, column.value)));
+      if (column.control) { th.className = 'control'; }
+    }
+    y.values.forEach((yValue, r) => {
+      const row = table.insertRow();
+      const rowCells = [];
+      row.appendChild(headerCell('th', y.name ? format(y.name, yValue) : ''));
+      columns.forEach((column, c) => {
+        const assignment = { ...state.fixed };
+        delete assignment.model;
+        if (state.z) { assignment[state.z] = zValue; }
+        if (y.name) { assignment[y.name] = yValue; }
+        if (column.control) { assignment.run = 'base'; } else { assignment[x.name] = column.value; }
+        const image = find(assignment);
+        rowCells.push(image);
+        const td = row.insertCell();
+        if (column.control) { td.className = 'control'; }
+        td.appendChild(image ? thumbnail(image, g, r, c) : headerCell('span', 'missing'));
+        if (!image) { td.firstChild.className = 'missing muted'; }
+      });
+      cells.push(rowCells);
+    });
+    grids.push(cells);
+    const wrap = document.createElement('div');
+    wrap.className = 'wrap';
+    wrap.appendChild(table);
+    view.appendChild(wrap);
+  }
+}
+
+function describe(image) {
+  return `${image.model} · seed ${image.seed} · CFG ${image.cfg} · ${image.variant}`;
+}
+
+function thumbnail(image, g, r, c) {
+  const link = document.createElement('a');
+  link.href = image.full;
+  link.className = 'cell';
+  const img = document.createElement('img');
+  img.loading = 'lazy';
+  img.src = image.thumb || image.full;  // no thumbnail: the image is small already
+  img.alt = describe(image);
+  img.title = describe(image);
+  img.addEventListener('load', () => img.classList.toggle('small', img.naturalWidth < 128));
+  link.appendChild(img);
+  link.addEventListener('click', event => {
+    event.preventDefault();
+    openLightbox(g, r, c);
+  });
+  return link;
+}
+
+// --- Lightbox ----------------------------------------------------------------------------
+const box = document.getElementById('lightbox');
+let at = null;  // { g, r, c } of the image shown
+let opener = null;
+
+function openLightbox(g, r, c) {
+  opener = document.activeElement;
+  box.hidden = false;
+  show(g, r, c);
+  document.getElementById('lb-close').focus();
+}
+
+function closeLightbox() {
+  box.hidden = true;
+  at = null;
+  if (opener) { opener.focus(); }
+}
+
+function show(g, r, c) {
+  const image = grids[g][r][c];
+  at = { g, r, c };
+  const variant = variantByName.get(image.variant);
+  const img = document.getElementById('lb-image');
+  img.onload = () => img.classList.toggle('small', img.naturalWidth < 256);
+  img.src = image.full;
+  img.alt = describe(image);
+  document.getElementById('lb-link').href = image.full;
+  document.getElementById('lb-open').href = image.full;
+  document.getElementById('lb-title').textContent = image.model;
+  const fields = document.getElementById('lb-fields');
+  fields.replaceChildren();
+  for (const [term, value] of [
+    ['seed', image.seed], ['CFG scale', image.cfg], ['variant', image.variant],
+    ['key placement', variant.placement], ['key weight', variant.weight], ['file', image.full],
+  ]) {
+    fields.appendChild(headerCell('dt', term));
+    fields.appendChild(headerCell('dd', String(value)));
+  }
+  const lines = [variant.prompt];
+  if (variant.negative) { lines.push(`Negative prompt: ${variant.negative}`); }
+  lines.push(image.settings);
+  document.getElementById('lb-params').textContent = lines.join('\n');
+}
+
+// Move to the nearest image in a direction, stepping over missing cells.
+function move(dr, dc) {
+  if (!at) { return; }
+  const cells = grids[at.g];
+  let { r, c } = at;
+  for (;;) {
+    r += dr; c += dc;
+    if (r < 0 || r >= cells.length || c < 0 || c >= cells[r].length) { return; }
+    if (cells[r][c]) { show(at.g, r, c); return; }
+  }
+}
+
+document.getElementById('lb-close').addEventListener('click', closeLightbox);
+document.getElementById('lb-prev').addEventListener('click', () => move(0, -1));
+document.getElementById('lb-next').addEventListener('click', () => move(0, 1));
+box.addEventListener('click', event => { if (event.target === box) { closeLightbox(); } });
+document.addEventListener('keydown', event => {
+  if (box.hidden) { return; }
+  const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+  if (event.key === 'Escape') { closeLightbox(); } else if (moves[event.key]) { move(...moves[event.key]); } else { return; }
+  event.preventDefault();
+});
+
+buildControls();
+render();

@@ -1,0 +1,139 @@
+"""The report as a person sees it: opened from disk in real headless Chromium (Debian's,
+installed by `bash setup.sh test`), driven by Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from .conftest import EVIL, REPO, synthetic_report
+
+# Chromium's own connections fail on a machine with no network; these flags stop it trying.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(os.environ.get("STYLESWEEP_ARTIFACTS", REPO / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("STYLESWEEP_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.fail(
+            "Chromium not found: `bash setup.sh test` installs Debian's chromium "
+            "(or set STYLESWEEP_CHROMIUM to a Chromium binary)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open a file in a new page; fail the test on any console error or uncaught exception,
+    and on any dialog (an `alert` would mean a prompt ran as script)."""
+    pages, problems = [], []
+
+    def open_(path: Path):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
+                                          dialog.dismiss()))  # fmt: skip
+        page.goto(path.resolve().as_uri())
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        page.close()
+    assert problems == []
+
+
+def load_every_image(page) -> list[str]:
+    """Load every image on the page now, lazy ones too; return the sources that failed."""
+    shown = "Array.from(document.images).filter(i => i.getAttribute('src'))"
+    # Setting the source again makes a lazy image that is off screen load at once.
+    page.evaluate(
+        f"{shown}.forEach(i => {{ i.loading = 'eager'; i.src = i.getAttribute('src'); }})"
+    )
+    with contextlib.suppress(PlaywrightTimeout):  # the failures are listed below
+        page.wait_for_function(f"{shown}.every(i => i.complete && i.naturalWidth)", timeout=10_000)
+    return page.evaluate(f"{shown}.filter(i => !i.naturalWidth).map(i => i.src)")
+
+
+def grid_sources(page) -> list[str]:
+    return page.eval_on_selector_all("#grid-view img", "els => els.map(e => e.src)")
+
+
+def test_demo_report_loads_every_image_and_switches_axes(finished, open_page):
+    index = finished / "results" / "report" / "index.html"
+    page = open_page(index)
+    assert load_every_image(page) == []
+    # Every image of the sweep, grid by grid: CFG as a stack, every placement and weight.
+    page.select_option("#axis-z", "cfg")
+    seen = set()
+    for placement in range(2):
+        for weight in range(2):
+            page.select_option("#fixed-placement", str(placement))
+            page.select_option("#fixed-weight", str(weight))
+            assert load_every_image(page) == []
+            seen.update(grid_sources(page))
+    assert len(seen) == 5 * 2 * 2 * 2 * 2  # models x seeds x CFG x placements x weights
+    page.select_option("#axis-z", "")
+
+    headers = page.eval_on_selector_all("#grid-view th", "els => els.map(e => e.textContent)")
+    assert "base" in headers and "te~0.25/step-4" in headers and "seed 2" in headers
+    before = grid_sources(page)
+    page.select_option("#axis-x", "cfg")
+    headers = page.eval_on_selector_all("#grid-view th", "els => els.map(e => e.textContent)")
+    assert {"base (control)", "CFG 3", "CFG 7"} <= set(headers)
+    assert "te~0.25/step-4" not in headers
+    assert grid_sources(page) != before
+    assert page.is_hidden("label[data-axis='cfg']") and page.is_visible("label[data-axis='run']")
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.select_option("#axis-x", "model")
+    page.screenshot(path=ARTIFACTS / "report.png", full_page=True)
+
+
+def test_lightbox_shows_the_full_image_and_moves_with_the_keyboard(finished, open_page):
+    page = open_page(finished / "results" / "report" / "index.html")
+    assert page.is_hidden("#lightbox")
+    page.click("#grid-view a.cell >> nth=0")
+    assert page.is_visible("#lightbox")
+    page.wait_for_function("document.getElementById('lb-image').naturalWidth > 0")
+    first = page.get_attribute("#lb-image", "src")
+    assert first.startswith("images/base/")
+    params = page.text_content("#lb-params")
+    assert "Seed: 1" in params and "Sampler: Euler a" in params and "vsynth" in params
+    assert page.text_content("#lb-title") == "base"
+
+    page.keyboard.press("ArrowRight")
+    assert page.text_content("#lb-title") == "te~0.25/step-2"
+    page.keyboard.press("ArrowDown")
+    assert "Seed: 2" in page.text_content("#lb-params")
+    page.keyboard.press("ArrowDown")  # past the last row: stays
+    assert "Seed: 2" in page.text_content("#lb-params")
+    page.screenshot(path=ARTIFACTS / "lightbox.png")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#lightbox")
+    assert page.evaluate("document.activeElement.classList.contains('cell')")
+
+
+def test_a_prompt_with_a_script_tag_shows_as_text(tmp_path, open_page):
+    page = open_page(synthetic_report(tmp_path))
+    assert EVIL in page.text_content("table.variants")
+    assert EVIL in page.title()
+    page.click("#grid-view a.cell >> nth=0")
+    assert f"vsynth, a portrait {EVIL}" in page.text_content("#lb-params")
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
