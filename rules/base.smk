@@ -1,4 +1,6 @@
 rule make_base_model:
+    input:
+        base_model_file(),
     output:
         directory("results/base/model"),
     log:
@@ -6,6 +8,7 @@ rule make_base_model:
     conda:
         "../envs/stylesweep.yaml"
     params:
+        source=config["base_model"],
         seed=0,
     script:
         "../scripts/make_base_model.py"

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from stylesweep.base import BaseModelError, resolve_base_model
 from stylesweep.config import ConfigError, check_config
 from stylesweep.demo import BUILTIN_PORTRAIT, BUILTIN_STILLS, astronaut_path
+from stylesweep.single_file import is_single_file
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
@@ -59,14 +60,21 @@ def stills_files():
 
 
 def base_model_dir():
-    """The base model's folder: made by a rule, local, or a hub id from the local cache."""
+    """The base model's folder: made by a rule (the tiny model, or converted from a single
+    file), local, or a hub id from the local cache."""
     base = config["base_model"]
-    if base == TINY:
+    if base == TINY or is_single_file(base):
         return "results/base/model"
     try:
         return str(resolve_base_model(base))
     except BaseModelError as error:
         raise WorkflowError(f"config key 'base_model': {error}") from None
+
+
+def base_model_file():
+    """The single-file checkpoint the base model is converted from, if it is one."""
+    base = config["base_model"]
+    return [_existing("base_model", base)] if is_single_file(base) else []
 
 
 def as_list(value):
@@ -151,22 +159,15 @@ def export_targets():
     """The export folders of the checkpoints chosen in export.checkpoints."""
     chosen = []
     for item in config["export"]["checkpoints"]:
-        if item == "last":  # the last step of every run that has an export format
+        if item == "last":  # the last step of every run
             chosen += [
                 f"{run}/step-{checkpoint_steps(settings)[-1]}"
                 for run, settings in RUNS.items()
-                if settings["method"] != "dreambooth"
             ]
             continue
-        run = item.split("/")[0]
         if item not in MODELS or item == "base":
             raise WorkflowError(
                 f"config key 'export.checkpoints': no checkpoint {item}"
-            )
-        if RUNS[run]["method"] == "dreambooth":
-            raise WorkflowError(
-                f"config key 'export.checkpoints': {item} is a DreamBooth checkpoint; "
-                "single-file export of those is not implemented yet"
             )
         chosen.append(item)
     return [f"results/export/{model}" for model in dict.fromkeys(chosen)]

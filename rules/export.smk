@@ -8,5 +8,7 @@ rule export:
         "logs/export/{run}/step-{step}.log",
     conda:
         "../envs/stylesweep.yaml"
+    params:
+        precision=config["export"]["precision"],
     script:
         "../scripts/export.py"

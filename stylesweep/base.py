@@ -12,6 +12,7 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -30,6 +31,8 @@ from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
 log = logging.getLogger(__name__)
 
 BUILTIN_TINY = "builtin:tiny"
+# Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
+SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 # Stable Diffusion 1.5's noise schedule (its scheduler/scheduler_config.json).
@@ -134,41 +137,19 @@ def save_model(
     return folder
 
 
-# Stable Diffusion 1.5's component shapes (its unet/vae/text_encoder config.json), for
-# benchmarks at full size with random weights: the same compute as the real weights.
-SD15_UNET = dict(
-    sample_size=64,
-    block_out_channels=(320, 640, 1280, 1280),
-    layers_per_block=2,
-    cross_attention_dim=768,
-    attention_head_dim=8,
-    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-)
-SD15_VAE = dict(
-    block_out_channels=(128, 256, 512, 512),
-    layers_per_block=2,
-    latent_channels=4,
-    sample_size=512,
-    down_block_types=("DownEncoderBlock2D",) * 4,
-    up_block_types=("UpDecoderBlock2D",) * 4,
-)
-SD15_TEXT = dict(
-    hidden_size=768,
-    intermediate_size=3072,
-    num_hidden_layers=12,
-    num_attention_heads=12,
-    projection_dim=768,
-)
+def sd15_components(seed: int = 0) -> tuple[UNet2DConditionModel, AutoencoderKL, CLIPTextModel]:
+    """UNet, VAE and text encoder of Stable Diffusion 1.5's shapes (the configs shipped in
+    stylesweep/data/sd15), randomly initialised: the same compute as the real weights."""
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(SD15_CONFIGS / "unet"))
+    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(SD15_CONFIGS / "vae"))
+    text_encoder = CLIPTextModel(CLIPTextConfig.from_pretrained(SD15_CONFIGS / "text_encoder"))
+    return unet, vae, text_encoder
 
 
 def build_sd15_sized_model(folder: str | Path, seed: int = 0) -> Path:
     """A randomly initialised model of Stable Diffusion 1.5's full size, for benchmarks."""
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(**SD15_UNET)
-    vae = AutoencoderKL(**SD15_VAE)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**SD15_TEXT, **CLIP_TOKENS))
-    return save_model(folder, unet, vae, text_encoder)
+    return save_model(folder, *sd15_components(seed))
 
 
 @dataclass
@@ -194,9 +175,8 @@ def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
     if Path(name).exists():
         if Path(name).is_file():
             raise BaseModelError(
-                f"base model {name} is a single file; stylesweep reads Stable Diffusion 1.5 in "
-                "diffusers layout (a folder): convert it once with diffusers' "
-                "`StableDiffusionPipeline.from_single_file(...).save_pretrained(folder)`"
+                f"base model {name} is a file but neither .safetensors nor .ckpt: give a "
+                "single-file SD 1.5 checkpoint, or a folder in diffusers layout"
             )
         return check_model_folder(name)
     if not HUB_ID.match(name):

@@ -1,9 +1,14 @@
-"""Exports for AUTOMATIC1111 and ComfyUI: a textual-inversion embedding, a kohya-format LoRA.
+"""Exports for AUTOMATIC1111 and ComfyUI: a single-file checkpoint, a textual-inversion
+embedding, a kohya-format LoRA.
+
+DreamBooth: the whole model (base VAE included) as one `.safetensors` in the original SD 1.5
+layout (stylesweep.single_file), fp16 by default as A1111 users share them.
 
 Textual inversion: `<key>.safetensors` holding `emb_params` ([vectors, width]); A1111 takes the
 file name as the word that calls it. LoRA: kohya's key layout (`lora_unet_...`,
 `lora_te1_text_model_...`) with an `alpha` per layer and kohya's `ss_*` training metadata.
-Both load back with diffusers (`load_textual_inversion`, `load_lora_weights`).
+All three load back with diffusers (`from_single_file`, `load_textual_inversion`,
+`load_lora_weights`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from stylesweep import __version__
 from stylesweep.base import load_components
 from stylesweep.checkpoints import ADAPTER, EMBEDDINGS, apply_checkpoint, read_manifest
 from stylesweep.files import atomic_path
+from stylesweep.single_file import DTYPES, save_single_file
 
 
 class ExportError(ValueError):
@@ -24,9 +30,15 @@ class ExportError(ValueError):
 
 
 def export_checkpoint(
-    base_dir: str | Path, checkpoint_dir: str | Path, out_dir: str | Path
+    base_dir: str | Path,
+    checkpoint_dir: str | Path,
+    out_dir: str | Path,
+    precision: str = "fp16",
 ) -> Path:
-    """Write the export of one checkpoint into out_dir; return the file written."""
+    """Write the export of one checkpoint into out_dir; return the file written.
+
+    `precision` (fp16 or fp32) applies to the single-file DreamBooth checkpoint.
+    """
     manifest = read_manifest(checkpoint_dir)
     method = manifest.get("method", "dreambooth")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -34,11 +46,21 @@ def export_checkpoint(
         return export_embedding(checkpoint_dir, manifest, Path(out_dir))
     if method == "lora":
         return export_lora(base_dir, checkpoint_dir, manifest, Path(out_dir))
-    raise ExportError(
-        f"{checkpoint_dir}: exporting a DreamBooth checkpoint as a single file is not "
-        "implemented yet; load its folder with diffusers, or export textual-inversion and "
-        "LoRA runs"
-    )
+    if method == "dreambooth":
+        return export_single_file(base_dir, checkpoint_dir, manifest, Path(out_dir), precision)
+    raise ExportError(f"{checkpoint_dir}: no export for training method {method!r}")
+
+
+def export_single_file(
+    base_dir: str | Path, checkpoint_dir: str | Path, manifest: dict, out_dir: Path, precision: str
+) -> Path:
+    if precision not in DTYPES:
+        raise ExportError(f"export.precision {precision!r}: use one of {', '.join(DTYPES)}")
+    components = load_components(base_dir)
+    apply_checkpoint(components, checkpoint_dir)
+    path = out_dir / f"{manifest['run']}-step{manifest['step']}.safetensors"
+    metadata = {**_metadata(manifest), "stylesweep_key": manifest["settings"]["key"]}
+    return save_single_file(components, path, dtype=precision, metadata=metadata)
 
 
 def export_embedding(checkpoint_dir: str | Path, manifest: dict, out_dir: Path) -> Path:

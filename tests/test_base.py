@@ -56,8 +56,8 @@ def test_a_hub_id_resolves_from_the_local_cache_only(tiny_model, tmp_path):
         resolve_base_model("someone/missing", cache_dir=tmp_path)
     with pytest.raises(BaseModelError, match="does not exist"):
         resolve_base_model("no/such/folder", cache_dir=tmp_path)
-    single = tmp_path / "model.safetensors"
-    single.write_bytes(b"")
-    with pytest.raises(BaseModelError, match="single file"):
-        resolve_base_model(str(single))
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"")
+    with pytest.raises(BaseModelError, match="neither .safetensors nor .ckpt"):
+        resolve_base_model(str(other))
     assert resolve_base_model(str(tiny_model)) == tiny_model

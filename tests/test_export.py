@@ -1,11 +1,10 @@
 import numpy as np
-import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 from PIL import Image
 from safetensors import safe_open
 
-from stylesweep.export import ExportError, export_checkpoint
+from stylesweep.export import export_checkpoint
 from stylesweep.sample import GridRenderer, Recipe, make_scheduler
 from stylesweep.train import TrainSettings, train_segment
 
@@ -72,7 +71,23 @@ def test_lora_exports_kohya_weights_with_training_metadata(tiny_model, latents, 
     assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
 
 
-def test_dreambooth_single_file_export_is_not_there_yet(tiny_model, latents, tmp_path):
+def test_dreambooth_exports_a_single_file_checkpoint(tiny_model, latents, tmp_path):
     checkpoint = trained(tiny_model, latents, tmp_path, learning_rate=1e-3, text_encoder_steps=1)
-    with pytest.raises(ExportError, match="not implemented yet"):
-        export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export", precision="fp32")
+    assert path.name == "run-step2.safetensors"
+    with safe_open(str(path), "pt") as handle:
+        keys = list(handle.keys())
+        assert handle.metadata()["stylesweep_key"] == "vsynth"
+    # the original SD 1.5 layout: UNet, VAE and CLIP under their LDM prefixes
+    assert "model.diffusion_model.input_blocks.0.0.weight" in keys
+    assert "first_stage_model.decoder.up.0.block.0.conv1.weight" in keys
+    assert "cond_stage_model.transformer.text_model.final_layer_norm.weight" in keys
+    pipeline = StableDiffusionPipeline.from_single_file(
+        str(path), config=str(tiny_model), local_files_only=True
+    )
+    assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
+
+    half = export_checkpoint(tiny_model, checkpoint, tmp_path / "half")
+    with safe_open(str(half), "pt") as handle:
+        assert handle.get_tensor(keys[0]).dtype == torch.float16
+    assert half.stat().st_size < 0.6 * path.stat().st_size

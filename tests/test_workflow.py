@@ -30,8 +30,9 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     assert models[:3] == ["base", "te~0.25/step-2", "te~0.25/step-4"]  # base first, by step
     learned = finished / "results/train/method~ti_lr~0.05/step-4/learned_embeds.safetensors"
     assert learned.is_file()
-    # export.checkpoints: [last] exports the textual-inversion run for A1111 and ComfyUI
+    # export.checkpoints: [last] exports every run for A1111 and ComfyUI
     assert (finished / "results/export/method~ti_lr~0.05/step-4/vsynth.safetensors").is_file()
+    assert (finished / "results/export/te~0.25/step-4/te~0.25-step4.safetensors").is_file()
     assert "Style on a figurative subject:" in html and 'class="pareto"' in html
     assert (finished / "results" / "scores" / "te~0.25.json").is_file()
     png = next((finished / "results" / "samples" / "base").rglob("*.png"))
@@ -85,6 +86,10 @@ def test_adding_a_strength_trains_that_run_only(finished):
             lambda c: c["dataset"].update(stills="no/such/folder"),
             "config key 'dataset.stills': no/such/folder does not exist",
         ),
+        (
+            lambda c: c.update(base_model="models/sd15.safetensors"),
+            "config key 'base_model': models/sd15.safetensors does not exist",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
@@ -95,6 +100,17 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_single_file_base_model_is_converted_by_one_job(tmp_path):
+    config = small_config()
+    config["base_model"] = "sd15.safetensors"
+    (tmp_path / "sd15.safetensors").write_bytes(b"weights")
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert job_counts(result.stdout)["make_base_model"] == 1
+    assert "input: sd15.safetensors" in result.stdout
 
 
 def test_the_shipped_workflow_passes_snakemake_lint(tmp_path):
