@@ -12,6 +12,7 @@ from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
     model_names,
+    prior_loss_weight,
     segment_settings,
 )
 
@@ -113,6 +114,8 @@ def previous_step(wildcards):
 
 def train_inputs(wildcards):
     inputs = {"base": base_model_dir(), "latents": "results/train/latents.safetensors"}
+    if prior_loss_weight(RUNS[wildcards.run]):
+        inputs["class_latents"] = "results/train/class_images/latents.safetensors"
     start = previous_step(wildcards)
     if start:
         inputs["checkpoint"] = f"results/train/{wildcards.run}/step-{start}"

@@ -19,4 +19,5 @@ with log_to(snakemake.log[0]):
         loss_path=snakemake.output.loss,
         run_name=snakemake.wildcards.run,
         device=resolve_device(snakemake.params.device),
+        class_latents_path=snakemake.input.get("class_latents"),
     )

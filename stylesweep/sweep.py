@@ -16,6 +16,7 @@ ALIASES = {
     "noise_offset": "offset",
     "num_vectors": "vectors",
     "lora_rank": "rank",
+    "prior_loss_weight": "prior",
 }
 VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
 LORA_DEFAULTS = {"lora_rank": 8, "lora_alpha": 8.0, "lora_dropout": 0.0, "lora_text_encoder": False}
@@ -100,6 +101,8 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "gradient_accumulation_steps": settings.get("gradient_accumulation_steps", 1),
         "gradient_checkpointing": settings.get("gradient_checkpointing", False),
         "mixed_precision": settings.get("mixed_precision", "no"),
+        "optimizer": settings.get("optimizer", "adamw"),
+        "prior_loss_weight": float(prior_loss_weight(settings)),
         "start_step": start,
         "end_step": end,
     }
@@ -111,7 +114,16 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
             segment[name] = settings.get(name, default)
     else:
         segment["text_encoder_steps"] = _clip(text_encoder_steps(settings), start, end)
+    if segment["prior_loss_weight"]:
+        segment["class_prompt"] = settings["class_prompt"]
     return segment
+
+
+def prior_loss_weight(settings: dict) -> float:
+    """The class images' loss weight; textual inversion never uses them."""
+    if settings.get("method", "dreambooth") == "textual_inversion":
+        return 0.0
+    return settings.get("prior_loss_weight", 0.0)
 
 
 def model_names(runs: dict[str, dict]) -> list[str]:

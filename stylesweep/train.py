@@ -48,6 +48,7 @@ METHODS = ("dreambooth", "textual_inversion", "lora")
 LORA_UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 LR_SCHEDULES = ("constant", "polynomial", "cosine", "linear")
+OPTIMIZERS = ("adamw", "adamw8bit")
 CAPTIONS = ("instance", "filename", "sidecar")
 # Captions for textual inversion of a style, after the templates of the TI paper.
 STYLE_TEMPLATES = (
@@ -93,6 +94,9 @@ class TrainSettings:
     gradient_accumulation_steps: int = 1
     gradient_checkpointing: bool = False
     mixed_precision: str = "no"  # no, bf16 or fp16 (fp16 on a GPU only)
+    optimizer: str = "adamw"  # or adamw8bit (bitsandbytes)
+    prior_loss_weight: float = 0.0  # > 0: prior preservation with the class images
+    class_prompt: str = ""
 
     @property
     def prompt(self) -> str:
@@ -182,10 +186,24 @@ def train_segment(
     loss_path: str | Path,
     run_name: str,
     device: str = "cpu",
+    class_latents_path: str | Path | None = None,
 ) -> list[float]:
-    """Train steps start_step+1 .. end_step and save the checkpoint and resume state."""
+    """Train steps start_step+1 .. end_step and save the checkpoint and resume state.
+
+    With `settings.prior_loss_weight` > 0, every batch also holds as many class images
+    (from `class_latents_path`) under `settings.class_prompt`, and their loss is added with
+    that weight.
+    """
     if settings.method not in METHODS:
         raise TrainingError(f"train.method must be one of {', '.join(METHODS)}")
+    prior = settings.prior_loss_weight > 0
+    if prior and settings.method == "textual_inversion":
+        raise TrainingError(
+            "train.prior_loss_weight: prior preservation is for dreambooth and lora runs; "
+            "set it to 0 for textual inversion"
+        )
+    if prior and class_latents_path is None:
+        raise TrainingError("prior preservation needs the class images' latents")
     if end_step <= start_step:
         raise TrainingError(f"segment {start_step}..{end_step} is empty")
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -209,6 +227,7 @@ def train_segment(
     latents = load_file(str(latents_path))
     with safe_open(str(latents_path), "pt") as handle:  # the image list rides in its metadata
         captions = captions_for(settings, json.loads(handle.metadata()["images"]))
+    class_latents = load_file(str(class_latents_path)) if prior else {}
     scaling = components.vae.config.scaling_factor
     del components.vae
 
@@ -231,8 +250,7 @@ def train_segment(
         ]
     else:
         groups = [{"params": list(unet.parameters())}, {"params": list(text_encoder.parameters())}]
-    # fused: one kernel for all parameters instead of a loop over tensors (CPU and CUDA)
-    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=1e-2, fused=True)
+    optimizer = make_optimizer(groups, settings)
     previous_scaler = None
     if previous_state is not None:
         state = torch.load(previous_state, weights_only=True)
@@ -262,6 +280,14 @@ def train_segment(
         std = torch.where(
             flip[:, None, None, None], latents["std_flip"][index], latents["std"][index]
         )
+        texts = [captions[i] for i in index.tolist()]
+        if prior:  # as many class images, under the class prompt, after the instance images
+            count = len(class_latents["mean"])
+            drawn = torch.randint(count, (settings.batch_size,), generator=generator)
+            mean = torch.cat([mean, class_latents["mean"][drawn]])
+            std = torch.cat([std, class_latents["std"][drawn]])
+            texts += [settings.class_prompt] * settings.batch_size
+        rows = len(texts)
         clean = ((mean + std * torch.randn(mean.shape, generator=generator)) * scaling).to(device)
         noise = torch.randn(clean.shape, generator=generator)
         if settings.noise_offset:
@@ -269,7 +295,7 @@ def train_segment(
             noise = noise + settings.noise_offset * offset
         noise = noise.to(device)
         timesteps = torch.randint(
-            0, scheduler.config.num_train_timesteps, (settings.batch_size,), generator=generator
+            0, scheduler.config.num_train_timesteps, (rows,), generator=generator
         ).to(device)
         noisy = scheduler.add_noise(clean, noise, timesteps)
 
@@ -281,18 +307,15 @@ def train_segment(
             texts = [STYLE_TEMPLATES[t].format(words) for t in template.tolist()]
             embedding = text_encoder(tokenize(components, texts, device))[0]
         elif lora and settings.lora_text_encoder:
-            texts = [captions[i] for i in index.tolist()]
             embedding = text_encoder(tokenize(components, texts, device))[0]
         elif step <= settings.text_encoder_steps:
             text_encoder.train().requires_grad_(True)
-            texts = [captions[i] for i in index.tolist()]
             embedding = text_encoder(tokenize(components, texts, device))[0]
         else:
             text_encoder.eval().requires_grad_(False)
             embedding = torch.cat(
-                [frozen_embedding(components, frozen_embeddings, captions[i], device)
-                 for i in index.tolist()]
-            )  # fmt: skip
+                [frozen_embedding(components, frozen_embeddings, text, device) for text in texts]
+            )
 
         prediction = unet(noisy, timesteps, embedding).sample
         if scheduler.config.prediction_type == "v_prediction":
@@ -307,6 +330,9 @@ def train_segment(
             if scheduler.config.prediction_type == "v_prediction":
                 weight = weight * snr / (snr + 1)
             loss = loss * weight
+        if prior:
+            instance, preserved = loss.chunk(2)
+            return instance.mean() + settings.prior_loss_weight * preserved.mean()
         return loss.mean()
 
     amp_dtype = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}[
@@ -388,6 +414,23 @@ def train_segment(
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses
+
+
+def make_optimizer(groups: list[dict], settings: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW, or bitsandbytes' 8-bit AdamW (optimizer state in 8 bits: a quarter of the memory)."""
+    if settings.optimizer not in OPTIMIZERS:
+        raise TrainingError(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if settings.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes
+        except ImportError:
+            raise TrainingError(
+                "train.optimizer adamw8bit needs bitsandbytes (`pip install bitsandbytes`, "
+                "Linux or Windows); or use adamw"
+            ) from None
+        return bitsandbytes.optim.AdamW8bit(groups, lr=settings.learning_rate, weight_decay=1e-2)
+    # fused: one kernel for all parameters instead of a loop over tensors (CPU and CUDA)
+    return torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=1e-2, fused=True)
 
 
 def lora_configs(settings: TrainSettings) -> dict[str, LoraConfig]:

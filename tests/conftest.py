@@ -144,3 +144,14 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
         runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
         loss_files={"te~0.1": [root / "loss.csv"]}, config=config, title=f"t {EVIL}", **options,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def class_latents(tiny_model, tmp_path_factory) -> Path:
+    """Three class images rendered by the tiny model and encoded, for prior preservation."""
+    from stylesweep.prior import render_class_images
+
+    return render_class_images(
+        tiny_model, tmp_path_factory.mktemp("class"), prompt="an abstract image", count=3,
+        size=64, sampler="Euler", steps=4, cfg_scale=7.5,
+    )  # fmt: skip

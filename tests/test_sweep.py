@@ -101,3 +101,13 @@ def test_textual_inversion_segments_carry_their_own_settings():
     ti = segment_settings({**TRAIN, "method": "textual_inversion", "num_vectors": 2}, 0, 2000)
     assert "text_encoder_steps" not in ti and ti["num_vectors"] == 2
     assert "num_vectors" not in segment_settings(TRAIN, 0, 2000)
+
+
+def test_only_runs_with_prior_preservation_see_the_class_prompt():
+    prior = {**TRAIN, "prior_loss_weight": 1.0, "class_prompt": "an abstract image"}
+    segment = segment_settings(prior, 0, 2000)
+    assert segment["prior_loss_weight"] == 1.0 and segment["class_prompt"] == "an abstract image"
+    plain = segment_settings({**TRAIN, "class_prompt": "a new class prompt"}, 0, 2000)
+    assert plain["prior_loss_weight"] == 0.0 and "class_prompt" not in plain
+    ti = segment_settings({**prior, "method": "textual_inversion"}, 0, 2000)
+    assert ti["prior_loss_weight"] == 0.0  # textual inversion trains no class images

@@ -1,5 +1,6 @@
 import csv
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="pai
              learning_rate=5e-2)  # fmt: skip
 
 
-def train(tiny_model, latents, root, start, end, previous=None, settings=SETTINGS):
+def train(tiny_model, latents, root, start, end, previous=None, settings=SETTINGS, **options):
     checkpoint = root / f"step-{end}"
     state = root / "resume" / f"step-{end}.pt"
     train_segment(
@@ -37,6 +38,7 @@ def train(tiny_model, latents, root, start, end, previous=None, settings=SETTING
         state_path=state,
         loss_path=root / "loss" / f"step-{end}.csv",
         run_name="test",
+        **options,
     )
     return checkpoint, state
 
@@ -68,6 +70,43 @@ def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, la
     with open(tmp_path / "seg" / "loss" / "step-6.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == [4, 5, 6]
+
+
+def segmented_equals_one_go(tiny_model, latents, root, settings, end=4, **options) -> Path:
+    """Train 0..end in one go and in two segments; check the UNets match bit for bit."""
+    one_go, _ = train(tiny_model, latents, root / "one", 0, end, settings=settings, **options)
+    first = train(tiny_model, latents, root / "seg", 0, end // 2, settings=settings, **options)
+    second, _ = train(tiny_model, latents, root / "seg", end // 2, end, previous=first,
+                      settings=settings, **options)  # fmt: skip
+    a, b = weights(one_go, "unet"), weights(second, "unet")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    return one_go
+
+
+def test_prior_preservation_trains_on_class_images_and_resumes_bit_for_bit(
+    tiny_model, latents, class_latents, tmp_path
+):
+    settings = replace(SETTINGS, prior_loss_weight=1.0, class_prompt="an abstract image")
+    with_prior = segmented_equals_one_go(tiny_model, latents, tmp_path, settings,
+                                         class_latents_path=class_latents)  # fmt: skip
+    assert read_manifest(with_prior)["settings"]["prior_loss_weight"] == 1.0
+    plain, _ = train(tiny_model, latents, tmp_path / "plain", 0, 4)
+    a, b = weights(with_prior, "unet"), weights(plain, "unet")
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the class images took part
+    with pytest.raises(TrainingError, match="needs the class images"):
+        train(tiny_model, latents, tmp_path / "none", 0, 2, settings=settings)
+    with pytest.raises(TrainingError, match="for dreambooth and lora runs"):
+        ti = replace(TI, prior_loss_weight=1.0)
+        train(tiny_model, latents, tmp_path / "ti", 0, 2, settings=ti,
+              class_latents_path=class_latents)  # fmt: skip
+
+
+def test_8bit_adamw_keeps_its_state_in_bytes_and_resumes_bit_for_bit(tiny_model, latents, tmp_path):
+    settings = replace(SETTINGS, optimizer="adamw8bit")
+    segmented_equals_one_go(tiny_model, latents, tmp_path, settings)
+    state = torch.load(tmp_path / "seg" / "resume" / "step-2.pt", weights_only=True)
+    quantized = [s["__bnb_optimizer_quant_state__"] for s in state["optimizer"]["state"].values()]
+    assert any(q["state1"].dtype == torch.uint8 for q in quantized)  # Adam's moments in bytes
 
 
 def test_a_diverging_loss_stops_with_the_setting_to_lower(tiny_model, latents, tmp_path):

@@ -63,7 +63,7 @@ def test_adding_a_strength_trains_that_run_only(finished):
     try:
         result = snakemake(finished, "-n")
         assert job_counts(result.stdout) == {
-            "train": 2, "sample": 1, "score": 1, "report": 1, "all": 1
+            "train": 2, "sample": 1, "score": 1, "export": 1, "report": 1, "all": 1
         }  # fmt: skip
         assert "te~0.5" in result.stdout
     finally:
@@ -100,6 +100,21 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_prior_preservation_renders_class_images_once_for_the_runs_that_use_it(finished):
+    config = small_config()
+    config["train"]["prior_loss_weight"] = 1.0
+    write_config(finished, config)
+    try:
+        result = snakemake(finished, "-n")
+        # the DreamBooth run retrains with class images; textual inversion does not use them
+        assert job_counts(result.stdout) == {
+            "render_class_images": 1, "train": 2, "sample": 1, "score": 1, "export": 1,
+            "report": 1, "all": 1,
+        }  # fmt: skip
+    finally:
+        write_config(finished, small_config())
 
 
 def test_a_single_file_base_model_is_converted_by_one_job(tmp_path):
