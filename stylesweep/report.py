@@ -119,6 +119,12 @@ def pareto_plot(summary: dict, picks: dict, width: int = 420, height: int = 300)
         )
         for m in points
     )
+    # the front's models and the base control are named beside their dots
+    labels = {m: at(*points[m]) for m in points if m in front or m == "base"}
+    dots += "".join(
+        f'<text x="{min(x + 7, width - 110):.1f}" y="{y - 6:.1f}" font-size="10">{escape(m)}</text>'
+        for m, (x, y) in labels.items()
+    )
     return (
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="pareto" '
         f'role="img" font-size="11" fill="currentColor">'
