@@ -138,7 +138,8 @@ def pareto_plot(summary: dict, picks: dict, width: int = 420, height: int = 300)
 
 
 def make_thumbnail(source: Path, target: Path, size: int) -> bool:
-    """Write a WebP thumbnail at most `size` px a side; False if the image is already that small.
+    """Write a WebP thumbnail at most `size` px a side; False (and no file) when the image is
+    that small already, or when its thumbnail would weigh more than the image.
 
     The grids show thumbnails and load the full image only on a click, so a report of a
     thousand 512 px images stays light.
@@ -150,6 +151,9 @@ def make_thumbnail(source: Path, target: Path, size: int) -> bool:
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
         target.parent.mkdir(parents=True, exist_ok=True)
         image.save(target, "WEBP", quality=THUMBNAIL_QUALITY, method=4)
+    if target.stat().st_size >= source.stat().st_size:  # flat images compress well as PNG
+        target.unlink()
+        return False
     return True
 
 

@@ -60,3 +60,12 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_no_thumbnail_when_it_would_outweigh_the_image(tmp_path):
+    from stylesweep.demo import video_synth_still
+    from stylesweep.report import make_thumbnail
+
+    video_synth_still(0, 512).save(tmp_path / "flat.png")  # smooth bands: a small PNG
+    assert not make_thumbnail(tmp_path / "flat.png", tmp_path / "flat.webp", 256)
+    assert not (tmp_path / "flat.webp").exists()
