@@ -192,12 +192,9 @@ def collect_images(
             _link_or_copy(folder / image["file"], out_dir / full)
             thumb = (Path("thumbs") / folder.name / image["file"]).with_suffix(".webp")
             has_thumb = make_thumbnail(out_dir / full, out_dir / thumb, thumbnail_size)
-            run, _, step = model.partition("/step-")
             images.append(
                 {
                     "model": model,
-                    "run": run,
-                    "step": int(step) if step else 0,
                     "seed": image["seed"],
                     "cfg": image["cfg_scale"],
                     "variant": image["variant"],
