@@ -34,8 +34,9 @@ def render_class_images(
     prompt) and out_dir/latents.safetensors; returns the latents' path.
     """
     out_dir = Path(out_dir)
+    base_hash = model_hash(base_dir)  # once: it reads every weight of the base model
     recipes = [
-        Recipe(model="base", model_hash=model_hash(base_dir), variant="class", prompt=prompt,
+        Recipe(model="base", model_hash=base_hash, variant="class", prompt=prompt,
                negative="", seed=seed, cfg_scale=cfg_scale, sampler=sampler, steps=steps,
                width=size, height=size, clip_skip=1)
         for seed in range(count)
