@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -14,21 +15,48 @@ from stylesweep.files import atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 CAPTION_SUFFIXES = {".txt", ".caption"}
 CROPS = ("center", "smart")
 FEW_IMAGES = 5
+# a still whose square crop is enlarged more than this many times is warned about
+SMALL_FACTOR = 2
+MAX_STEM = 120  # output names stay well under the 255 bytes file systems allow
+SHOWN_SKIPPED = 5
+READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
 
 
 class DatasetError(ValueError):
     """The stills folder cannot give a training set."""
 
 
+def grey_to_8bit(image: Image.Image) -> Image.Image:
+    """A 16-bit (`I;16*`), 32-bit integer (`I`) or float (`F`) greyscale image as 8-bit `L`.
+
+    Pillow's own convert() clips these at 255, so most of them came out white. `I;16*` map
+    their full 0..65535 range. `I` and `F` say nothing of their range, so the first range that
+    holds every value is used: 0..1 (`F` only), 0..255, 0..65535 (`I` only); failing those, the
+    image's own min..max. NaN and infinities count as 0.
+    """
+    values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if image.mode.startswith("I;16"):
+        low, high = 0.0, 65535.0
+    else:
+        ranges = [(0.0, 1.0)] if image.mode == "F" else []
+        ranges += [(0.0, 255.0)] + ([(0.0, 65535.0)] if image.mode == "I" else [])
+        own = (float(values.min()), float(values.max()))
+        low, high = next((r for r in ranges if r[0] <= own[0] and own[1] <= r[1]), own)
+    scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    return Image.fromarray(np.round(scaled).clip(0, 255).astype(np.uint8))
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation and flatten any transparency onto white."""
+    """Apply the EXIF orientation, bring any depth to 8 bits and flatten transparency onto white."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        image = grey_to_8bit(image)
+    if image.has_transparency_data:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -77,19 +105,118 @@ def filename_caption(stem: str) -> str:
 
 
 def sidecar_caption(image: Path) -> str | None:
-    """The kohya convention: `image.txt` (or `.caption`) beside the image holds its caption."""
+    """The kohya convention: `image.txt` (or `.caption`) beside the image holds its caption.
+
+    UTF-8, with or without the byte order mark Windows editors write; other bytes become U+FFFD
+    rather than stopping the stage.
+    """
     for suffix in CAPTION_SUFFIXES:
         path = image.with_suffix(suffix)
         if path.is_file():
-            return " ".join(path.read_text(encoding="utf-8").split())
+            text = path.read_bytes().decode("utf-8-sig", errors="replace")
+            return " ".join(text.split())
     return None
+
+
+def safe_stem(stem: str) -> str:
+    """A file name stem that Snakemake (which reads `{...}` as a wildcard), shells and the
+    report's URLs take as is: ASCII letters, digits, `.`, `_` and `-` only.
+
+    Accents are dropped (`café` gives `cafe`), any other run of characters becomes one `_`;
+    never empty, never hidden, never longer than MAX_STEM.
+    """
+    decomposed = unicodedata.normalize("NFKD", stem)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", plain)[:MAX_STEM].strip("._-") or "image"
+
+
+def unique_name(stem: str, used: set[str]) -> str:
+    """`stem`, or `stem-2`, `stem-3`...: unique even on a case-insensitive file system."""
+    name, count = stem, 1
+    while name.casefold() in used:
+        count += 1
+        name = f"{stem}-{count}"
+    used.add(name.casefold())
+    return name
+
+
+def frames_note(image: Image.Image) -> str | None:
+    """Say so when an animated GIF, PNG or WebP or a multi-page TIFF gives only its first frame."""
+    frames = getattr(image, "n_frames", 1)
+    if frames <= 1:
+        return None
+    kind = f"multi-page {image.format}" if image.format == "TIFF" else f"animated {image.format}"
+    return f"{kind} ({frames} frames): first frame only"
+
+
+def small_warning(relative: str, size: tuple[int, int], resolution: int) -> str | None:
+    """Warn when the square crop (its side is the shorter side) is enlarged more than
+    SMALL_FACTOR times: such a still trains the model on blur."""
+    side = min(size)
+    if side * SMALL_FACTOR >= resolution:
+        return None
+    return (
+        f"{relative} is only {size[0]}x{size[1]} px: its square crop is enlarged "
+        f"{resolution / side:.1f}x to {resolution} px and will look soft; use a larger original"
+    )
+
+
+def one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def printable(relative: str) -> str:
+    """`relative` as valid text: bytes that are not UTF-8 (Linux allows them in names) as \\xNN.
+
+    The manifest, the log and the report are UTF-8, so an undecodable name would break them.
+    """
+    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def no_usable_image(stills: Path, skipped: list[dict]) -> DatasetError:
+    """One line: the folder, what was skipped and why (the first few), what to add."""
+    wanted = f"add {', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))} stills"
+    if not skipped:
+        return DatasetError(one_line(f"no usable image in {stills}: no image file; {wanted}"))
+    shown = "; ".join(f"{s['source']}: {s['reason']}" for s in skipped[:SHOWN_SKIPPED])
+    more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
+    return DatasetError(
+        one_line(
+            f"no usable image in {stills}: {len(skipped)} file(s) skipped ({shown}{more}); {wanted}"
+        )
+    )
+
+
+def error_text(error: Exception, source: Path, relative: str) -> str:
+    """The error's message with the file's relative path for its absolute one (Pillow gives
+    either form): the manifest does not depend on where the stills folder is."""
+    text = str(error).replace(repr(str(source)), repr(relative))
+    return text.replace(str(source), relative)
+
+
+def kind_reason(suffix: str) -> str | None:
+    """Why a file is not read as a still, from its suffix alone; None for an image."""
+    if suffix in VIDEO_SUFFIXES:
+        return "video: frame extraction is not supported yet"
+    if suffix not in IMAGE_SUFFIXES:
+        return f"not an image file ({suffix or 'no suffix'})"
+    return None
+
+
+def read_still(source: Path) -> tuple[Image.Image, list[int], str | None]:
+    """The still as RGB, its size on disk and a note when only its first frame is used."""
+    with Image.open(source) as opened:
+        note = frames_note(opened)  # counting frames seeks through them, then back to the first
+        opened.load()
+        return to_rgb(opened), list(opened.size), note
 
 
 def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, crop: str) -> dict:
     """Convert every image in `stills` to a square RGB PNG of `resolution` pixels in `out_dir`.
 
     Returns (and writes to out_dir/manifest.json) the list of kept images with their source,
-    sha256 and original size, and every skipped file with the reason.
+    sha256, original size, note (first frame only) and warning (small), and every skipped
+    file with the reason. Hidden files and folders and caption sidecars are passed over.
     """
     stills, out_dir = Path(stills), Path(out_dir)
     if not stills.is_dir():
@@ -100,50 +227,51 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
     images: list[dict] = []
     skipped: list[dict] = []
     used_names: set[str] = set()
+    kept_by_hash: dict[str, str] = {}
     for source in sorted(p for p in stills.rglob("*") if p.is_file()):
-        relative = source.relative_to(stills).as_posix()
+        parts = source.relative_to(stills).parts
+        relative = printable("/".join(parts))
         suffix = source.suffix.lower()
-        if source.name.startswith(".") or suffix in CAPTION_SUFFIXES:
+        if any(part.startswith(".") for part in parts) or suffix in CAPTION_SUFFIXES:
             continue
-        if suffix in VIDEO_SUFFIXES:
-            skipped.append(
-                {"source": relative, "reason": "video: frame extraction is not supported yet"}
-            )
-            continue
-        if suffix not in IMAGE_SUFFIXES:
-            skipped.append(
-                {"source": relative, "reason": f"not an image file ({suffix or 'no suffix'})"}
-            )
+        if reason := kind_reason(suffix):
+            skipped.append({"source": relative, "reason": reason})
             continue
         try:
-            with Image.open(source) as opened:
-                opened.load()
-                original_size = list(opened.size)
-                image = to_rgb(opened)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            skipped.append({"source": relative, "reason": f"unreadable image: {error}"})
-            log.warning("skipping %s: unreadable image (%s)", relative, error)
+            digest = sha256_file(source)
+            if digest in kept_by_hash:
+                reason = f"duplicate of {kept_by_hash[digest]}"
+                skipped.append({"source": relative, "reason": reason})
+                log.warning("skipping %s: %s", relative, reason)
+                continue
+            image, original_size, note = read_still(source)
+        except READ_ERRORS as error:
+            reason = f"unreadable image: {error_text(error, source, relative)}"
+            skipped.append({"source": relative, "reason": reason})
+            log.warning("skipping %s: %s", relative, reason)
             continue
-        name = source.stem
-        while name in used_names:
-            name += "_"
-        used_names.add(name)
+        if note:
+            log.warning("%s: %s", relative, note)
+        if warning := small_warning(relative, image.size, resolution):
+            log.warning("%s", warning)
+        name = unique_name(safe_stem(source.stem), used_names)
         with atomic_path(out_dir / f"{name}.png") as tmp:
             square_crop(image, resolution, crop).save(tmp, format="PNG")
+        kept_by_hash[digest] = relative
         images.append(
             {
                 "file": f"{name}.png",
                 "source": relative,
-                "sha256": sha256_file(source),
+                "sha256": digest,
                 "original_size": original_size,
                 "caption": sidecar_caption(source),
-                "filename_caption": filename_caption(source.stem),
+                "filename_caption": filename_caption(printable(source.stem)),
+                "note": note,
+                "warning": warning,
             }
         )
     if not images:
-        raise DatasetError(
-            f"no usable image in {stills} ({len(skipped)} skipped): add png, jpg or webp stills"
-        )
+        raise no_usable_image(stills, skipped)
     if len(images) < FEW_IMAGES:
         warnings.warn(
             f"only {len(images)} usable image(s) in {stills}: a style needs variety to be learnt "
