@@ -18,10 +18,12 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from stylesweep.demo import astronaut_path, video_synth_still
+from stylesweep.demo import video_synth_still
 from stylesweep.files import write_json
 from stylesweep.prompts import infotext
 from stylesweep.report import build_report
+from stylesweep.score import METRICS, summarise
+from stylesweep.sources import astronaut_path
 
 
 def photo_like(index: int, size: int) -> Image.Image:
@@ -57,7 +59,8 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
     names = ["base"] + [f"{run}/step-{step}" for run in runs for step in (2000, 4000, 6000)]
     names = names[:models]
     groups: dict[str, list[dict]] = {}
-    scores, index = {}, 0
+    rows, index = [], 0
+    rng = np.random.default_rng(0)
     for model in names:
         group, _, step = model.partition("/")
         folder = root / "samples" / group
@@ -78,22 +81,22 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
                         {"model": model, "model_hash": "0" * 64, "variant": variant["name"],
                          "seed": seed, "cfg_scale": cfg, "file": name}
                     )  # fmt: skip
-        metric = {"mean": 0.5, "std": 0.1}
-        scores[model] = {k: metric for k in ("style_colour", "style_clip", "fidelity_base",
-                                             "fidelity_prompt")}  # fmt: skip
+                    measures = rng.uniform(0, 1, 4).round(6).tolist()
+                    rows.append(groups[group][-1] | dict(zip(METRICS, measures, strict=True)))
+                    rows[-1]["fidelity_base"] = None if model == "base" else measures[2]
     manifests = []
     for group, images in groups.items():
         manifests.append(root / "samples" / group / "images.json")
         write_json(manifests[-1], {"images": images})
-    write_json(root / "scores.json", {"models": scores})
-    config = {"base_model": "bench", "train": {"key": "vsynth"},
-              "sample": {"cfg_scales": cfgs, "seeds": list(range(seeds)), "sampler": "Euler a",
-                         "steps": 25, "size": size}}  # fmt: skip
+    write_json(root / "scores.json", {"images": rows, "models": summarise(rows)})
+    sample = {"cfg_scales": cfgs, "seeds": list(range(seeds)), "sampler": "Euler a",
+              "steps": 25, "size": size}  # fmt: skip
     return dict(
         dataset_dir=dataset, base_prompt_file=root / "base.json",
         variants_file=root / "variants.json", models=names, runs=runs,
         sample_manifests=manifests, score_files=[root / "scores.json"], loss_files={},
-        config=config, title="bench",
+        sample=sample, base_model="bench", title="bench",
+        provenance={"base_model": "bench", "train": {"key": "vsynth"}, "sample": sample},
     )  # fmt: skip
 
 

@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from stylesweep.base import build_sd15_sized_model, build_tiny_model, load_components
-from stylesweep.dataset import prepare_dataset
+from stylesweep.dataset import encode_dataset, prepare_dataset
 from stylesweep.demo import write_demo_stills
-from stylesweep.train import TrainSettings, encode_dataset, train_segment
+from stylesweep.methods import TrainSettings
+from stylesweep.train import train_segment
 
 
 def plain_loop(folder: Path, dataset: Path, steps: int, te_steps: int, device: str) -> float:
@@ -64,12 +65,17 @@ def plain_loop(folder: Path, dataset: Path, steps: int, te_steps: int, device: s
 
 
 def ours(folder: Path, latents: Path, steps: int, te_steps: int, device: str, tmp: Path) -> float:
-    settings = TrainSettings(key="vsynth", instance_prompt="{key}", learning_rate=1e-6,
-                             batch_size=1, seed=0, text_encoder_steps=te_steps)  # fmt: skip
+    settings = TrainSettings(
+        method="dreambooth", key="vsynth", instance_prompt="{key}", learning_rate=1e-6,
+        batch_size=1, seed=0, lr_schedule="constant", lr_warmup_steps=0, lr_horizon=None,
+        noise_offset=0.0, snr_gamma=None, random_flip=False, captions="instance",
+        gradient_accumulation_steps=1, gradient_checkpointing=False, mixed_precision="no",
+        optimizer="adamw", prior_loss_weight=0.0, text_encoder_steps=te_steps,
+    )  # fmt: skip
     out = tmp / f"ours-{steps}"
     start = time.perf_counter()
     train_segment(
-        base_dir=folder, latents_path=latents, settings=settings, start_step=0, end_step=steps,
+        base_dir=folder, base_hash="bench", latents_path=latents, settings=settings, start_step=0, end_step=steps,
         previous_checkpoint=None, previous_state=None, checkpoint_dir=out / "ckpt",
         state_path=out / "state.pt", loss_path=out / "loss.csv", run_name="bench", device=device,
     )  # fmt: skip

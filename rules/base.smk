@@ -8,7 +8,24 @@ rule make_base_model:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        source=config["base_model"],
+        source=param(config["base_model"]),
         seed=0,
+        version=version("make_base_model"),
     script:
         "../scripts/make_base_model.py"
+
+
+# The base model's weights are hashed once, here; later jobs read the hash from this file.
+rule hash_base_model:
+    input:
+        base_model_dir(),
+    output:
+        BASE_HASH,
+    log:
+        "logs/base/hash_base_model.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    params:
+        version=version("hash_base_model"),
+    script:
+        "../scripts/hash_base_model.py"

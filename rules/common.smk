@@ -1,22 +1,70 @@
 # Config validation, sweep expansion and the input/param helpers of every rule.
+#
+# Only light modules are imported here (no torch, diffusers or PIL): every `snakemake`
+# call, and every job, parses this file first.
+import hashlib
+import json
+import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from stylesweep.base import BaseModelError, resolve_base_model
-from stylesweep.config import ConfigError, check_config
-from stylesweep.demo import BUILTIN_PORTRAIT, BUILTIN_STILLS, astronaut_path
-from stylesweep.single_file import is_single_file
+from stylesweep.config import (
+    ConfigError,
+    canonical,
+    check_config,
+    load_schema,
+    train_keys,
+)
+from stylesweep.sources import (
+    BUILTIN_PORTRAIT,
+    BUILTIN_STILLS,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    BaseModelError,
+    astronaut_path,
+    check_builtin,
+    check_single_file,
+    is_builtin,
+    is_single_file,
+    resolve_base_model,
+)
+from stylesweep.stages import stage_version
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
+    model_name,
     model_names,
     prior_loss_weight,
     segment_settings,
 )
 
 SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+STILL_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+
+
+def explicit_sweep():
+    """`train.sweep` as the last --configfile that sets it wrote it, or None.
+
+    Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise
+    inherit the demo's sweep from config.yaml; an explicit sweep replaces it whole.
+    """
+    found = None
+    for path in workflow.overwrite_configfiles or []:
+        try:
+            train = (yaml.safe_load(Path(path).read_text()) or {}).get("train") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if isinstance(train, dict) and "sweep" in train:
+            found = (train["sweep"] or {}, str(path))
+    return found
+
+
+SWEEP_SOURCE = "config.yaml"
+if explicit_sweep():
+    config.setdefault("train", {})["sweep"], SWEEP_SOURCE = explicit_sweep()
 
 try:
     check_config(config, SCHEMA)
@@ -24,15 +72,37 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 validate(config, str(SCHEMA), set_default=True)
 
-RUNS = expand_runs(config["train"])
+try:
+    RUNS = expand_runs(config["train"], train_keys(load_schema(SCHEMA)))
+except ValueError as error:
+    raise WorkflowError(str(error)) from None
 MODELS = model_names(RUNS)
-TINY = "builtin:tiny"
+if workflow.is_main_process:
+    print(
+        f"stylesweep: {len(RUNS)} training runs from train.sweep of {SWEEP_SOURCE} and "
+        f"train.extra_runs: {', '.join(RUNS)}",
+        file=sys.stderr,
+    )
 
 
 wildcard_constraints:
     run="[^/]+",
     step="[0-9]+",
     group="[^/]+",
+
+
+def param(value):
+    """A config value as a rule param: canonical (dict keys sorted, so key order in
+    config.yaml never reruns a job) and passed through a function, so that Snakemake never
+    reads braces in a prompt or title as wildcards."""
+    value = canonical(value)
+    return lambda wildcards: value
+
+
+def version(stage):
+    """The version of a stage's output (stylesweep/stages.py): bumped when the library's
+    output changes, so the stage reruns."""
+    return stage_version(stage)
 
 
 def _existing(key, path):
@@ -43,6 +113,11 @@ def _existing(key, path):
     return path
 
 
+def literal_path(path):
+    """A path as a Snakemake input: its braces doubled, so they are not wildcards."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
 def stills_folder():
     """The demo stills (made by a rule) or the user's stills folder."""
     stills = config["dataset"]["stills"]
@@ -50,24 +125,42 @@ def stills_folder():
         return "results/demo/stills"
     if not Path(_existing("dataset.stills", stills)).is_dir():
         raise WorkflowError(f"config key 'dataset.stills': {stills} is not a folder")
-    return stills
+    if not any(
+        path.suffix.lower() in STILL_SUFFIXES for path in Path(stills).rglob("*")
+    ):
+        raise WorkflowError(
+            f"config key 'dataset.stills': {stills} holds no image or video "
+            f"({', '.join(sorted(STILL_SUFFIXES))}); put your stills there"
+        )
+    return literal_path(stills)
 
 
-def stills_files():
-    """Every file in the user's stills folder, so that editing one reruns the dataset."""
-    if config["dataset"]["stills"] == BUILTIN_STILLS:
-        return []
-    return sorted(str(p) for p in Path(stills_folder()).rglob("*") if p.is_file())
+def stills_fingerprint():
+    """Names, sizes and times of the user's stills: an edit, addition or removal of any
+    file changes it and reruns the dataset. A param rather than inputs, so that any file
+    name works (Snakemake reads braces and angle brackets in paths as patterns)."""
+    stills = config["dataset"]["stills"]
+    if stills == BUILTIN_STILLS:
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(stills).rglob("*") if p.is_file()):
+        info = path.stat()
+        digest.update(f"{path.relative_to(stills)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def base_model_dir():
-    """The base model's folder: made by a rule (the tiny model, or converted from a single
-    file), local, or a hub id from the local cache."""
+    """The base model's folder: made by a rule (a built-in model, or converted from a
+    single file), local, or a hub id from the local cache."""
     base = config["base_model"]
-    if base == TINY or is_single_file(base):
-        return "results/base/model"
     try:
-        return str(resolve_base_model(base))
+        if is_builtin(base):
+            check_builtin(base)
+            return "results/base/model"
+        if is_single_file(base):
+            check_single_file(base)
+            return "results/base/model"
+        return literal_path(resolve_base_model(base))
     except BaseModelError as error:
         raise WorkflowError(f"config key 'base_model': {error}") from None
 
@@ -75,7 +168,10 @@ def base_model_dir():
 def base_model_file():
     """The single-file checkpoint the base model is converted from, if it is one."""
     base = config["base_model"]
-    return [_existing("base_model", base)] if is_single_file(base) else []
+    return [literal_path(base)] if is_single_file(base) else []
+
+
+BASE_HASH = "results/base/model_hash.json"
 
 
 def as_list(value):
@@ -94,10 +190,14 @@ def portrait_paths():
         (
             str(astronaut_path())
             if portrait == BUILTIN_PORTRAIT
-            else _existing("prompts.portrait", portrait)
+            else literal_path(_existing("prompts.portrait", portrait))
         )
         for portrait in as_list(config["prompts"]["portrait"])
     ]
+
+
+def checkpoint_dir(model):
+    return f"results/train/{model}"
 
 
 def previous_step(wildcards):
@@ -113,12 +213,16 @@ def previous_step(wildcards):
 
 
 def train_inputs(wildcards):
-    inputs = {"base": base_model_dir(), "latents": "results/train/latents.safetensors"}
+    inputs = {
+        "base": base_model_dir(),
+        "base_hash": BASE_HASH,
+        "latents": "results/train/latents.safetensors",
+    }
     if prior_loss_weight(RUNS[wildcards.run]):
         inputs["class_latents"] = "results/train/class_images/latents.safetensors"
     start = previous_step(wildcards)
     if start:
-        inputs["checkpoint"] = f"results/train/{wildcards.run}/step-{start}"
+        inputs["checkpoint"] = checkpoint_dir(model_name(wildcards.run, start))
         inputs["state"] = f"results/train/{wildcards.run}/resume/step-{start}.pt"
     return inputs
 
@@ -136,7 +240,7 @@ def group_models(group):
     if group not in RUNS:
         raise WorkflowError(f"no training run named {group} (runs: {', '.join(RUNS)})")
     return {
-        f"{group}/step-{step}": f"results/train/{group}/step-{step}"
+        model_name(group, step): checkpoint_dir(model_name(group, step))
         for step in checkpoint_steps(RUNS[group])
     }
 
@@ -145,9 +249,28 @@ def sample_inputs(wildcards):
     checkpoints = [c for c in group_models(wildcards.group).values() if c]
     return {
         "base": base_model_dir(),
+        "base_hash": BASE_HASH,
         "variants": "results/prompts/variants.json",
         "checkpoints": checkpoints,
     }
+
+
+def missing_samples(wildcards):
+    """Images of a finished sample job that are gone since (deleted by hand, say): as a
+    param, a non-empty list differs from the empty one recorded, so the job reruns and
+    renders just those (the others are reused)."""
+    manifest = Path(f"results/samples/{wildcards.group}/images.json")
+    if not manifest.is_file():
+        return []
+    try:
+        images = json.loads(manifest.read_text())["images"]
+    except (ValueError, KeyError):
+        return ["(unreadable images.json)"]
+    return [
+        image["file"]
+        for image in images
+        if not (manifest.parent / image["file"]).is_file()
+    ]
 
 
 def sample_manifests():
@@ -164,13 +287,14 @@ def export_targets():
     for item in config["export"]["checkpoints"]:
         if item == "last":  # the last step of every run
             chosen += [
-                f"{run}/step-{checkpoint_steps(settings)[-1]}"
+                model_name(run, checkpoint_steps(settings)[-1])
                 for run, settings in RUNS.items()
             ]
             continue
         if item not in MODELS or item == "base":
             raise WorkflowError(
-                f"config key 'export.checkpoints': no checkpoint {item}"
+                f"config key 'export.checkpoints': no checkpoint {item} "
+                f"(checkpoints: {', '.join(MODELS[1:])})"
             )
         chosen.append(item)
     return [f"results/export/{model}" for model in dict.fromkeys(chosen)]
@@ -189,7 +313,32 @@ def loss_files():
 def animation_files():
     """Animations already made under results/animations/, shown by the report."""
     return sorted(
-        str(path)
+        literal_path(path)
         for path in Path("results/animations").glob("*")
         if path.suffix.lower() in (".mp4", ".webm", ".gif", ".webp")
     )
+
+
+def thumbnail_manifests():
+    return [f"results/thumbnails/{group}/thumbnails.json" for group in ["base", *RUNS]]
+
+
+def report_sample_settings():
+    """The sampler settings the report's overview states."""
+    return {
+        key: config["sample"][key]
+        for key in ("seeds", "cfg_scales", "sampler", "steps", "size")
+    }
+
+
+def report_provenance():
+    """The configuration the report shows: what its pictures depend on, without settings
+    of speed or place (device, sampling batch size) or of the export, so that editing
+    those never rebuilds the report."""
+    shown = {
+        key: value for key, value in config.items() if key not in ("device", "export")
+    }
+    shown["sample"] = {
+        key: value for key, value in config["sample"].items() if key != "batch_size"
+    }
+    return shown

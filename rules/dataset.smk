@@ -6,7 +6,8 @@ rule make_demo_stills:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        images=config["dataset"]["demo_count"],
+        images=param(config["dataset"]["demo_count"]),
+        version=version("make_demo_stills"),
     script:
         "../scripts/make_demo_stills.py"
 
@@ -14,7 +15,6 @@ rule make_demo_stills:
 rule prepare_dataset:
     input:
         stills=stills_folder(),
-        files=stills_files(),
     output:
         directory("results/dataset"),
     log:
@@ -22,7 +22,9 @@ rule prepare_dataset:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        resolution=config["dataset"]["resolution"],
-        crop=config["dataset"]["crop"],
+        stills=param(stills_fingerprint()),
+        resolution=param(config["dataset"]["resolution"]),
+        crop=param(config["dataset"]["crop"]),
+        version=version("prepare_dataset"),
     script:
         "../scripts/prepare_dataset.py"

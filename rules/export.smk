@@ -9,6 +9,7 @@ rule export:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        precision=config["export"]["precision"],
+        precision=param(config["export"]["precision"]),
+        version=version("export"),
     script:
         "../scripts/export.py"

@@ -11,10 +11,10 @@ rule base_prompt:
     resources:
         gpu=1,
     params:
-        texts=base_prompt_texts(),
-        interrogator=config["prompts"]["interrogator"],
+        texts=param(base_prompt_texts()),
+        interrogator=param(config["prompts"]["interrogator"]),
         cache="resources/clip-interrogator",
-        device=config["device"],
+        version=version("base_prompt"),
     script:
         "../scripts/base_prompt.py"
 
@@ -29,9 +29,10 @@ rule prompt_variants:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        key=config["train"]["key"],
-        placements=config["prompts"]["placements"],
-        weights=config["prompts"]["weights"],
-        negative=config["prompts"]["negative"],
+        key=param(config["train"]["key"]),
+        placements=param(config["prompts"]["placements"]),
+        weights=param(config["prompts"]["weights"]),
+        negative=param(config["prompts"]["negative"]),
+        version=version("prompt_variants"),
     script:
         "../scripts/prompt_variants.py"

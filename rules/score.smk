@@ -13,7 +13,7 @@ rule score:
     resources:
         gpu=1,
     params:
-        clip_model=config["prompts"]["interrogator"]["clip_model"],
-        device=config["device"],
+        clip_model=param(config["prompts"]["interrogator"]["clip_model"]),
+        version=version("score"),
     script:
         "../scripts/score.py"

@@ -11,7 +11,7 @@ rule encode_dataset:
     resources:
         gpu=1,
     params:
-        device=config["device"],
+        version=version("encode_dataset"),
     script:
         "../scripts/encode_dataset.py"
 
@@ -19,6 +19,7 @@ rule encode_dataset:
 rule render_class_images:
     input:
         base=base_model_dir(),
+        base_hash=BASE_HASH,
     output:
         latents="results/train/class_images/latents.safetensors",
         images=directory("results/train/class_images/images"),
@@ -30,14 +31,13 @@ rule render_class_images:
     resources:
         gpu=1,
     params:
-        prompt=config["train"]["class_prompt"],
-        number=config["train"]["num_class_images"],
-        size=config["dataset"]["resolution"],
-        sampler=config["sample"]["sampler"],
-        steps=config["sample"]["steps"],
-        cfg_scale=7.5,  # diffusers' default guidance, as its DreamBooth example renders them
-        batch_size=config["sample"]["batch_size"],
-        device=config["device"],
+        prompt=param(config["train"]["class_prompt"]),
+        number=param(config["train"]["num_class_images"]),
+        size=param(config["dataset"]["resolution"]),
+        sampler=param(config["train"]["class_sampler"]),
+        steps=param(config["train"]["class_steps"]),
+        cfg_scale=param(config["train"]["class_cfg_scale"]),
+        version=version("render_class_images"),
     script:
         "../scripts/render_class_images.py"
 
@@ -57,6 +57,6 @@ rule train:
         gpu=1,
     params:
         settings=train_settings,
-        device=config["device"],
+        version=version("train"),
     script:
         "../scripts/train.py"

@@ -10,7 +10,7 @@ with log_to(snakemake.log[0]):
         portraits=list(snakemake.input.portraits),
         settings=snakemake.params.interrogator,
         cache_dir=snakemake.params.cache,
-        device=resolve_device(snakemake.params.device),
+        device=resolve_device(snakemake.config["device"]),  # a place, not a param
     )
     write_json(snakemake.output.details, {"prompts": prompts})
     write_text(snakemake.output.text, "".join(p["prompt"] + "\n" for p in prompts))

@@ -4,11 +4,13 @@ from stylesweep.logs import log_to
 
 with log_to(snakemake.log[0]):
     from stylesweep.base import resolve_device
+    from stylesweep.files import read_json
     from stylesweep.prior import render_class_images
 
     params = snakemake.params
     render_class_images(
         snakemake.input.base,
+        read_json(snakemake.input.base_hash)["sha256"],
         Path(snakemake.output.latents).parent,
         prompt=params.prompt,
         count=params.number,
@@ -16,6 +18,7 @@ with log_to(snakemake.log[0]):
         sampler=params.sampler,
         steps=params.steps,
         cfg_scale=params.cfg_scale,
-        batch_size=params.batch_size,
-        device=resolve_device(params.device),
+        # batch size and device change only speed and place: read at run time, not params
+        batch_size=snakemake.config["sample"]["batch_size"],
+        device=resolve_device(snakemake.config["device"]),
     )

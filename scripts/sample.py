@@ -8,6 +8,7 @@ with log_to(snakemake.log[0]):
     sample_models(
         models=snakemake.params.models,
         base_dir=snakemake.input.base,
+        base_hash=read_json(snakemake.input.base_hash)["sha256"],
         variants=read_json(snakemake.input.variants),
         seeds=snakemake.params.seeds,
         cfg_scales=snakemake.params.cfg_scales,
@@ -16,7 +17,10 @@ with log_to(snakemake.log[0]):
         size=snakemake.params.size,
         clip_skip=snakemake.params.clip_skip,
         emphasis=snakemake.params.emphasis,
-        batch_size=snakemake.params.batch_size,
+        wrap_length=snakemake.params.wrap_length,
+        pad_conds=snakemake.params.pad_conds,
+        # batch size and device change only speed and place: read at run time, not params
+        batch_size=snakemake.config["sample"]["batch_size"],
         manifest_path=snakemake.output[0],
-        device=resolve_device(snakemake.params.device),
+        device=resolve_device(snakemake.config["device"]),
     )

@@ -12,5 +12,5 @@ with log_to(snakemake.log[0]):
         variants=read_json(snakemake.input.variants),
         clip_model=snakemake.params.clip_model,
         out_path=snakemake.output[0],
-        device=resolve_device(snakemake.params.device),
+        device=resolve_device(snakemake.config["device"]),  # a place, not a param
     )

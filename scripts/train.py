@@ -2,12 +2,14 @@ from stylesweep.logs import log_to
 
 with log_to(snakemake.log[0]):
     from stylesweep.base import resolve_device
+    from stylesweep.files import read_json
     from stylesweep.train import TrainSettings, train_segment
 
     settings = dict(snakemake.params.settings)
     start, end = settings.pop("start_step"), settings.pop("end_step")
     train_segment(
         base_dir=snakemake.input.base,
+        base_hash=read_json(snakemake.input.base_hash)["sha256"],
         latents_path=snakemake.input.latents,
         settings=TrainSettings(**settings),
         start_step=start,
@@ -18,6 +20,6 @@ with log_to(snakemake.log[0]):
         state_path=snakemake.output.state,
         loss_path=snakemake.output.loss,
         run_name=snakemake.wildcards.run,
-        device=resolve_device(snakemake.params.device),
+        device=resolve_device(snakemake.config["device"]),  # a place, not a param
         class_latents_path=snakemake.input.get("class_latents"),
     )

@@ -9,31 +9,30 @@ colour studies, not art, but it exercises exactly the code that real weights go 
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import torch
-from diffusers import (
-    AutoencoderKL,
-    DDPMScheduler,
-    PNDMScheduler,
-    StableDiffusionPipeline,
-    UNet2DConditionModel,
-)
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+# Each class from the module that defines it: diffusers' and transformers' top-level
+# packages resolve names lazily but cost seconds when asked for a pipeline.
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
+from transformers.models.clip.configuration_clip import CLIPTextConfig
+from transformers.models.clip.modeling_clip import CLIPTextModel
+from transformers.models.clip.tokenization_clip import CLIPTokenizer
 
 from stylesweep.files import sha256_tree
+from stylesweep.sources import BaseModelError, check_model_folder
 from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
 
 log = logging.getLogger(__name__)
 
-BUILTIN_TINY = "builtin:tiny"
 # Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
 SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
-COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 # Stable Diffusion 1.5's noise schedule (its scheduler/scheduler_config.json).
 SD15_SCHEDULER = dict(
@@ -58,10 +57,6 @@ CLIP_TOKENS = dict(
     eos_token_id=49407,
     pad_token_id=49407,
 )
-
-
-class BaseModelError(ValueError):
-    """A base model that is missing or not shaped like Stable Diffusion 1.5."""
 
 
 def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
@@ -118,6 +113,11 @@ def save_model(
 
     Written to a sibling folder first and renamed, so a killed job leaves no half model.
     """
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (
+        StableDiffusionPipeline,
+    )
+    from diffusers.schedulers.scheduling_pndm import PNDMScheduler
+
     folder = Path(folder)
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -161,56 +161,6 @@ class Components:
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     noise_scheduler: DDPMScheduler
-
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
-    """A local diffusers folder, or a hub id (`org/name`) resolved from the local cache only.
-
-    No download is ever attempted: a hub id missing from the cache is an error that says how
-    to fetch it where there is network access.
-    """
-    if Path(name).exists():
-        if Path(name).is_file():
-            raise BaseModelError(
-                f"base model {name} is a file but neither .safetensors nor .ckpt: give a "
-                "single-file SD 1.5 checkpoint, or a folder in diffusers layout"
-            )
-        return check_model_folder(name)
-    if not HUB_ID.match(name):
-        raise BaseModelError(
-            f"base model {name} does not exist: set base_model in config.yaml to "
-            f"'{BUILTIN_TINY}', a local diffusers folder, or a hub id in the local cache"
-        )
-    from huggingface_hub import snapshot_download
-
-    try:
-        folder = snapshot_download(name, cache_dir=cache_dir, local_files_only=True)
-    except OSError as error:
-        raise BaseModelError(
-            f"base model {name} is not in the local Hugging Face cache; fetch it once where "
-            f"there is network access (`hf download {name}`), or point base_model at a folder"
-        ) from error
-    return check_model_folder(folder)
-
-
-def check_model_folder(folder: str | Path) -> Path:
-    """Fail with one clear line unless `folder` is a diffusers SD 1.5 layout."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BaseModelError(
-            f"base model folder {folder} does not exist: set base_model in config.yaml to "
-            f"'{BUILTIN_TINY}' or to a local Stable Diffusion 1.5 folder in diffusers layout"
-        )
-    missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
-    if missing:
-        raise BaseModelError(
-            f"base model folder {folder} lacks {', '.join(missing)}: it must hold a diffusers "
-            "layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
-        )
-    return folder
 
 
 def load_components(folder: str | Path, device: str | torch.device = "cpu") -> Components:

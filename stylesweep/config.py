@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -13,9 +14,31 @@ class ConfigError(ValueError):
     """A config.yaml mistake, named by its key."""
 
 
+def load_schema(schema_file: str | Path) -> dict:
+    return yaml.safe_load(Path(schema_file).read_text())
+
+
+def train_keys(schema: dict) -> list[str]:
+    """The train settings in the schema's order: the order of run names and settings."""
+    return list(schema["properties"]["train"]["properties"])
+
+
+def canonical(value: Any) -> Any:
+    """`value` with every dict's keys sorted, so that the same meaning has the same repr.
+
+    Snakemake compares params by repr to decide reruns; a dict keeps the order its keys
+    were written in, so two configs that differ only in key order would look different.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    return value
+
+
 def check_config(config: dict, schema_file: str | Path) -> None:
     """Raise ConfigError naming the first offending key (jsonschema's best match)."""
-    schema = yaml.safe_load(Path(schema_file).read_text())
+    schema = load_schema(schema_file)
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is None:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import unicodedata
@@ -11,12 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylesweep.files import atomic_path, sha256_file, write_json
+from stylesweep.files import atomic_path, read_json, sha256_file, write_json
+from stylesweep.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 CAPTION_SUFFIXES = {".txt", ".caption"}
 CROPS = ("center", "smart")
 FEW_IMAGES = 5
@@ -282,3 +282,40 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
     write_json(out_dir / "manifest.json", manifest)
     log.info("prepared %d images, skipped %d", len(images), len(skipped))
     return manifest
+
+
+def encode_dataset(base_dir: str | Path, dataset_dir: str | Path, out_path: str | Path) -> None:
+    """VAE latent distributions (mean, std) of every dataset image, computed once per base model.
+
+    torch and the model code are imported here, not at the top: preparing the dataset
+    needs neither, and its job starts faster without them.
+    """
+    import torch
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    from stylesweep.base import load_components
+
+    components = load_components(base_dir)
+    manifest = read_json(Path(dataset_dir) / "manifest.json")
+    latents: dict[str, list[torch.Tensor]] = {
+        "mean": [],
+        "std": [],
+        "mean_flip": [],
+        "std_flip": [],
+    }
+    for entry in tqdm(manifest["images"], desc="encoding dataset", unit="img"):
+        with Image.open(Path(dataset_dir) / entry["file"]) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+        pixels = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        for suffix, view in (("", pixels), ("_flip", pixels.flip(-1))):
+            with torch.no_grad():
+                dist = components.vae.encode(view).latent_dist
+            latents["mean" + suffix].append(dist.mean[0])
+            latents["std" + suffix].append(dist.std[0])
+    with atomic_path(out_path) as tmp:
+        save_file(
+            {name: torch.stack(values).contiguous() for name, values in latents.items()},
+            str(tmp),
+            metadata={"images": json.dumps(manifest["images"])},
+        )

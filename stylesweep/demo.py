@@ -7,16 +7,12 @@ palette, so nothing binary has to live in the repository.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from stylesweep.files import atomic_path
-
-BUILTIN_STILLS = "builtin:demo"
-BUILTIN_PORTRAIT = "builtin:astronaut"
 
 PALETTES = [
     [(255, 0, 128), (0, 255, 200), (20, 0, 60), (255, 240, 0)],
@@ -92,14 +88,3 @@ def write_demo_stills(
             video_synth_still(index, size, seed).save(tmp, format="PNG")
         paths.append(path)
     return paths
-
-
-def astronaut_path() -> Path:
-    """The public-domain NASA portrait of Eileen Collins that scikit-image ships."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("scikit-image is not installed: it ships the demo portrait")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the scikit-image install")
-    return path

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stylesweep.base import model_hash
+from stylesweep.dataset import encode_dataset
 from stylesweep.files import write_json
 from stylesweep.sample import GridRenderer, Recipe
-from stylesweep.train import encode_dataset
 
 LATENTS = "latents.safetensors"
 
 
 def render_class_images(
     base_dir: str | Path,
+    base_hash: str,
     out_dir: str | Path,
     *,
     prompt: str,
@@ -34,7 +34,6 @@ def render_class_images(
     prompt) and out_dir/latents.safetensors; returns the latents' path.
     """
     out_dir = Path(out_dir)
-    base_hash = model_hash(base_dir)  # once: it reads every weight of the base model
     recipes = [
         Recipe(model="base", model_hash=base_hash, variant="class", prompt=prompt,
                negative="", seed=seed, cfg_scale=cfg_scale, sampler=sampler, steps=steps,

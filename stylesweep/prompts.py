@@ -2,9 +2,10 @@
 
 Emphasis follows AUTOMATIC1111 (modules/prompt_parser.py): `(x)` multiplies the weight of x
 by 1.1, `[x]` divides it by 1.1, `(x:w)` multiplies it by w, nesting multiplies, `\\(` and
-friends are literal, unbalanced brackets are closed at the end of the prompt, and neighbouring
-pieces of equal weight merge. `BREAK` (upper case, a word of its own) becomes the piece
-("BREAK", -1), which the encoder reads as "start a new 75-token chunk".
+friends are literal, `\\\\` is one backslash, a lone backslash is dropped (A1111 keeps what
+follows it, which is nothing), unbalanced brackets are closed at the end of the prompt, and
+neighbouring pieces of equal weight merge. `BREAK` (upper case, a word of its own) becomes
+the piece ("BREAK", -1), which the encoder reads as "end the current 75-token chunk".
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def parse_emphasis(text: str) -> list[tuple[str, float]]:
 
     for match in _TOKEN.finditer(text):
         token, weight = match.group(0), match.group(1)
-        if token.startswith("\\") and len(token) == 2:
+        if token.startswith("\\"):  # an escaped character; a lone backslash escapes nothing
             pieces.append([token[1:], 1.0])
         elif token == "(":
             open_round.append((len(pieces), match.start()))

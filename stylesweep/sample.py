@@ -31,9 +31,9 @@ from PIL.PngImagePlugin import PngInfo
 from tqdm import tqdm
 
 from stylesweep import __version__
-from stylesweep.base import load_components, model_hash
+from stylesweep.base import load_components
 from stylesweep.checkpoints import apply_checkpoint, read_manifest
-from stylesweep.conditioning import encode_prompts
+from stylesweep.conditioning import WRAP_LENGTH, encode_prompts, tokenize_weighted
 from stylesweep.files import atomic_path, write_json
 from stylesweep.prompts import infotext
 
@@ -73,6 +73,8 @@ class Recipe:
     height: int
     clip_skip: int
     emphasis: str = "a1111"
+    wrap_length: int = WRAP_LENGTH  # A1111's "Prompt word wrap length limit"
+    pad_conds: bool = False  # A1111's "Pad prompt/negative prompt"
 
     def key(self) -> str:
         fields = asdict(self)
@@ -103,6 +105,9 @@ class GridRenderer:
     seeds x CFG scales x prompt variants would cost one call per (variant, scale). The loop
     here is the pipeline's own (same scheduler calls, same noise, same guidance formula) with
     a guidance scale per image, the unconditional and conditional halves in one UNet batch.
+    When a prompt and its negative have different lengths (without `pad_conds`, as in
+    A1111), the halves run as two UNet calls; images batch only with images of the same two
+    lengths, so an image is rendered the same way whichever grid it belongs to.
     The VAE and tokenizer stay loaded; `use_checkpoint` swaps trained weights in place and
     keeps prompt embeddings while the text encoder is unchanged.
     """
@@ -117,6 +122,7 @@ class GridRenderer:
         self.image_processor = VaeImageProcessor(vae_scale_factor=8)
         self.text_encoder_id = "base"
         self.embeddings: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.padded: dict[tuple, bool] = {}  # whether "Pad conds" padded an embedding pair
         self.key_words: tuple[str, str] | None = None
         self.unet_calls = 0
 
@@ -135,26 +141,37 @@ class GridRenderer:
         self.components.text_encoder.eval()
         if text_encoder_id != self.text_encoder_id:
             self.embeddings.clear()
+            self.padded.clear()
             self.text_encoder_id = text_encoder_id
         # A learned key of several vectors is written as its tokens one after the other.
         tokens = manifest.get("tokens", [])
         self.key_words = (tokens[0], " ".join(tokens)) if len(tokens) > 1 else None
 
+    def _embed_key(self, recipe: Recipe) -> tuple:
+        return (recipe.prompt, recipe.negative, recipe.clip_skip, recipe.emphasis,
+                recipe.wrap_length, recipe.pad_conds)  # fmt: skip
+
     def _embed(self, recipe: Recipe) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (recipe.prompt, recipe.negative, recipe.clip_skip, recipe.emphasis)
+        key = self._embed_key(recipe)
         if key not in self.embeddings:
             prompt = recipe.prompt
             if self.key_words:
                 word, expanded = self.key_words
                 prompt = re.sub(rf"(?<![\w]){re.escape(word)}(?![\w])", expanded, prompt)
+            tokenizer = self.components.tokenizer
             self.embeddings[key] = encode_prompts(
                 prompt,
                 recipe.negative,
-                self.components.tokenizer,
+                tokenizer,
                 self.components.text_encoder,
                 recipe.clip_skip,
                 recipe.emphasis,
+                recipe.wrap_length,
+                recipe.pad_conds,
             )
+            self.padded[key] = recipe.pad_conds and len(
+                tokenize_weighted(prompt, tokenizer, recipe.wrap_length)
+            ) != len(tokenize_weighted(recipe.negative, tokenizer, recipe.wrap_length))
         return self.embeddings[key]
 
     @torch.no_grad()
@@ -166,9 +183,10 @@ class GridRenderer:
             return 0
 
         def batch_key(r: Recipe):
-            # images batch together when they share the schedule and the sequence length
-            chunks = self._embed(r)[0].shape[1]
-            return (r.sampler, r.steps, r.width, r.height, r.clip_skip, chunks)
+            # images batch together when they share the schedule and the sequence lengths
+            cond, uncond = self._embed(r)
+            return (r.sampler, r.steps, r.width, r.height, r.clip_skip,
+                    cond.shape[1], uncond.shape[1])  # fmt: skip
 
         ordered = sorted(pending, key=lambda r: (batch_key(r), r.variant, r.cfg_scale, r.seed))
         progress = tqdm(total=len(pending), desc="rendering", unit="img")
@@ -177,7 +195,8 @@ class GridRenderer:
             for start in range(0, len(group), batch_size):
                 batch = group[start : start + batch_size]
                 for recipe, image in zip(batch, self._denoise(batch), strict=True):
-                    save_png(image, out_dir / recipe.file_name(), recipe)
+                    padded = self.padded[self._embed_key(recipe)]
+                    save_png(image, out_dir / recipe.file_name(), recipe, padded)
                 progress.update(len(batch))
         progress.close()
         return len(pending)
@@ -187,9 +206,10 @@ class GridRenderer:
         unet, vae = self.components.unet, self.components.vae
         scheduler = make_scheduler(first.sampler, self.scheduler_config)
         scheduler.set_timesteps(first.steps, device=self.device)
-        cond = torch.cat([self._embed(r)[0] for r in batch])
-        uncond = torch.cat([self._embed(r)[1] for r in batch])
-        text = torch.cat([uncond, cond]).to(self.device, self.dtype)
+        cond = torch.cat([self._embed(r)[0] for r in batch]).to(self.device, self.dtype)
+        uncond = torch.cat([self._embed(r)[1] for r in batch]).to(self.device, self.dtype)
+        same_length = cond.shape[1] == uncond.shape[1]
+        text = torch.cat([uncond, cond]) if same_length else None
         guidance = torch.tensor([r.cfg_scale for r in batch], device=self.device, dtype=self.dtype)
         guidance = guidance[:, None, None, None]
         # each image's noise from its own generator: the same image in any batch
@@ -199,9 +219,15 @@ class GridRenderer:
         latents = latents * scheduler.init_noise_sigma
         for t in scheduler.timesteps:
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
-            noise = unet(model_input, t, encoder_hidden_states=text, return_dict=False)[0]
-            self.unet_calls += 1
-            noise_uncond, noise_cond = noise.chunk(2)
+            if same_length:
+                noise = unet(model_input, t, encoder_hidden_states=text, return_dict=False)[0]
+                self.unet_calls += 1
+                noise_uncond, noise_cond = noise.chunk(2)
+            else:  # as A1111 without "Pad conds": each half with its own sequence length
+                input_uncond, input_cond = model_input.chunk(2)
+                noise_uncond = unet(input_uncond, t, encoder_hidden_states=uncond)[0]
+                noise_cond = unet(input_cond, t, encoder_hidden_states=cond)[0]
+                self.unet_calls += 2
             noise = noise_uncond + guidance * (noise_cond - noise_uncond)
             latents = scheduler.step(noise, t, latents, generator=generators, return_dict=False)[0]
         decoded = torch.cat(
@@ -213,8 +239,24 @@ class GridRenderer:
         return self.image_processor.postprocess(decoded.float(), output_type="pil")
 
 
-def save_png(image: Image.Image, path: Path, recipe: Recipe) -> None:
-    """Save with the AUTOMATIC1111 `parameters` text chunk, atomically."""
+def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = False) -> None:
+    """Save with the AUTOMATIC1111 `parameters` text chunk, atomically.
+
+    `padded`: "Pad conds" made the prompt and negative the same length; A1111 writes
+    `Pad conds: True` only then.
+    """
+    extra = {
+        "Clip skip": str(recipe.clip_skip),
+        "Emphasis": {"a1111": "Original", "comfy": "ComfyUI"}[recipe.emphasis],
+    }
+    if padded:
+        extra["Pad conds"] = "True"
+    if recipe.wrap_length != WRAP_LENGTH:
+        # A1111's option has no infotext label, so A1111 never writes it and ignores this
+        # key when pasting; it is written (under the option's name) so the image's recipe
+        # is complete.
+        extra["Prompt word wrap length limit"] = str(recipe.wrap_length)
+    extra["Version"] = f"stylesweep {__version__}"
     info = PngInfo()
     info.add_text(
         "parameters",
@@ -229,11 +271,7 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe) -> None:
             height=recipe.height,
             model_hash=recipe.model_hash,
             model_name=recipe.model,
-            extra={
-                "Clip skip": str(recipe.clip_skip),
-                "Emphasis": {"a1111": "Original", "comfy": "ComfyUI"}[recipe.emphasis],
-                "Version": f"stylesweep {__version__}",
-            },
+            extra=extra,
         ),
     )
     with atomic_path(path) as tmp:
@@ -244,6 +282,7 @@ def sample_models(
     *,
     models: dict[str, str | Path | None],
     base_dir: str | Path,
+    base_hash: str,
     variants: list[dict],
     seeds: list[int],
     cfg_scales: list[float],
@@ -254,6 +293,8 @@ def sample_models(
     batch_size: int,
     manifest_path: str | Path,
     emphasis: str = "a1111",
+    wrap_length: int = WRAP_LENGTH,
+    pad_conds: bool = False,
     device: str = "cpu",
 ) -> dict:
     """Render (or reuse) every variant x seed x CFG image of each model; write one manifest.
@@ -263,7 +304,6 @@ def sample_models(
     """
     sampler_settings(sampler)  # fail on a wrong name before loading any model
     root = Path(manifest_path).parent
-    base_hash = model_hash(base_dir)
     renderer: GridRenderer | None = None
     entries, rendered, reused = [], 0, 0
     for model, checkpoint_dir in models.items():
@@ -288,6 +328,8 @@ def sample_models(
                 height=size,
                 clip_skip=clip_skip,
                 emphasis=emphasis,
+                wrap_length=wrap_length,
+                pad_conds=pad_conds,
             )
             for variant in variants
             for seed in seeds

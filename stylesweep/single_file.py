@@ -19,11 +19,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from stylesweep.base import SD15_CONFIGS, BaseModelError, Components, save_model
+from stylesweep.base import SD15_CONFIGS, Components, save_model
 from stylesweep.files import atomic_path
+from stylesweep.sources import BaseModelError
 from stylesweep.tokenizer import build_clip_tokenizer
-
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -35,10 +34,6 @@ OTHER_FAMILIES = {
     "text_encoders.": "Stable Diffusion 3",
 }
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def is_single_file(name: str) -> bool:
-    return Path(name).suffix.lower() in SINGLE_FILE_SUFFIXES
 
 
 # --- Reading ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ ALIASES = {
     "prior_loss_weight": "prior",
 }
 VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
-LORA_DEFAULTS = {"lora_rank": 8, "lora_alpha": 8.0, "lora_dropout": 0.0, "lora_text_encoder": False}
+LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_text_encoder")
 
 
 def _label(value: Any) -> str:
@@ -28,26 +28,49 @@ def _label(value: Any) -> str:
     return VALUE_ALIASES.get(str(value), str(value))
 
 
-def run_name(overrides: dict) -> str:
+def _in_order(settings: dict, order: list[str]) -> dict:
+    """`settings` with its keys in `order` (the schema's), whatever order they were written in."""
+    unknown = sorted(set(settings) - set(order))
+    if unknown:
+        raise KeyError(f"train settings not in the schema: {', '.join(unknown)}")
+    return {key: settings[key] for key in order if key in settings}
+
+
+def run_name(overrides: dict, order: list[str]) -> str:
+    """A readable name of a run's own values, in schema order: `method~ti_lr~0.05`."""
+    overrides = _in_order(overrides, order)
     return "_".join(f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in overrides.items())
 
 
-def expand_runs(train: dict) -> dict[str, dict]:
+def model_name(run: str, step: int) -> str:
+    """The name of a checkpoint, also its folder under results/train/: `te~0.1/step-20`."""
+    return f"{run}/step-{step}"
+
+
+def expand_runs(train: dict, order: list[str]) -> dict[str, dict]:
     """Every combination of the swept values, then each of `extra_runs`, keyed by a readable
-    run name like `te~0.05` or `method~textual_inversion`."""
-    sweep = train.get("sweep") or {}
-    extra = train.get("extra_runs") or []
-    base = {k: v for k, v in train.items() if k not in ("sweep", "extra_runs")}
+    run name like `te~0.05` or `method~ti_lr~0.05`.
+
+    Names, settings and the sweep's combinations follow `order` (the schema's order of the
+    train keys), so the same config written with its keys in another order gives the same
+    runs, in the same order, with the same settings dicts.
+    """
+    sweep = _in_order(train["sweep"], order)
+    extra = train["extra_runs"]
+    base = _in_order({k: v for k, v in train.items() if k not in ("sweep", "extra_runs")}, order)
     runs = {}
     if sweep:
         keys = list(sweep)
         for values in itertools.product(*(sweep[k] for k in keys)):
             overrides = dict(zip(keys, values, strict=True))
-            runs[run_name(overrides)] = {**base, **overrides}
+            runs[run_name(overrides, order)] = _in_order({**base, **overrides}, order)
     elif not extra:
         runs["default"] = base
     for overrides in extra:
-        runs[run_name(overrides)] = {**base, **overrides}
+        name = run_name(overrides, order)
+        if name in runs:
+            raise ValueError(f"train.extra_runs: the run {name} is given twice")
+        runs[name] = _in_order({**base, **overrides}, order)
     return runs
 
 
@@ -62,7 +85,7 @@ def checkpoint_steps(settings: dict) -> list[int]:
 
 def text_encoder_steps(settings: dict) -> int:
     """Absolute steps if given, else the fraction of max_steps (the notebook's "strength")."""
-    if settings.get("text_encoder_steps") is not None:
+    if settings["text_encoder_steps"] is not None:
         return int(settings["text_encoder_steps"])
     return round(settings["text_encoder_fraction"] * settings["max_steps"])
 
@@ -79,9 +102,8 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
     so moving it reruns only the segments it falls in or before; `max_steps` enters only as
     the horizon of a decaying learning-rate schedule (unless `lr_horizon` fixes it).
     """
-    method = settings.get("method", "dreambooth")
-    schedule = settings.get("lr_schedule", "constant")
-    warmup = settings.get("lr_warmup_steps", 0)
+    method, schedule = settings["method"], settings["lr_schedule"]
+    warmup = settings["lr_warmup_steps"]
     segment = {
         "method": method,
         "key": settings["key"],
@@ -92,26 +114,25 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "lr_schedule": schedule,
         "lr_warmup_steps": _clip(warmup, start, end) if schedule == "constant" else warmup,
         "lr_horizon": (
-            None if schedule == "constant" else settings.get("lr_horizon") or settings["max_steps"]
+            None if schedule == "constant" else settings["lr_horizon"] or settings["max_steps"]
         ),
-        "noise_offset": float(settings.get("noise_offset", 0.0)),
-        "snr_gamma": settings.get("snr_gamma"),
-        "random_flip": settings.get("random_flip", False),
-        "captions": settings.get("captions", "instance"),
-        "gradient_accumulation_steps": settings.get("gradient_accumulation_steps", 1),
-        "gradient_checkpointing": settings.get("gradient_checkpointing", False),
-        "mixed_precision": settings.get("mixed_precision", "no"),
-        "optimizer": settings.get("optimizer", "adamw"),
+        "noise_offset": float(settings["noise_offset"]),
+        "snr_gamma": settings["snr_gamma"],
+        "random_flip": settings["random_flip"],
+        "captions": settings["captions"],
+        "gradient_accumulation_steps": settings["gradient_accumulation_steps"],
+        "gradient_checkpointing": settings["gradient_checkpointing"],
+        "mixed_precision": settings["mixed_precision"],
+        "optimizer": settings["optimizer"],
         "prior_loss_weight": float(prior_loss_weight(settings)),
         "start_step": start,
         "end_step": end,
     }
     if method == "textual_inversion":
-        segment["num_vectors"] = settings.get("num_vectors", 1)
-        segment["init_word"] = settings.get("init_word", "art")
+        segment["num_vectors"] = settings["num_vectors"]
+        segment["init_word"] = settings["init_word"]
     elif method == "lora":
-        for name, default in LORA_DEFAULTS.items():
-            segment[name] = settings.get(name, default)
+        segment.update({name: settings[name] for name in LORA_SETTINGS})
     else:
         segment["text_encoder_steps"] = _clip(text_encoder_steps(settings), start, end)
     if segment["prior_loss_weight"]:
@@ -121,14 +142,14 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
 
 def prior_loss_weight(settings: dict) -> float:
     """The class images' loss weight; textual inversion never uses them."""
-    if settings.get("method", "dreambooth") == "textual_inversion":
+    if settings["method"] == "textual_inversion":
         return 0.0
-    return settings.get("prior_loss_weight", 0.0)
+    return settings["prior_loss_weight"]
 
 
 def model_names(runs: dict[str, dict]) -> list[str]:
     """`base` (the untrained control), then every run at every checkpoint step."""
     names = ["base"]
     for run, settings in runs.items():
-        names += [f"{run}/step-{step}" for step in checkpoint_steps(settings)]
+        names += [model_name(run, step) for step in checkpoint_steps(settings)]
     return names

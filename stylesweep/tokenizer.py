@@ -14,8 +14,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from open_clip.tokenizer import bytes_to_unicode
-from transformers import CLIPTokenizer
+from transformers.models.clip.tokenization_clip import CLIPTokenizer
 
 VOCAB_SIZE = 49408
 MAX_LENGTH = 77
@@ -32,6 +31,8 @@ def write_clip_tokenizer_files(folder: str | Path) -> tuple[Path, Path]:
     """Write vocab.json and merges.txt of the CLIP tokenizer into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    from open_clip.tokenizer import bytes_to_unicode  # only when a tokenizer is made
+
     merges = _bpe_merges()
     symbols = list(bytes_to_unicode().values())
     vocab = symbols + [s + "</w>" for s in symbols]

@@ -29,9 +29,8 @@ def components(tiny_model):
 @pytest.fixture(scope="session")
 def latents(tiny_model, tmp_path_factory) -> Path:
     """Three demo stills encoded by the tiny model's VAE, as the train stage reads them."""
-    from stylesweep.dataset import prepare_dataset
+    from stylesweep.dataset import encode_dataset, prepare_dataset
     from stylesweep.demo import write_demo_stills
-    from stylesweep.train import encode_dataset
 
     root = tmp_path_factory.mktemp("train")
     write_demo_stills(root / "stills", count=3, size=64)
@@ -94,7 +93,7 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
     text a user controls: the title, the base prompt, the key and a still's file name."""
     from PIL import Image
 
-    from stylesweep.files import write_json
+    from stylesweep.files import read_json, write_json
     from stylesweep.report import build_report
 
     dataset = root / "dataset"
@@ -128,21 +127,25 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
         manifests.append(folder / "images.json")
     (root / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
     metrics = {"mean": 0.5, "std": 0.1}
-    write_json(root / "scores.json", {"models": {
+    rows = [{**image, "style_colour": 0.2 * image["seed"] + image["cfg_scale"] / 100,
+             "style_clip": 0.5, "fidelity_prompt": 0.5,
+             "fidelity_base": None if image["model"] == "base" else 1.1 - 0.5 * image["seed"]}
+            for manifest in manifests for image in read_json(manifest)["images"]]  # fmt: skip
+    write_json(root / "scores.json", {"images": rows, "models": {
         "base": {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
         | {"fidelity_base": {"mean": None, "std": None}},
         "te~0.1/step-2": {k: metrics for k in ("style_colour", "style_clip", "fidelity_base",
                                                "fidelity_prompt")},
     }})  # fmt: skip
     run = {"method": "dreambooth", "key": EVIL, "max_steps": 2, "checkpoint_every": 2}
-    config = {"base_model": "builtin:tiny", "train": {"key": EVIL},
-              "sample": {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a",
-                         "steps": 4, "size": size}}  # fmt: skip
+    sample = {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a", "steps": 4,
+              "size": size}  # fmt: skip
     return build_report(
         out_dir=root / "report", dataset_dir=dataset, base_prompt_file=root / "base.json",
         variants_file=root / "variants.json", models=["base", "te~0.1/step-2"],
         runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
-        loss_files={"te~0.1": [root / "loss.csv"]}, config=config, title=f"t {EVIL}", **options,
+        loss_files={"te~0.1": [root / "loss.csv"]}, sample=sample, base_model="builtin:tiny",
+        provenance={"train": {"key": EVIL}, "sample": sample}, title=f"t {EVIL}", **options,
     )  # fmt: skip
 
 
@@ -152,6 +155,34 @@ def class_latents(tiny_model, tmp_path_factory) -> Path:
     from stylesweep.prior import render_class_images
 
     return render_class_images(
-        tiny_model, tmp_path_factory.mktemp("class"), prompt="an abstract image", count=3,
+        tiny_model, "tiny", tmp_path_factory.mktemp("class"), prompt="an abstract image", count=3,
         size=64, sampler="Euler", steps=4, cfg_scale=7.5,
     )  # fmt: skip
+
+
+# --- Settings as the workflow fills them in: the schema's defaults, then overrides -------
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults() -> dict:
+    """A config with only the required keys, completed from the schema's defaults."""
+    from snakemake.utils import validate
+
+    config = {"train": {"key": "vsynth"}}
+    validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def train_settings(**overrides):
+    """TrainSettings of a segment with the schema's defaults, then `overrides` (segment
+    fields such as text_encoder_steps are given directly). Tests train a handful of steps,
+    so the rate is constant unless a test asks for a schedule."""
+    from dataclasses import fields
+
+    from stylesweep.methods import TrainSettings
+
+    train = schema_defaults()["train"]
+    names = {field.name for field in fields(TrainSettings)}
+    values = {k: v for k, v in train.items() if k in names}
+    values.update(lr_schedule="constant", lr_horizon=None, text_encoder_steps=0)
+    return TrainSettings(**{**values, **overrides})

@@ -2,7 +2,8 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
-from stylesweep.base import BaseModelError, build_tiny_model, check_model_folder, model_hash
+from stylesweep.base import build_tiny_model, model_hash
+from stylesweep.sources import BaseModelError, check_model_folder
 
 
 def test_tiny_model_is_generated_deterministically(tiny_model, tmp_path):
@@ -44,7 +45,7 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
 def test_a_hub_id_resolves_from_the_local_cache_only(tiny_model, tmp_path):
     import shutil
 
-    from stylesweep.base import resolve_base_model
+    from stylesweep.sources import resolve_base_model
 
     repo = tmp_path / "models--someone--tiny-sd"
     shutil.copytree(tiny_model, repo / "snapshots" / ("a" * 40))

@@ -3,7 +3,8 @@ import hashlib
 import numpy as np
 from PIL import Image
 
-from stylesweep.demo import astronaut_path, write_demo_stills
+from stylesweep.demo import write_demo_stills
+from stylesweep.sources import astronaut_path
 
 
 def test_demo_stills_are_deterministic_and_distinct(tmp_path):

@@ -6,17 +6,17 @@ from safetensors import safe_open
 
 from stylesweep.export import export_checkpoint
 from stylesweep.sample import GridRenderer, Recipe, make_scheduler
-from stylesweep.train import TrainSettings, train_segment
+from stylesweep.train import train_segment
+from tests.conftest import train_settings
 
 PROMPT = "vsynth, a portrait"
 
 
 def trained(tiny_model, latents, root, **settings):
-    settings = TrainSettings(key="vsynth", instance_prompt="{key}", batch_size=1, seed=0,
-                             **settings)  # fmt: skip
+    settings = train_settings(**settings)
     checkpoint = root / "run" / "step-2"
     train_segment(
-        base_dir=tiny_model, latents_path=latents, settings=settings, start_step=0, end_step=2,
+        base_dir=tiny_model, base_hash="tiny", latents_path=latents, settings=settings, start_step=0, end_step=2,
         previous_checkpoint=None, previous_state=None, checkpoint_dir=checkpoint,
         state_path=root / "state.pt", loss_path=root / "loss.csv", run_name="run",
     )  # fmt: skip

@@ -1,13 +1,13 @@
 import pytest
 from PIL import Image
 
-from stylesweep.demo import astronaut_path
 from stylesweep.interrogate import (
     InterrogationError,
     interrogate,
     load_interrogator,
     make_base_prompts,
 )
+from stylesweep.sources import astronaut_path
 
 SETTINGS = {"clip_model": "builtin:tiny", "caption_model": "builtin:tiny", "mode": "fast"}
 

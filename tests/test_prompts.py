@@ -20,6 +20,12 @@ from stylesweep.prompts import (
         ("[less]", [("less", 1 / 1.1)]),
         ("((twice))", [("twice", 1.1 * 1.1)]),
         ("\\(literal\\]", [("(literal]", 1.0)]),
+        # a lone backslash escapes nothing and is dropped; an escaped one is kept, once
+        ("vsynth \\ portrait", [("vsynth  portrait", 1.0)]),
+        ("a \\\\ b", [("a \\ b", 1.0)]),
+        ("\\", [("", 1.0)]),
+        ("a\\nb", [("anb", 1.0)]),
+        ("(a \\ b) c\\", [("a  b", 1.1), (" c", 1.0)]),
         ("a:b", [("a:b", 1.0)]),
         ("", [("", 1.0)]),
         ("a BREAK b", [("a", 1.0), ("BREAK", -1.0), ("b", 1.0)]),

@@ -5,7 +5,7 @@ from diffusers import StableDiffusionPipeline
 from PIL import Image
 
 from stylesweep.conditioning import encode_prompts
-from stylesweep.sample import GridRenderer, Recipe, SamplingError, sample_models
+from stylesweep.sample import GridRenderer, Recipe, SamplingError, make_scheduler, sample_models
 
 
 def recipe(seed, cfg=5.0, **changes):
@@ -79,7 +79,7 @@ def test_every_png_carries_its_recipe(renderer, tmp_path):
 def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):
     variants = [{"name": "start_w1", "prompt": "vsynth, a portrait", "negative": ""}]
     settings = dict(
-        base_dir=tiny_model, variants=variants, seeds=[1, 2], cfg_scales=[3, 7], steps=3,
+        base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1, 2], cfg_scales=[3, 7], steps=3,
         size=64, clip_skip=1, batch_size=4,
     )  # fmt: skip
     manifest = sample_models(
@@ -112,7 +112,7 @@ def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_
                     {"method": "textual_inversion", "tokens": ["vsynth", "vsynth_1"]},
                     learned=learned)  # fmt: skip
     variants = [{"name": "k", "prompt": "(vsynth:1.2), a portrait", "negative": ""}]
-    settings = dict(base_dir=tiny_model, variants=variants, seeds=[1], cfg_scales=[5],
+    settings = dict(base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1], cfg_scales=[5],
                     sampler="Euler", steps=3, size=64, clip_skip=1, batch_size=4)  # fmt: skip
     ti = sample_models(models={"ti/step-2": checkpoint}, manifest_path=tmp_path / "ti" / "i.json",
                        **settings)  # fmt: skip
@@ -134,11 +134,11 @@ def lora_checkpoint(tiny_model, folder, seed):
 
     from stylesweep.base import load_components
     from stylesweep.checkpoints import save_checkpoint
-    from stylesweep.train import TrainSettings, add_lora, lora_layers
+    from stylesweep.methods import add_lora, lora_layers
+    from tests.conftest import train_settings
 
-    settings = TrainSettings(key="vsynth", instance_prompt="{key}", learning_rate=1.0,
-                             batch_size=1, seed=seed, method="lora", lora_rank=4,
-                             lora_text_encoder=True)  # fmt: skip
+    settings = train_settings(learning_rate=1.0, seed=seed, method="lora", lora_rank=4,
+                              lora_text_encoder=True)  # fmt: skip
     components = load_components(tiny_model)
     add_lora(components, settings)
     with t.no_grad():  # B starts at zero: give the adapters something to say
@@ -164,3 +164,93 @@ def test_lora_checkpoints_swap_in_place(tiny_model, tmp_path):
     assert np.abs(images["a"] - pixels(tmp_path / "base" / recipe(1).file_name())).max() > 10
     assert np.abs(images["a"] - images["b"]).max() > 10
     assert np.abs(images["a"] - images["a_again"]).max() <= 1
+
+
+# Two 75-token chunks: the negative prompt "blurry" of recipe() needs one.
+LONG = ", ".join(["red"] * 50) + ", a (vsynth:1.2) portrait"
+
+
+def by_hand(renderer, prompt, negative, seed, cfg, steps=4):
+    """A1111 without "Pad conds": the UNet sees each half at its own length, in its own call."""
+    c = renderer.components
+    cond, uncond = encode_prompts(prompt, negative, c.tokenizer, c.text_encoder)
+    assert cond.shape[1] != uncond.shape[1]
+    scheduler = make_scheduler("Euler", c.noise_scheduler.config)
+    scheduler.set_timesteps(steps)
+    shape = (1, c.unet.config.in_channels, 8, 8)
+    latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    latents = latents * scheduler.init_noise_sigma
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.scale_model_input(latents, t)
+            noise_uncond = c.unet(x, t, encoder_hidden_states=uncond).sample
+            noise_cond = c.unet(x, t, encoder_hidden_states=cond).sample
+            noise = noise_uncond + cfg * (noise_cond - noise_uncond)
+            latents = scheduler.step(noise, t, latents).prev_sample
+        decoded = c.vae.decode(latents / c.vae.config.scaling_factor).sample
+    image = renderer.image_processor.postprocess(decoded, output_type="pil")[0]
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_prompt_and_negative_of_different_lengths_run_unpadded_as_in_a1111(renderer, tmp_path):
+    wanted = recipe(3, cfg=6.0, sampler="Euler", prompt=LONG)
+    calls = renderer.unet_calls
+    assert renderer.render([wanted], tmp_path) == 1
+    assert renderer.unet_calls - calls == 2 * 4  # two UNet calls a step: one per length
+    ours = pixels(tmp_path / wanted.file_name())
+    assert np.abs(ours - by_hand(renderer, LONG, "blurry", 3, 6.0)).max() <= 1
+    parameters = Image.open(tmp_path / wanted.file_name()).text["parameters"]
+    assert "Pad conds" not in parameters and "wrap length" not in parameters
+
+
+def test_an_unpadded_image_is_the_same_alone_or_inside_a_mixed_batch(renderer, tmp_path):
+    batch = [recipe(s, prompt=LONG, cfg=[3.0, 7.0][s % 2]) for s in range(4)]
+    batch += [recipe(s) for s in (4, 5)]  # short prompts: batched on their own
+    calls = renderer.unet_calls
+    assert renderer.render(batch, tmp_path / "batch", batch_size=8) == 6
+    assert renderer.unet_calls - calls == 4 * 2 + 4  # the long ones split, the short ones not
+    assert renderer.render([batch[3]], tmp_path / "alone") == 1
+    alone = pixels(tmp_path / "alone" / batch[3].file_name())
+    assert np.abs(alone - pixels(tmp_path / "batch" / batch[3].file_name())).max() <= 1
+
+
+def test_pad_conds_pads_with_the_empty_prompt_and_says_so(renderer, tmp_path):
+    def render(**changes):
+        wanted = recipe(2, **{"prompt": LONG, **changes})
+        renderer.render([wanted], tmp_path)
+        path = tmp_path / wanted.file_name()
+        return pixels(path), Image.open(path).text["parameters"]
+
+    plain, plain_text = render()
+    padded, padded_text = render(pad_conds=True)
+    # the negative "blurry" padded with an empty chunk is another negative: another image
+    assert np.abs(padded - plain).max() > 1
+    assert "Pad conds: True" in padded_text.splitlines()[-1]
+    assert "Pad conds" not in plain_text
+    # an empty negative padded with empty chunks attends to copies of itself: the same image
+    empty_plain, _ = render(negative="")
+    empty_padded, empty_padded_text = render(negative="", pad_conds=True)
+    assert np.abs(empty_padded - empty_plain).max() <= 1
+    assert "Pad conds: True" in empty_padded_text
+    # nothing to pad when both fit one chunk: A1111 writes nothing then
+    _, short_text = render(prompt="a portrait", pad_conds=True)
+    assert "Pad conds" not in short_text
+
+
+def test_sample_models_passes_wrap_length_and_pad_conds_to_every_image(tiny_model, tmp_path):
+    # 92 tokens, last comma at token 58: chunks of 59 + 33 tokens, or 75 + 17 unwrapped
+    prompt = " ".join("," if i in (10, 58) else "red" for i in range(92))
+    variants = [{"name": "long", "prompt": prompt, "negative": "blurry"}]
+    settings = dict(models={"base": None}, base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1],
+                    cfg_scales=[5], sampler="Euler", steps=2, size=64, clip_skip=1,
+                    batch_size=4)  # fmt: skip
+    images = {}
+    for wrap_length in (20, 0):
+        manifest = sample_models(manifest_path=tmp_path / f"w{wrap_length}" / "images.json",
+                                 wrap_length=wrap_length, pad_conds=True, **settings)  # fmt: skip
+        path = tmp_path / f"w{wrap_length}" / manifest["images"][0]["file"]
+        images[wrap_length] = pixels(path)
+        parameters = Image.open(path).text["parameters"].splitlines()[-1]
+        assert "Pad conds: True" in parameters
+        assert ("Prompt word wrap length limit: 0" in parameters) == (wrap_length == 0)
+    assert np.abs(images[20] - images[0]).max() > 1  # the wrap moves 16 tokens: a new image

@@ -4,13 +4,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from stylesweep.base import BaseModelError, Components, load_components, sd15_components
+from stylesweep.base import Components, load_components, sd15_components
 from stylesweep.single_file import (
     convert_single_file,
     original_layout,
     read_state_dict,
     save_single_file,
 )
+from stylesweep.sources import BaseModelError
 
 # Names from Stable Diffusion 1.5's own single file (v1-5-pruned-emaonly.safetensors), one or
 # two from every kind of block: an error in the mapping moves or drops one of them.

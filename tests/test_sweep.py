@@ -1,3 +1,6 @@
+import pytest
+
+from stylesweep.config import load_schema, train_keys
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
@@ -5,29 +8,33 @@ from stylesweep.sweep import (
     segment_settings,
     text_encoder_steps,
 )
+from tests.conftest import SCHEMA, schema_defaults
 
+ORDER = train_keys(load_schema(SCHEMA))
 TRAIN = {
+    **schema_defaults()["train"],
     "key": "k",
-    "instance_prompt": "{key}",
     "max_steps": 6000,
     "checkpoint_every": 2000,
     "text_encoder_fraction": 0.1,
-    "text_encoder_steps": None,
     "learning_rate": 2e-6,
-    "batch_size": 1,
-    "seed": 0,
+    "lr_schedule": "constant",
 }
 
 
+def runs_of(train: dict) -> dict:
+    return expand_runs(train, ORDER)
+
+
 def test_runs_are_named_after_swept_values():
-    runs = expand_runs({**TRAIN, "sweep": {"text_encoder_fraction": [0.05, 0.1, 0.15, 0.2]}})
+    runs = runs_of({**TRAIN, "sweep": {"text_encoder_fraction": [0.05, 0.1, 0.15, 0.2]}})
     assert list(runs) == ["te~0.05", "te~0.1", "te~0.15", "te~0.2"]
     assert runs["te~0.15"]["text_encoder_fraction"] == 0.15
-    two = expand_runs(
+    two = runs_of(
         {**TRAIN, "sweep": {"text_encoder_fraction": [0.1], "learning_rate": [1e-6, 2e-6]}}
     )
     assert list(two) == ["te~0.1_lr~1e-06", "te~0.1_lr~2e-06"]
-    assert list(expand_runs({**TRAIN, "sweep": {}})) == ["default"]
+    assert list(runs_of({**TRAIN, "sweep": {}})) == ["default"]
 
 
 def test_checkpoint_steps_include_the_last_step():
@@ -53,7 +60,7 @@ def test_segment_settings_see_the_text_encoder_stop_only_within_their_range():
 
 
 def test_model_names_start_with_the_base_control():
-    runs = expand_runs(
+    runs = runs_of(
         {
             **TRAIN,
             "max_steps": 40,
@@ -67,7 +74,7 @@ def test_model_names_start_with_the_base_control():
 
 
 def test_extra_runs_follow_the_sweep():
-    runs = expand_runs(
+    runs = runs_of(
         {
             **TRAIN,
             "sweep": {"text_encoder_fraction": [0.1]},
@@ -76,7 +83,7 @@ def test_extra_runs_follow_the_sweep():
     )
     assert list(runs) == ["te~0.1", "method~ti_lr~0.005"]
     assert runs["method~ti_lr~0.005"]["method"] == "textual_inversion"
-    assert list(expand_runs({**TRAIN, "extra_runs": [{"seed": 3}]})) == ["seed~3"]
+    assert list(runs_of({**TRAIN, "extra_runs": [{"seed": 3}]})) == ["seed~3"]
 
 
 def test_extending_max_steps_keeps_segments_that_do_not_depend_on_it():
@@ -111,3 +118,28 @@ def test_only_runs_with_prior_preservation_see_the_class_prompt():
     assert plain["prior_loss_weight"] == 0.0 and "class_prompt" not in plain
     ti = segment_settings({**prior, "method": "textual_inversion"}, 0, 2000)
     assert ti["prior_loss_weight"] == 0.0  # textual inversion trains no class images
+
+
+def test_key_order_changes_no_name_no_setting_and_no_run_order():
+    train = {
+        **TRAIN,
+        "sweep": {"text_encoder_fraction": [0.1, 0.2], "learning_rate": [1e-6, 2e-6]},
+        "extra_runs": [{"learning_rate": 0.05, "method": "textual_inversion"}],
+    }
+    runs = runs_of(train)
+    reversed_train = {key: train[key] for key in reversed(list(train))}
+    reversed_train["sweep"] = dict(reversed(list(train["sweep"].items())))
+    again = runs_of(reversed_train)
+    assert list(again) == list(runs)
+    assert [list(settings) for settings in again.values()] == [list(s) for s in runs.values()]
+    assert again == runs
+    assert list(runs)[0] == "te~0.1_lr~1e-06"  # schema order: text_encoder_fraction first
+    assert "method~ti_lr~0.05" in runs
+
+
+def test_settings_are_read_strictly():
+    incomplete = {key: value for key, value in TRAIN.items() if key != "lr_schedule"}
+    with pytest.raises(KeyError, match="lr_schedule"):
+        segment_settings(incomplete, 0, 2000)
+    with pytest.raises(KeyError, match="not in the schema"):
+        runs_of({**TRAIN, "sweep": {"no_such_setting": [1]}})

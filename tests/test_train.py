@@ -8,17 +8,10 @@ from safetensors.torch import load_file
 
 from stylesweep.checkpoints import WEIGHTS, read_manifest
 from stylesweep.report import read_losses
-from stylesweep.train import (
-    TrainingError,
-    TrainSettings,
-    lr_factor,
-    train_segment,
-)
+from stylesweep.train import TrainingError, lr_factor, train_segment
+from tests.conftest import train_settings
 
-SETTINGS = TrainSettings(
-    key="vsynth", instance_prompt="{key}", text_encoder_steps=2, learning_rate=1e-3,
-    batch_size=1, seed=0,
-)  # fmt: skip
+SETTINGS = train_settings(text_encoder_steps=2, learning_rate=1e-3)
 TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="painting",
              learning_rate=5e-2)  # fmt: skip
 
@@ -28,6 +21,7 @@ def train(tiny_model, latents, root, start, end, previous=None, settings=SETTING
     state = root / "resume" / f"step-{end}.pt"
     train_segment(
         base_dir=tiny_model,
+        base_hash="tiny",
         latents_path=latents,
         settings=settings,
         start_step=start,
@@ -143,6 +137,30 @@ def test_learning_rate_schedules():
     assert poly(0) == 1.0 and poly(5) == pytest.approx(0.5, abs=1e-6) and poly(10) < 1e-6
     cosine = lr_factor(replace(SETTINGS, lr_schedule="cosine", lr_horizon=10))
     assert cosine(5) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "polynomial", "cosine", "linear"])
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_learning_rate_factors_equal_diffusers_schedules(schedule, warmup):
+    from diffusers.optimization import get_scheduler
+
+    settings = replace(SETTINGS, lr_schedule=schedule, lr_warmup_steps=warmup, lr_horizon=12)
+    name = "constant_with_warmup" if schedule == "constant" and warmup else schedule
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    reference = get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=12)
+    ours = lr_factor(settings)
+    steps = range(0, 16)
+    assert [ours(s) for s in steps] == [reference.lr_lambdas[0](s) for s in steps]
+
+
+def test_min_snr_equals_diffusers_compute_snr(components):
+    from diffusers.training_utils import compute_snr
+
+    from stylesweep.train import min_snr
+
+    timesteps = torch.tensor([0, 1, 250, 500, 999])
+    expected = compute_snr(components.noise_scheduler, timesteps)
+    assert torch.equal(min_snr(components.noise_scheduler, timesteps), expected)
 
 
 def test_noise_offset_min_snr_and_flips_change_training(tiny_model, latents, tmp_path):

@@ -1,0 +1,328 @@
+"""The training methods, one object each: what a method trains, how it conditions a batch,
+and what its checkpoint holds.
+
+- `DreamBooth` trains the UNet, and the text encoder for its first `text_encoder_steps`
+  steps; after that the encoder is frozen and every later checkpoint carries it.
+- `TextualInversion` trains only the vectors of a new token, the key.
+- `LoRA` trains low-rank adapters (peft) on the UNet's attention, and optionally on the text
+  encoder's.
+
+The training loop (stylesweep.train) calls the same five methods on each of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from stylesweep.base import Components
+from stylesweep.checkpoints import (
+    ADAPTER,
+    add_key_tokens,
+    input_embeddings,
+    key_tokens,
+    save_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+LORA_UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+LORA_TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+# Captions for textual inversion of a style, after the templates of the TI paper.
+STYLE_TEMPLATES = (
+    "a painting in the style of {}",
+    "a rendering in the style of {}",
+    "a picture in the style of {}",
+    "an image in the style of {}",
+    "a still in the style of {}",
+    "a frame in the style of {}",
+    "an abstract work in the style of {}",
+    "art in the style of {}",
+)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says which setting to change."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the steps of one segment depend on (see stylesweep.sweep.segment_settings).
+
+    Every field is read strictly; the fields of one method are None for the others.
+    """
+
+    method: str
+    key: str
+    instance_prompt: str
+    learning_rate: float
+    batch_size: int
+    seed: int
+    lr_schedule: str
+    lr_warmup_steps: int
+    lr_horizon: int | None  # the step count a decaying schedule spans
+    noise_offset: float
+    snr_gamma: float | None
+    random_flip: bool
+    captions: str
+    gradient_accumulation_steps: int
+    gradient_checkpointing: bool
+    mixed_precision: str  # no, bf16 or fp16 (fp16 on a GPU only)
+    optimizer: str  # adamw or adamw8bit (bitsandbytes)
+    prior_loss_weight: float  # > 0: prior preservation with the class images
+    class_prompt: str | None = None  # with prior preservation
+    text_encoder_steps: int | None = None  # dreambooth
+    num_vectors: int | None = None  # textual inversion
+    init_word: str | None = None  # textual inversion
+    lora_rank: int | None = None  # lora
+    lora_alpha: float | None = None
+    lora_dropout: float | None = None
+    lora_text_encoder: bool | None = None
+
+    @property
+    def prompt(self) -> str:
+        return self.instance_prompt.format(key=self.key)
+
+
+def tokenize(components: Components, texts: list[str], device: str) -> torch.Tensor:
+    return components.tokenizer(
+        texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    ).input_ids.to(device)
+
+
+class FrozenEncoder:
+    """The frozen text encoder's output for each caption, computed once."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, torch.Tensor] = {}
+
+    def __call__(self, components: Components, texts: list[str], device: str) -> torch.Tensor:
+        for text in texts:
+            if text not in self.cache:
+                with torch.no_grad():
+                    self.cache[text] = components.text_encoder(
+                        tokenize(components, [text], device)
+                    )[0]
+        return torch.cat([self.cache[text] for text in texts])
+
+
+class DreamBooth:
+    """The UNet always; the text encoder until `text_encoder_steps`, then frozen."""
+
+    prior_preservation = True
+
+    def __init__(self, settings: TrainSettings):
+        if settings.text_encoder_steps is None:
+            raise TrainingError("dreambooth needs text_encoder_steps in its settings")
+        self.settings = settings
+        self.frozen = FrozenEncoder()
+
+    def prepare(self, components: Components, resuming: bool) -> None:
+        """Changes to the model before a previous checkpoint is loaded into it."""
+
+    def trainable(self, components: Components) -> list[dict]:
+        components.unet.train(True)
+        components.text_encoder.train(False)
+        return [
+            {"params": list(components.unet.parameters())},
+            {"params": list(components.text_encoder.parameters())},
+        ]
+
+    def condition(
+        self,
+        components: Components,
+        texts: list[str],
+        step: int,
+        generator: torch.Generator,
+        device: str,
+    ) -> torch.Tensor:
+        encoder = components.text_encoder
+        if step <= self.settings.text_encoder_steps:
+            encoder.train().requires_grad_(True)
+            return encoder(tokenize(components, texts, device))[0]
+        encoder.eval().requires_grad_(False)
+        return self.frozen(components, texts, device)
+
+    def after_step(self, components: Components) -> None:
+        """Repairs after an optimizer step."""
+
+    def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
+        until = min(manifest["step"], self.settings.text_encoder_steps)
+        save_checkpoint(
+            components, checkpoint_dir, {**manifest, "text_encoder_trained_until": until}
+        )
+
+
+class TextualInversion:
+    """Only the key's vectors in the text encoder's embedding table; every other row is
+    restored after each step."""
+
+    prior_preservation = False
+
+    def __init__(self, settings: TrainSettings):
+        if settings.num_vectors is None or settings.init_word is None:
+            raise TrainingError("textual_inversion needs num_vectors and init_word")
+        if settings.prior_loss_weight > 0:
+            raise TrainingError(
+                "train.prior_loss_weight: prior preservation is for dreambooth and lora runs; "
+                "set it to 0 for textual inversion"
+            )
+        self.settings = settings
+        self.tokens = key_tokens(settings.key, settings.num_vectors)
+
+    def prepare(self, components: Components, resuming: bool) -> None:
+        self.token_ids = add_key_tokens(components, self.tokens)
+        ids = components.tokenizer(self.settings.init_word, add_special_tokens=False).input_ids
+        if not ids:
+            raise TrainingError(
+                f"train.init_word {self.settings.init_word!r} has no tokens: pick a real word"
+            )
+        weight = input_embeddings(components).weight
+        with torch.no_grad():  # the key starts at the embedding of init_word's first token
+            weight[self.token_ids] = weight[ids[0]].clone()
+
+    def trainable(self, components: Components) -> list[dict]:
+        components.unet.requires_grad_(False).train(False)
+        components.text_encoder.requires_grad_(False).train(False)
+        embeddings = input_embeddings(components)
+        embeddings.weight.requires_grad_(True)
+        self.frozen_rows = torch.ones(embeddings.weight.shape[0], dtype=torch.bool)
+        self.frozen_rows[self.token_ids] = False
+        self.original_rows = embeddings.weight.detach()[self.frozen_rows].clone()
+        return [{"params": [embeddings.weight]}]
+
+    def condition(
+        self,
+        components: Components,
+        texts: list[str],
+        step: int,
+        generator: torch.Generator,
+        device: str,
+    ) -> torch.Tensor:
+        # captions of the TI paper's kind, drawn per image, instead of the instance prompt
+        count = self.settings.batch_size
+        template = torch.randint(len(STYLE_TEMPLATES), (count,), generator=generator)
+        words = " ".join(self.tokens)
+        texts = [STYLE_TEMPLATES[t].format(words) for t in template.tolist()]
+        return components.text_encoder(tokenize(components, texts, device))[0]
+
+    def after_step(self, components: Components) -> None:
+        with torch.no_grad():
+            input_embeddings(components).weight[self.frozen_rows] = self.original_rows
+
+    def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
+        learned = {self.settings.key: input_embeddings(components).weight[self.token_ids].detach()}
+        save_checkpoint(
+            components, checkpoint_dir, {**manifest, "tokens": self.tokens}, learned=learned
+        )
+
+
+class LoRA:
+    """Low-rank adapters on the UNet's attention (and the text encoder's, if asked)."""
+
+    prior_preservation = True
+
+    def __init__(self, settings: TrainSettings):
+        if None in (settings.lora_rank, settings.lora_alpha, settings.lora_dropout):
+            raise TrainingError("lora needs lora_rank, lora_alpha and lora_dropout")
+        self.settings = settings
+        self.frozen = FrozenEncoder()
+
+    def prepare(self, components: Components, resuming: bool) -> None:
+        components.unet.requires_grad_(False)
+        components.text_encoder.requires_grad_(False)
+        if not resuming:
+            add_lora(components, self.settings)
+
+    def trainable(self, components: Components) -> list[dict]:
+        parts = (components.unet, components.text_encoder)
+        for module in parts:
+            for name, parameter in module.named_parameters():
+                parameter.requires_grad_(".lora_" in name)
+        # Modes set here, after loading: freshly injected adapters start in training mode
+        # inside an eval-mode encoder, reloaded ones do not, and dropout must act the same.
+        components.unet.train(True)
+        components.text_encoder.train(bool(self.settings.lora_text_encoder))
+        return [{"params": [p for p in module.parameters() if p.requires_grad]} for module in parts]
+
+    def condition(
+        self,
+        components: Components,
+        texts: list[str],
+        step: int,
+        generator: torch.Generator,
+        device: str,
+    ) -> torch.Tensor:
+        if self.settings.lora_text_encoder:
+            return components.text_encoder(tokenize(components, texts, device))[0]
+        components.text_encoder.eval()
+        return self.frozen(components, texts, device)
+
+    def after_step(self, components: Components) -> None:
+        """Adapters need no repair."""
+
+    def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
+        save_checkpoint(
+            components, checkpoint_dir, manifest, lora=lora_layers(components, self.settings)
+        )
+
+
+METHODS = {"dreambooth": DreamBooth, "textual_inversion": TextualInversion, "lora": LoRA}
+
+
+def make_method(settings: TrainSettings) -> DreamBooth | TextualInversion | LoRA:
+    if settings.method not in METHODS:
+        raise TrainingError(f"train.method must be one of {', '.join(METHODS)}")
+    return METHODS[settings.method](settings)
+
+
+# --- LoRA adapters (peft), imported only by LoRA runs ------------------------------------
+def lora_configs(settings: TrainSettings) -> dict:
+    from peft import LoraConfig
+
+    def config(targets: list[str]) -> LoraConfig:
+        return LoraConfig(
+            r=settings.lora_rank,
+            lora_alpha=settings.lora_alpha,
+            lora_dropout=settings.lora_dropout,
+            init_lora_weights="gaussian",
+            target_modules=targets,
+        )
+
+    configs = {"unet": config(LORA_UNET_TARGETS)}
+    if settings.lora_text_encoder:
+        configs["text_encoder"] = config(LORA_TEXT_TARGETS)
+    return configs
+
+
+def add_lora(components: Components, settings: TrainSettings) -> None:
+    """Fresh adapters, initialised from the run's seed."""
+    from peft import inject_adapter_in_model
+
+    torch.manual_seed(settings.seed)
+    for part, config in lora_configs(settings).items():
+        # peft's own injection: transformers' add_adapter asks for a newer peft than exists
+        inject_adapter_in_model(config, getattr(components, part), adapter_name=ADAPTER)
+        getattr(components, part).peft_config = {ADAPTER: config}
+
+
+def lora_layers(components: Components, settings: TrainSettings) -> dict:
+    """The arguments of diffusers' save_lora_weights: adapter tensors and their configs.
+
+    peft keeps `target_modules` as a set, whose order changes from process to process; the
+    metadata lists it sorted, so the same training writes the same bytes.
+    """
+    from diffusers.utils.state_dict_utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    layers = {}
+    for part, config in lora_configs(settings).items():
+        state = get_peft_model_state_dict(getattr(components, part), adapter_name=ADAPTER)
+        metadata = config.to_dict()
+        metadata["target_modules"] = sorted(metadata["target_modules"])
+        layers[f"{part}_lora_layers"] = convert_state_dict_to_diffusers(state)
+        layers[f"{part}_lora_adapter_metadata"] = metadata
+    return layers

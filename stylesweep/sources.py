@@ -1,0 +1,134 @@
+"""Where a run's inputs come from: built-in names, single-file checkpoints, local folders,
+the local Hugging Face cache, the demo's portrait.
+
+Only the standard library is imported here: the Snakefile uses this module while it is
+parsed, and `snakemake -n` must answer at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import struct
+from pathlib import Path
+
+BUILTIN_TINY = "builtin:tiny"
+BUILTIN_MODELS = (BUILTIN_TINY,)
+BUILTIN_STILLS = "builtin:demo"
+BUILTIN_PORTRAIT = "builtin:astronaut"
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+# What a stills folder may hold (videos are skipped by the dataset stage, for now).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class BaseModelError(ValueError):
+    """A base model that is missing or not shaped like Stable Diffusion 1.5."""
+
+
+def is_builtin(name: str) -> bool:
+    return name.startswith("builtin:")
+
+
+def check_builtin(name: str) -> str:
+    if name not in BUILTIN_MODELS:
+        raise BaseModelError(
+            f"base model {name} is not a built-in model; the built-in models are "
+            f"{', '.join(BUILTIN_MODELS)}"
+        )
+    return name
+
+
+def is_single_file(name: str) -> bool:
+    return Path(name).suffix.lower() in SINGLE_FILE_SUFFIXES
+
+
+def check_single_file(path: str | Path) -> Path:
+    """Fail with one line unless `path` looks like a checkpoint file, reading only its header.
+
+    A .safetensors file starts with the length of a JSON header; a .ckpt is a zip (torch's
+    format) or a pickle. The weights themselves are checked when the file is converted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BaseModelError(f"base model file {path} does not exist; fix base_model")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if path.suffix.lower() == ".safetensors":
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            try:
+                if not 0 < size <= min(100_000_000, path.stat().st_size - 8):
+                    raise ValueError("bad header length")
+                json.loads(handle.read(size))
+            except ValueError:
+                raise BaseModelError(
+                    f"base model file {path} is not a readable .safetensors file (its header "
+                    "is damaged or it is another kind of file); download it again"
+                ) from None
+        elif not (head.startswith(b"PK") or head[:1] == b"\x80"):
+            raise BaseModelError(
+                f"base model file {path} is neither a zip nor a pickle, so not a .ckpt "
+                "checkpoint; download it again"
+            )
+    return path
+
+
+def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
+    """A local diffusers folder, or a hub id (`org/name`) resolved from the local cache only.
+
+    No download is ever attempted: a hub id missing from the cache is an error that says how
+    to fetch it where there is network access.
+    """
+    if Path(name).exists():
+        if Path(name).is_file():
+            raise BaseModelError(
+                f"base model {name} is a file but neither .safetensors nor .ckpt: give a "
+                "single-file SD 1.5 checkpoint, or a folder in diffusers layout"
+            )
+        return check_model_folder(name)
+    if not HUB_ID.match(name):
+        raise BaseModelError(
+            f"base model {name} does not exist: set base_model in config.yaml to "
+            f"'{BUILTIN_TINY}', a local diffusers folder, or a hub id in the local cache"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(name, cache_dir=cache_dir, local_files_only=True)
+    except OSError as error:
+        raise BaseModelError(
+            f"base model {name} is not in the local Hugging Face cache; fetch it once where "
+            f"there is network access (`hf download {name}`), or point base_model at a folder"
+        ) from error
+    return check_model_folder(folder)
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """Fail with one clear line unless `folder` is a diffusers SD 1.5 layout."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BaseModelError(
+            f"base model folder {folder} does not exist: set base_model in config.yaml to "
+            f"'{BUILTIN_TINY}' or to a local Stable Diffusion 1.5 folder in diffusers layout"
+        )
+    missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
+    if missing:
+        raise BaseModelError(
+            f"base model folder {folder} lacks {', '.join(missing)}: it must hold a diffusers "
+            "layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
+        )
+    return folder
+
+
+def astronaut_path() -> Path:
+    """The public-domain NASA portrait of Eileen Collins that scikit-image ships."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-image is not installed: it ships the demo portrait")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the scikit-image install")
+    return path
