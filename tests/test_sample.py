@@ -79,8 +79,8 @@ def test_every_png_carries_its_recipe(renderer, tmp_path):
 def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):
     variants = [{"name": "start_w1", "prompt": "vsynth, a portrait", "negative": ""}]
     settings = dict(
-        base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1, 2], cfg_scales=[3, 7], steps=3,
-        size=64, clip_skip=1, batch_size=4,
+        base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1, 2], cfg_scales=[3, 7],
+        steps=3, size=64, clip_skip=1, batch_size=4,
     )  # fmt: skip
     manifest = sample_models(
         models={"base": None}, sampler="DPM++ 2M Karras", manifest_path=tmp_path / "images.json",
@@ -112,8 +112,9 @@ def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_
                     {"method": "textual_inversion", "tokens": ["vsynth", "vsynth_1"]},
                     learned=learned)  # fmt: skip
     variants = [{"name": "k", "prompt": "(vsynth:1.2), a portrait", "negative": ""}]
-    settings = dict(base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1], cfg_scales=[5],
-                    sampler="Euler", steps=3, size=64, clip_skip=1, batch_size=4)  # fmt: skip
+    settings = dict(base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1],
+                    cfg_scales=[5], sampler="Euler", steps=3, size=64, clip_skip=1,
+                    batch_size=4)  # fmt: skip
     ti = sample_models(models={"ti/step-2": checkpoint}, manifest_path=tmp_path / "ti" / "i.json",
                        **settings)  # fmt: skip
     base = sample_models(models={"base": None}, manifest_path=tmp_path / "base" / "i.json",
@@ -241,9 +242,9 @@ def test_sample_models_passes_wrap_length_and_pad_conds_to_every_image(tiny_mode
     # 92 tokens, last comma at token 58: chunks of 59 + 33 tokens, or 75 + 17 unwrapped
     prompt = " ".join("," if i in (10, 58) else "red" for i in range(92))
     variants = [{"name": "long", "prompt": prompt, "negative": "blurry"}]
-    settings = dict(models={"base": None}, base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1],
-                    cfg_scales=[5], sampler="Euler", steps=2, size=64, clip_skip=1,
-                    batch_size=4)  # fmt: skip
+    settings = dict(models={"base": None}, base_dir=tiny_model, base_hash="tiny",
+                    variants=variants, seeds=[1], cfg_scales=[5], sampler="Euler", steps=2,
+                    size=64, clip_skip=1, batch_size=4)  # fmt: skip
     images = {}
     for wrap_length in (20, 0):
         manifest = sample_models(manifest_path=tmp_path / f"w{wrap_length}" / "images.json",
