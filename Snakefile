@@ -1,8 +1,18 @@
 # stylesweep: train a sweep of Stable Diffusion style models and compare them side by side.
-# Run:  snakemake --cores 1 --resources gpu=1      (config: config.yaml; map: ../DESIGN.md)
+# Run:  snakemake --cores 1 --resources gpu=1
+# Config: config.yaml (checked by schemas/config.schema.yaml); stages: README.md
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+from snakemake.exceptions import WorkflowError
+
+from stylesweep.config import ConfigError, check_yaml
+
+try:  # Snakemake's own message for bad YAML names no file and no line
+    check_yaml("config.yaml")
+except (ConfigError, FileNotFoundError) as error:
+    raise WorkflowError(str(error)) from None
 
 
 configfile: "config.yaml"

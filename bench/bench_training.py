@@ -75,7 +75,8 @@ def ours(folder: Path, latents: Path, steps: int, te_steps: int, device: str, tm
     out = tmp / f"ours-{steps}"
     start = time.perf_counter()
     train_segment(
-        base_dir=folder, base_hash="bench", latents_path=latents, settings=settings, start_step=0, end_step=steps,
+        base_dir=folder, base_hash="bench", latents_path=latents, settings=settings,
+        start_step=0, end_step=steps,
         previous_checkpoint=None, previous_state=None, checkpoint_dir=out / "ckpt",
         state_path=out / "state.pt", loss_path=out / "loss.csv", run_name="bench", device=device,
     )  # fmt: skip

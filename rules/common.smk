@@ -145,7 +145,9 @@ def stills_fingerprint():
     digest = hashlib.sha256()
     for path in sorted(p for p in Path(stills).rglob("*") if p.is_file()):
         info = path.stat()
-        digest.update(f"{path.relative_to(stills)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{path.relative_to(stills)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode()
+        )
     return digest.hexdigest()
 
 
@@ -180,6 +182,17 @@ def as_list(value):
 
 def base_prompt_texts():
     return [text for text in as_list(config["prompts"]["base_prompt"]) if text.strip()]
+
+
+def interrogator_settings():
+    """What interrogation depends on: nothing when the base prompts are written in config;
+    the stand-in caption only when there is no caption model."""
+    if base_prompt_texts():
+        return None
+    settings = dict(config["prompts"]["interrogator"])
+    if settings["caption_model"] is not None:
+        settings.pop("caption")
+    return settings
 
 
 def portrait_paths():
@@ -281,6 +294,13 @@ def score_files():
     return [f"results/scores/{group}.json" for group in ["base", *RUNS]]
 
 
+def export_precision(wildcards):
+    """Only a DreamBooth export is a single file whose number format is chosen."""
+    if RUNS[wildcards.run]["method"] != "dreambooth":
+        return None
+    return config["export"]["precision"]
+
+
 def export_targets():
     """The export folders of the checkpoints chosen in export.checkpoints."""
     chosen = []
@@ -324,21 +344,24 @@ def thumbnail_manifests():
 
 
 def report_sample_settings():
-    """The sampler settings the report's overview states."""
+    """The sampler settings behind the report's pictures (not the batch size: speed only)."""
     return {
-        key: config["sample"][key]
-        for key in ("seeds", "cfg_scales", "sampler", "steps", "size")
-    }
-
-
-def report_provenance():
-    """The configuration the report shows: what its pictures depend on, without settings
-    of speed or place (device, sampling batch size) or of the export, so that editing
-    those never rebuilds the report."""
-    shown = {
-        key: value for key, value in config.items() if key not in ("device", "export")
-    }
-    shown["sample"] = {
         key: value for key, value in config["sample"].items() if key != "batch_size"
     }
+
+
+def report_runs():
+    """Each run as the report shows it: the settings its training saw (all its segments as
+    one) and its checkpoint steps, so that an edit no training sees (a LoRA rank with no
+    LoRA run, say) leaves the report alone."""
+    shown = {}
+    for run, settings in RUNS.items():
+        steps = checkpoint_steps(settings)
+        seen = segment_settings(settings, 0, steps[-1])
+        del seen["start_step"], seen["end_step"]
+        shown[run] = {
+            **seen,
+            "max_steps": settings["max_steps"],
+            "checkpoint_every": settings["checkpoint_every"],
+        }
     return shown

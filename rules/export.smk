@@ -9,7 +9,7 @@ rule export:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        precision=param(config["export"]["precision"]),
+        precision=export_precision,
         version=version("export"),
     script:
         "../scripts/export.py"

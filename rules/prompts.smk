@@ -12,7 +12,7 @@ rule base_prompt:
         gpu=1,
     params:
         texts=param(base_prompt_texts()),
-        interrogator=param(config["prompts"]["interrogator"]),
+        interrogator=param(interrogator_settings()),
         cache="resources/clip-interrogator",
         version=version("base_prompt"),
     script:

@@ -1,7 +1,9 @@
-from stylesweep.logs import log_to
+from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.dataset import prepare_dataset
+
+    mark_imports_done()
 
     prepare_dataset(
         snakemake.input.stills,

@@ -1,9 +1,11 @@
-from stylesweep.logs import log_to
+from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.base import resolve_device
     from stylesweep.files import read_json
     from stylesweep.sample import sample_models
+
+    mark_imports_done()
 
     sample_models(
         models=snakemake.params.models,

@@ -1,9 +1,11 @@
-from stylesweep.logs import log_to
+from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.base import resolve_device
     from stylesweep.files import read_json
     from stylesweep.train import TrainSettings, train_segment
+
+    mark_imports_done()
 
     settings = dict(snakemake.params.settings)
     start, end = settings.pop("start_step"), settings.pop("end_step")

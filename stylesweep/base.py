@@ -26,6 +26,7 @@ from transformers.models.clip.modeling_clip import CLIPTextModel
 from transformers.models.clip.tokenization_clip import CLIPTokenizer
 
 from stylesweep.files import sha256_tree
+from stylesweep.logs import spent
 from stylesweep.sources import BaseModelError, check_model_folder
 from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
 
@@ -166,20 +167,21 @@ class Components:
 def load_components(folder: str | Path, device: str | torch.device = "cpu") -> Components:
     """Load every component of the base model in `folder` with the library loaders."""
     folder = check_model_folder(folder)
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
-    if unet.config.in_channels != 4 or unet.config.cross_attention_dim is None:
-        raise BaseModelError(
-            f"{folder}/unet is not a Stable Diffusion 1.5 UNet (4 latent channels)"
+    with spent("model load"):
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+        if unet.config.in_channels != 4 or unet.config.cross_attention_dim is None:
+            raise BaseModelError(
+                f"{folder}/unet is not a Stable Diffusion 1.5 UNet (4 latent channels)"
+            )
+        components = Components(
+            unet=unet,
+            vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
+            text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
+            tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
+            noise_scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
         )
-    components = Components(
-        unet=unet,
-        vae=AutoencoderKL.from_pretrained(folder, subfolder="vae"),
-        text_encoder=CLIPTextModel.from_pretrained(folder, subfolder="text_encoder"),
-        tokenizer=CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"),
-        noise_scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"),
-    )
-    for module in (components.unet, components.vae, components.text_encoder):
-        module.to(device)
+        for module in (components.unet, components.vae, components.text_encoder):
+            module.to(device)
     return components
 
 

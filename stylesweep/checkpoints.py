@@ -11,10 +11,11 @@ state for resuming is kept outside the folder.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from stylesweep.base import Components
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json
@@ -44,6 +45,36 @@ def read_manifest(checkpoint_dir: str | Path) -> dict:
     return read_json(path)
 
 
+def damaged(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is damaged (it is not what training wrote): delete {path.parent} and rerun "
+        "the workflow; that segment retrains to the same bytes"
+    )
+
+
+def verify_sizes(checkpoint_dir: str | Path) -> dict:
+    """Check each weight file's size against the manifest (cheap: no reading); return it."""
+    checkpoint_dir = Path(checkpoint_dir)
+    manifest = read_manifest(checkpoint_dir)
+    for part, size in manifest.get("weights_bytes", {}).items():
+        path = checkpoint_dir / WEIGHTS[part]
+        if not path.is_file() or path.stat().st_size != size:
+            raise damaged(path)
+    return manifest
+
+
+def load_verified(path: Path, manifest: dict, part: str) -> dict[str, torch.Tensor]:
+    """The tensors of a weight file, after checking its sha256 against the manifest."""
+    data = path.read_bytes()
+    expected = manifest.get("weights_sha256", {}).get(part)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise damaged(path)
+    try:
+        return load(data)
+    except Exception as error:  # safetensors raises its own error types
+        raise damaged(path) from error
+
+
 def key_tokens(key: str, num_vectors: int) -> list[str]:
     """The tokens of a learned key: `key`, then `key_1` ... (diffusers' multi-vector names)."""
     return [key] + [f"{key}_{i}" for i in range(1, num_vectors)]
@@ -68,19 +99,21 @@ def apply_checkpoint(
 ) -> dict:
     """Load a checkpoint's trained weights (all, or the named `parts`) into `components`."""
     checkpoint_dir = Path(checkpoint_dir)
-    manifest = read_manifest(checkpoint_dir)
+    manifest = verify_sizes(checkpoint_dir)
     for part, relative in WEIGHTS.items():
         path = checkpoint_dir / relative
         if (parts is not None and part not in parts) or not path.is_file():
             continue
-        if part == "embeddings":
-            apply_embeddings(components, load_file(str(path)))
-            continue
         if part == "lora":
+            load_verified(path, manifest, part)  # diffusers' loader reads it again
             apply_lora(components, checkpoint_dir)
             continue
+        state = load_verified(path, manifest, part)
+        if part == "embeddings":
+            apply_embeddings(components, state)
+            continue
         module = getattr(components, part)
-        missing, unexpected = module.load_state_dict(load_file(str(path)), strict=False)
+        missing, unexpected = module.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise CheckpointError(
                 f"{path} does not fit the base model ({len(missing)} missing, "
@@ -166,9 +199,10 @@ def save_checkpoint(
     else:
         components.unet.save_pretrained(checkpoint_dir / "unet")
         components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
-    hashes = {
-        part: sha256_file(checkpoint_dir / relative)
-        for part, relative in WEIGHTS.items()
-        if (checkpoint_dir / relative).is_file()
-    }
-    write_json(checkpoint_dir / MANIFEST, {**manifest, "weights_sha256": hashes})
+    written = [part for part, relative in WEIGHTS.items() if (checkpoint_dir / relative).is_file()]
+    hashes = {part: sha256_file(checkpoint_dir / WEIGHTS[part]) for part in written}
+    sizes = {part: (checkpoint_dir / WEIGHTS[part]).stat().st_size for part in written}
+    write_json(
+        checkpoint_dir / MANIFEST,
+        {**manifest, "weights_sha256": hashes, "weights_bytes": sizes},
+    )

@@ -14,6 +14,20 @@ class ConfigError(ValueError):
     """A config.yaml mistake, named by its key."""
 
 
+def check_yaml(path: str | Path) -> None:
+    """Raise ConfigError naming the file, line and column of a YAML syntax error.
+
+    Snakemake's own message ("Config file is not valid JSON or YAML") names neither.
+    """
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{where}: {problem}; fix the YAML there") from None
+
+
 def load_schema(schema_file: str | Path) -> dict:
     return yaml.safe_load(Path(schema_file).read_text())
 
@@ -52,3 +66,14 @@ def check_config(config: dict, schema_file: str | Path) -> None:
             "(see the comments in config.yaml)"
         )
     raise ConfigError(f"config key '{where}': {error.message}")
+
+
+if __name__ == "__main__":  # python -m stylesweep.config my-config.yaml: check its YAML
+    import sys
+
+    for name in sys.argv[1:]:
+        try:
+            check_yaml(name)
+        except ConfigError as error:
+            sys.exit(str(error))
+        print(f"{name}: valid YAML")

@@ -33,11 +33,12 @@ def export_checkpoint(
     base_dir: str | Path,
     checkpoint_dir: str | Path,
     out_dir: str | Path,
-    precision: str = "fp16",
+    precision: str | None,
 ) -> Path:
     """Write the export of one checkpoint into out_dir; return the file written.
 
-    `precision` (fp16 or fp32) applies to the single-file DreamBooth checkpoint.
+    `precision` (fp16 or fp32) applies to the single-file DreamBooth checkpoint; other
+    methods pass None.
     """
     manifest = read_manifest(checkpoint_dir)
     method = manifest.get("method", "dreambooth")

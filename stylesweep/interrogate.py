@@ -225,6 +225,8 @@ def make_base_prompts(
     texts = [" ".join(t.split()) for t in texts if t.strip()]
     if texts:
         return [{"prompt": t, "source": "config", "mode": None} for t in texts]
+    if settings is None:
+        raise ValueError("no base prompt in config and no interrogator settings")
     interrogator = load_interrogator(
         settings["clip_model"], settings["caption_model"], cache_dir, device
     )

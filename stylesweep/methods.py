@@ -57,7 +57,6 @@ class TrainSettings:
 
     method: str
     key: str
-    instance_prompt: str
     learning_rate: float
     batch_size: int
     seed: int
@@ -67,12 +66,13 @@ class TrainSettings:
     noise_offset: float
     snr_gamma: float | None
     random_flip: bool
-    captions: str
     gradient_accumulation_steps: int
     gradient_checkpointing: bool
     mixed_precision: str  # no, bf16 or fp16 (fp16 on a GPU only)
     optimizer: str  # adamw or adamw8bit (bitsandbytes)
     prior_loss_weight: float  # > 0: prior preservation with the class images
+    instance_prompt: str | None = None  # methods that caption with it (not textual inversion)
+    captions: str | None = None
     class_prompt: str | None = None  # with prior preservation
     text_encoder_steps: int | None = None  # dreambooth
     num_vectors: int | None = None  # textual inversion
@@ -84,7 +84,7 @@ class TrainSettings:
 
     @property
     def prompt(self) -> str:
-        return self.instance_prompt.format(key=self.key)
+        return (self.instance_prompt or "").format(key=self.key)
 
 
 def tokenize(components: Components, texts: list[str], device: str) -> torch.Tensor:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from stylesweep import __version__
 from stylesweep.base import load_components
-from stylesweep.checkpoints import apply_checkpoint, read_manifest
+from stylesweep.checkpoints import apply_checkpoint, read_manifest, verify_sizes
 from stylesweep.conditioning import WRAP_LENGTH, encode_prompts, tokenize_weighted
 from stylesweep.files import atomic_path, write_json
 from stylesweep.prompts import infotext
@@ -311,7 +311,8 @@ def sample_models(
         weights_hash = base_hash
         if checkpoint_dir is not None:  # the trained parts on top of their base
             # the parts' hashes were recorded when the checkpoint was saved
-            parts = json.dumps(read_manifest(checkpoint_dir)["weights_sha256"], sort_keys=True)
+            # (and their sizes checked: a damaged file is named, never silently reused)
+            parts = json.dumps(verify_sizes(checkpoint_dir)["weights_sha256"], sort_keys=True)
             weights_hash = hashlib.sha256(f"{parts}+{base_hash}".encode()).hexdigest()
         recipes = [
             Recipe(

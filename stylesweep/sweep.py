@@ -48,8 +48,8 @@ def model_name(run: str, step: int) -> str:
 
 
 def expand_runs(train: dict, order: list[str]) -> dict[str, dict]:
-    """Every combination of the swept values, then each of `extra_runs`, keyed by a readable
-    run name like `te~0.05` or `method~ti_lr~0.05`.
+    """Every combination of the swept values (nothing swept: one run, `default`), then each
+    of `extra_runs`, keyed by a readable run name like `te~0.05` or `method~ti_lr~0.05`.
 
     Names, settings and the sweep's combinations follow `order` (the schema's order of the
     train keys), so the same config written with its keys in another order gives the same
@@ -59,13 +59,10 @@ def expand_runs(train: dict, order: list[str]) -> dict[str, dict]:
     extra = train["extra_runs"]
     base = _in_order({k: v for k, v in train.items() if k not in ("sweep", "extra_runs")}, order)
     runs = {}
-    if sweep:
-        keys = list(sweep)
-        for values in itertools.product(*(sweep[k] for k in keys)):
-            overrides = dict(zip(keys, values, strict=True))
-            runs[run_name(overrides, order)] = _in_order({**base, **overrides}, order)
-    elif not extra:
-        runs["default"] = base
+    keys = list(sweep)
+    for values in itertools.product(*(sweep[k] for k in keys)):  # one empty product: no sweep
+        overrides = dict(zip(keys, values, strict=True))
+        runs[run_name(overrides, order) or "default"] = _in_order({**base, **overrides}, order)
     for overrides in extra:
         name = run_name(overrides, order)
         if name in runs:
@@ -107,7 +104,6 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
     segment = {
         "method": method,
         "key": settings["key"],
-        "instance_prompt": settings["instance_prompt"],
         "learning_rate": float(settings["learning_rate"]),
         "batch_size": settings["batch_size"],
         "seed": settings["seed"],
@@ -119,7 +115,6 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "noise_offset": float(settings["noise_offset"]),
         "snr_gamma": settings["snr_gamma"],
         "random_flip": settings["random_flip"],
-        "captions": settings["captions"],
         "gradient_accumulation_steps": settings["gradient_accumulation_steps"],
         "gradient_checkpointing": settings["gradient_checkpointing"],
         "mixed_precision": settings["mixed_precision"],
@@ -128,6 +123,9 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "start_step": start,
         "end_step": end,
     }
+    if method != "textual_inversion":  # it captions every image with its own templates
+        segment["instance_prompt"] = settings["instance_prompt"]
+        segment["captions"] = settings["captions"]
     if method == "textual_inversion":
         segment["num_vectors"] = settings["num_vectors"]
         segment["init_word"] = settings["init_word"]

@@ -86,6 +86,8 @@ def min_snr(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
 
 def captions_for(settings: TrainSettings, images: list[dict]) -> list[str]:
     """One caption per training image, by the configured convention."""
+    if settings.method == "textual_inversion":  # captions come from its style templates
+        return [""] * len(images)
     if settings.captions not in CAPTIONS:
         raise TrainingError(f"train.captions must be one of {', '.join(CAPTIONS)}")
     if settings.captions == "filename":

@@ -39,6 +39,19 @@ def latents(tiny_model, tmp_path_factory) -> Path:
     return root / "latents.safetensors"
 
 
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    """clip-interrogator's label cache of the tiny CLIP, built once per test session."""
+    return tmp_path_factory.mktemp("clip-interrogator")
+
+
+@pytest.fixture(scope="session")
+def interrogator(cache):
+    from stylesweep.interrogate import load_interrogator
+
+    return load_interrogator("builtin:tiny", "builtin:tiny", cache)
+
+
 # --- The workflow, run as a user runs it -------------------------------------------------
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
@@ -145,7 +158,7 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
         variants_file=root / "variants.json", models=["base", "te~0.1/step-2"],
         runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
         loss_files={"te~0.1": [root / "loss.csv"]}, sample=sample, base_model="builtin:tiny",
-        provenance={"train": {"key": EVIL}, "sample": sample}, title=f"t {EVIL}", **options,
+        title=f"t {EVIL}", **options,
     )  # fmt: skip
 
 

@@ -43,3 +43,76 @@ def test_wrong_type_is_named():
     config["sample"]["sampler"] = "Euler b"
     with pytest.raises(ConfigError, match=r"sample.sampler"):
         check_config(config, SCHEMA)
+
+
+def test_the_librarys_names_are_the_schemas_enums():
+    """One source of allowed values: each list of names in the library equals its enum."""
+    from stylesweep import conditioning, dataset, interrogate, methods, sample, train
+    from stylesweep.config import load_schema
+
+    schema = load_schema(SCHEMA)
+    defs, top = schema["$defs"], schema["properties"]
+
+    def enum(section: str, key: str) -> list:
+        return top[section]["properties"][key]["enum"]
+
+    pairs = {
+        "methods.METHODS": (methods.METHODS, defs["method"]["enum"]),
+        "train.LR_SCHEDULES": (train.LR_SCHEDULES, defs["lr_schedule"]["enum"]),
+        "train.OPTIMIZERS": (train.OPTIMIZERS, defs["optimizer"]["enum"]),
+        "train.CAPTIONS": (train.CAPTIONS, enum("train", "captions")),
+        "train.MIXED_PRECISION": (train.MIXED_PRECISION, enum("train", "mixed_precision")),
+        "sample.SAMPLERS": (sample.SAMPLERS, defs["sampler"]["enum"]),
+        "conditioning.EMPHASIS": (conditioning.EMPHASIS, enum("sample", "emphasis")),
+        "dataset.CROPS": (dataset.CROPS, enum("dataset", "crop")),
+        "interrogate.MODES": (
+            interrogate.MODES,
+            top["prompts"]["properties"]["interrogator"]["properties"]["mode"]["enum"],
+        ),
+    }
+    for name, (library, allowed) in pairs.items():
+        assert sorted(library) == sorted(allowed), name
+    from stylesweep.single_file import DTYPES
+
+    assert set(enum("export", "precision")) <= set(DTYPES)
+
+
+def test_the_conda_environment_lists_pyprojects_dependencies():
+    """envs/stylesweep.yaml (for --sdm conda) cannot drift from pyproject.toml."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((REPO / "envs" / "stylesweep.yaml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    assert [p for p in pip if p != "-e ../"] == project["dependencies"]
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python.replace(" ", "").replace("python=", "") in project["requires-python"]
+
+
+def gpu_rules() -> set[str]:
+    """The rules whose resources declare a GPU."""
+    import re
+
+    rules = set()
+    for path in (REPO / "rules").glob("*.smk"):
+        parts = re.split(r"^rule (\w+):$", path.read_text(), flags=re.M)
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if re.search(r"^\s+gpu=1,", body, re.M):
+                rules.add(name)
+    return rules
+
+
+def test_the_slurm_profile_asks_gpus_for_exactly_the_gpu_rules():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    asked = {rule for rule, res in profile["set-resources"].items() if res.get("gpu")}
+    assert gpu_rules() and asked == gpu_rules()
+
+
+def test_the_snakefile_header_points_at_files_that_exist():
+    import re
+
+    header = (REPO / "Snakefile").read_text().split("\nfrom ")[0]
+    named = re.findall(r"[\w./-]+\.(?:md|yaml|smk)", header)
+    assert named
+    for name in named:
+        assert (REPO / name).is_file(), name

@@ -16,7 +16,8 @@ def trained(tiny_model, latents, root, **settings):
     settings = train_settings(**settings)
     checkpoint = root / "run" / "step-2"
     train_segment(
-        base_dir=tiny_model, base_hash="tiny", latents_path=latents, settings=settings, start_step=0, end_step=2,
+        base_dir=tiny_model, base_hash="tiny", latents_path=latents, settings=settings,
+        start_step=0, end_step=2,
         previous_checkpoint=None, previous_state=None, checkpoint_dir=checkpoint,
         state_path=root / "state.pt", loss_path=root / "loss.csv", run_name="run",
     )  # fmt: skip
@@ -44,7 +45,7 @@ def stock(pipeline):
 def test_textual_inversion_exports_an_a1111_embedding(tiny_model, latents, tmp_path):
     checkpoint = trained(tiny_model, latents, tmp_path, method="textual_inversion",
                          learning_rate=5e-2, num_vectors=2)  # fmt: skip
-    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export", precision=None)
     assert path.name == "vsynth.safetensors"  # A1111 calls an embedding by its file name
     with safe_open(str(path), "pt") as handle:
         assert list(handle.keys()) == ["emb_params"]
@@ -57,7 +58,7 @@ def test_textual_inversion_exports_an_a1111_embedding(tiny_model, latents, tmp_p
 def test_lora_exports_kohya_weights_with_training_metadata(tiny_model, latents, tmp_path):
     checkpoint = trained(tiny_model, latents, tmp_path, method="lora", learning_rate=5e-2,
                          lora_rank=4, lora_alpha=8, lora_text_encoder=True)  # fmt: skip
-    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export")
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export", precision=None)
     with safe_open(str(path), "pt") as handle:
         keys, metadata = list(handle.keys()), handle.metadata()
         alphas = {handle.get_tensor(k).item() for k in keys if k.endswith(".alpha")}

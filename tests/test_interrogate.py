@@ -12,16 +12,6 @@ from stylesweep.sources import astronaut_path
 SETTINGS = {"clip_model": "builtin:tiny", "caption_model": "builtin:tiny", "mode": "fast"}
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("clip-interrogator")
-
-
-@pytest.fixture(scope="module")
-def interrogator(cache):
-    return load_interrogator("builtin:tiny", "builtin:tiny", cache)
-
-
 def test_label_cache_is_built_once_and_reused(interrogator, cache):
     files = sorted(cache.glob("*.safetensors"))
     assert {f.name.split("_")[-1] for f in files} >= {"flavors.safetensors", "artists.safetensors"}

@@ -83,7 +83,7 @@ def test_extra_runs_follow_the_sweep():
     )
     assert list(runs) == ["te~0.1", "method~ti_lr~0.005"]
     assert runs["method~ti_lr~0.005"]["method"] == "textual_inversion"
-    assert list(runs_of({**TRAIN, "extra_runs": [{"seed": 3}]})) == ["seed~3"]
+    assert list(runs_of({**TRAIN, "extra_runs": [{"seed": 3}]})) == ["default", "seed~3"]
 
 
 def test_extending_max_steps_keeps_segments_that_do_not_depend_on_it():

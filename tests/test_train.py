@@ -243,3 +243,37 @@ def test_running_out_of_gpu_memory_names_the_knobs(tiny_model, latents, tmp_path
 def train_segment_losses(tiny_model, latents, root, settings):
     train(tiny_model, latents, root, 0, 2, settings=settings)
     return [loss for _, loss in read_losses([root / "loss" / "step-2.csv"])]
+
+
+LORA_IN_A_FRESH_PROCESS = """
+import sys
+from tests.conftest import train_settings
+from stylesweep.train import train_segment
+
+base, latents, out = sys.argv[1:4]
+train_segment(
+    base_dir=base, base_hash="tiny", latents_path=latents, start_step=0, end_step=1,
+    settings=train_settings(method="lora", learning_rate=1e-2, lora_text_encoder=True),
+    previous_checkpoint=None, previous_state=None, checkpoint_dir=out + "/step-1",
+    state_path=out + "/state.pt", loss_path=out + "/loss.csv", run_name="lora",
+)
+"""
+
+
+def test_the_same_lora_run_writes_the_same_bytes_in_two_processes(tiny_model, latents, tmp_path):
+    """peft keeps target modules in a set, whose order follows the process's hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    for seed in ("1", "2"):
+        subprocess.run(
+            [sys.executable, "-c", LORA_IN_A_FRESH_PROCESS, str(tiny_model), str(latents),
+             str(tmp_path / seed)],
+            check=True, cwd=REPO, env={**os.environ, "PYTHONHASHSEED": seed},
+        )  # fmt: skip
+    for name in ("pytorch_lora_weights.safetensors", "manifest.json"):
+        first, second = (tmp_path / seed / "step-1" / name for seed in ("1", "2"))
+        assert first.read_bytes() == second.read_bytes(), name

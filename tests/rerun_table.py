@@ -1,0 +1,118 @@
+"""What an edit of each config key reruns, on the tests' small config (tests/conftest.py:
+one DreamBooth run `te~0.25` and one textual-inversion run `method~ti_lr~0.05`, two
+checkpoints each, the base model as control).
+
+tests/test_reruns.py changes each key in turn and checks that `snakemake -n` lists exactly
+these jobs, and that README's "What an edit reruns" is `markdown()` of this table. A key
+of the schema missing here fails that test too.
+"""
+
+from __future__ import annotations
+
+# Job counts of the small config's runs, by what an edit touches.
+ONE_RUN = {"train": 2, "sample": 1, "make_thumbnails": 1, "score": 1, "export": 1, "report": 1}
+BOTH_RUNS = {"train": 4, "sample": 2, "make_thumbnails": 2, "score": 2, "export": 2, "report": 1}
+IMAGES = {"sample": 3, "make_thumbnails": 3, "score": 3, "report": 1}
+VARIANTS = {"prompt_variants": 1, **IMAGES}
+PROMPTS = {"base_prompt": 1, **VARIANTS}
+DATASET = {
+    "prepare_dataset": 1, "encode_dataset": 1, "train": 4, "sample": 2, "make_thumbnails": 2,
+    "score": 3, "export": 2, "report": 1,
+}  # fmt: skip
+NOTHING: dict[str, int] = {}
+
+# (config key, new value, the jobs `snakemake -n` lists without `all`, what it means)
+# Values given as "{workdir}/..." are paths inside the finished workflow's folder.
+# fmt: off
+RERUNS = [
+    ("base_model", "{workdir}/results/base/model",
+     {"hash_base_model": 1, "encode_dataset": 1, "train": 4, "sample": 3, "make_thumbnails": 3,
+      "score": 3, "export": 2, "report": 1},
+     "everything that reads the model"),
+    ("device", "cpu", NOTHING, "a place, not a result"),
+    ("dataset.stills", "{workdir}/mystills", DATASET, "the dataset and all training"),
+    ("dataset.demo_count", 5, {"make_demo_stills": 1, **DATASET}, "the demo's stills onward"),
+    ("dataset.resolution", 128, DATASET, "the dataset and all training"),
+    ("dataset.crop", "smart", DATASET, "the dataset and all training"),
+    ("train.method", "lora", ONE_RUN, "the runs that do not set their own"),
+    ("train.key", "vsynth2",
+     {"prompt_variants": 1, "train": 4, **IMAGES, "export": 2},
+     "every run and every prompt"),
+    ("train.instance_prompt", "{key} style", ONE_RUN,
+     "runs that caption with it (not textual inversion)"),
+    ("train.max_steps", 6, {**BOTH_RUNS, "train": 6},
+     "every segment while the schedule spans max_steps"),
+    ("train.checkpoint_every", 1, {**BOTH_RUNS, "train": 8}, "every segment"),
+    ("train.text_encoder_fraction", 0.3, NOTHING, "nothing: the sweep sets it"),
+    ("train.text_encoder_steps", 3, ONE_RUN, "DreamBooth runs, the segments it falls in"),
+    ("train.learning_rate", 2.0e-3, ONE_RUN, "runs that do not set their own"),
+    ("train.lr_schedule", "cosine", BOTH_RUNS, "every run"),
+    ("train.lr_warmup_steps", 1, BOTH_RUNS, "every run"),
+    ("train.lr_horizon", 100, BOTH_RUNS, "every run with a decaying schedule"),
+    ("train.batch_size", 2, BOTH_RUNS, "every run"),
+    ("train.seed", 1, BOTH_RUNS, "every run"),
+    ("train.noise_offset", 0.05, BOTH_RUNS, "every run"),
+    ("train.snr_gamma", 5, BOTH_RUNS, "every run"),
+    ("train.random_flip", True, BOTH_RUNS, "every run"),
+    ("train.captions", "filename", ONE_RUN, "runs that caption images (not textual inversion)"),
+    ("train.num_vectors", 3, ONE_RUN, "textual-inversion runs"),
+    ("train.init_word", "texture", ONE_RUN, "textual-inversion runs"),
+    ("train.lora_rank", 4, NOTHING, "LoRA runs (none here)"),
+    ("train.lora_alpha", 4, NOTHING, "LoRA runs (none here)"),
+    ("train.lora_dropout", 0.1, NOTHING, "LoRA runs (none here)"),
+    ("train.lora_text_encoder", True, NOTHING, "LoRA runs (none here)"),
+    ("train.gradient_accumulation_steps", 2, BOTH_RUNS, "every run"),
+    ("train.gradient_checkpointing", True, BOTH_RUNS, "every run"),
+    ("train.mixed_precision", "bf16", BOTH_RUNS, "every run"),
+    ("train.optimizer", "adamw8bit", BOTH_RUNS, "every run"),
+    ("train.prior_loss_weight", 1.0, {"render_class_images": 1, **ONE_RUN},
+     "the class images, once, and the runs that use them"),
+    ("train.class_prompt", "a pattern", NOTHING, "runs with prior preservation (none here)"),
+    ("train.num_class_images", 10, NOTHING, "runs with prior preservation (none here)"),
+    ("train.class_sampler", "Euler", NOTHING, "runs with prior preservation (none here)"),
+    ("train.class_steps", 10, NOTHING, "runs with prior preservation (none here)"),
+    ("train.class_cfg_scale", 5.0, NOTHING, "runs with prior preservation (none here)"),
+    ("train.sweep", {"text_encoder_fraction": [0.25, 0.5]}, ONE_RUN, "the new run only"),
+    ("train.extra_runs",
+     [{"method": "textual_inversion", "learning_rate": 0.05}, {"seed": 7}], ONE_RUN,
+     "the new run only"),
+    ("prompts.base_prompt", "a portrait of a man", PROMPTS, "every image"),
+    ("prompts.portrait", "{workdir}/portrait.png", PROMPTS, "every image"),
+    ("prompts.interrogator.clip_model", "ViT-B-32/openai", PROMPTS, "every image"),
+    ("prompts.interrogator.caption_model", None, PROMPTS, "every image"),
+    ("prompts.interrogator.mode", "classic", PROMPTS, "every image"),
+    ("prompts.interrogator.caption", "a photo", NOTHING,
+     "nothing while there is a caption model"),
+    ("prompts.placements", ["start"], VARIANTS, "the manifests (kept images are reused)"),
+    ("prompts.weights", [1.0, 1.3], VARIANTS, "the new images"),
+    ("prompts.negative", "blurry", VARIANTS, "every image"),
+    ("sample.seeds", [1, 2, 3], IMAGES, "the new images"),
+    ("sample.cfg_scales", [3, 7, 9], IMAGES, "the new images"),
+    ("sample.sampler", "Euler", IMAGES, "every image"),
+    ("sample.steps", 5, IMAGES, "every image"),
+    ("sample.size", 128, IMAGES, "every image"),
+    ("sample.clip_skip", 2, IMAGES, "every image"),
+    ("sample.emphasis", "comfy", IMAGES, "every image"),
+    ("sample.wrap_length", 10, IMAGES, "every image"),
+    ("sample.pad_conds", True, IMAGES, "every image"),
+    ("sample.batch_size", 4, NOTHING, "speed, not a result"),
+    ("export.checkpoints", ["last", "te~0.25/step-2"], {"export": 1}, "the new exports"),
+    ("export.precision", "fp32", {"export": 1}, "DreamBooth exports"),
+    ("report.title", "My {best} report", {"report": 1}, "the page only"),
+    ("report.thumbnail_size", 128, {"make_thumbnails": 3, "report": 1}, "thumbnails and page"),
+]
+# fmt: on
+
+
+def describe(jobs: dict[str, int]) -> str:
+    if not jobs:
+        return "nothing"
+    return ", ".join(f"{rule} x{count}" if count > 1 else rule for rule, count in jobs.items())
+
+
+def markdown() -> str:
+    """The table as README shows it."""
+    lines = ["| key | what an edit reruns (the tests' config) | which |", "| --- | --- | --- |"]
+    for key, _, jobs, meaning in RERUNS:
+        lines.append(f"| `{key}` | {describe(jobs)} | {meaning} |")
+    return "\n".join(lines)

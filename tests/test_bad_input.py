@@ -1,0 +1,136 @@
+"""Bad input, tried as a new user would: one clear line naming the culprit and the fix,
+before any job runs where it can be seen then, and nothing computed lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+from PIL import Image
+
+from .conftest import REPO, small_config, snakemake, write_config
+from .test_reruns import job_counts
+
+pytestmark = pytest.mark.workflow
+
+
+def dry_run(workdir, config, *args):
+    write_config(workdir, config)
+    return snakemake(workdir, "-n", *args)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c["prompts"].update(placements=["{key} style, portrait"]),
+        lambda c: c["prompts"].update(negative="{bad} hands"),
+        lambda c: c["report"].update(title="My {best} report <b>"),
+        lambda c: c["prompts"].update(base_prompt="a {curly} portrait"),
+    ],
+    ids=["placement", "negative", "title", "base-prompt"],
+)
+def test_braces_in_text_are_text_not_wildcards(tmp_path, edit):
+    config = small_config()
+    edit(config)
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "WildcardError" not in result.stderr
+
+
+def test_any_still_file_name_works(tmp_path):
+    stills = tmp_path / "my stills {v1}"
+    stills.mkdir()
+    for index, name in enumerate(["<b>.png", "shot {take}.png", 'a\'b "c".png', "ünï.png"]):
+        Image.new("RGB", (64, 64), (index * 60, 100, 200)).save(stills / name)
+    config = small_config()
+    config["dataset"]["stills"] = str(stills)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "results/dataset")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "results" / "dataset" / "manifest.json").read_text())
+    assert sorted(entry["source"] for entry in manifest["images"]) == sorted(
+        ["<b>.png", "shot {take}.png", 'a\'b "c".png', "ünï.png"]
+    )
+    # adding a still reruns the dataset; nothing else changed, nothing else to do
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "results/dataset").stdout
+    Image.new("RGB", (64, 64)).save(stills / "new.png")
+    assert job_counts(snakemake(tmp_path, "-n", "results/dataset").stdout) == {"prepare_dataset": 1}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["sample"].update(seeds=[1, 1]),
+            "config key 'sample.seeds': [1, 1] has non-unique",
+        ),
+        (
+            lambda c: c["prompts"].update(weights=[1.2, 1.2]),
+            "config key 'prompts.weights': [1.2, 1.2] has non-unique",
+        ),
+        (
+            lambda c: c.update(base_model="builtin:huge"),
+            "base model builtin:huge is not a built-in model; the built-in models are builtin:tiny",
+        ),
+    ],
+    ids=["seeds", "weights", "builtin"],
+)
+def test_config_mistakes_are_named_before_any_job(tmp_path, edit, message):
+    config = small_config()
+    edit(config)
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_empty_stills_folder_is_named_before_any_job(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a still")
+    config = small_config()
+    config["dataset"]["stills"] = str(tmp_path / "empty")
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "holds no image or video" in result.stderr and "empty" in result.stderr
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_before_any_job(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"this is a text file, not weights")
+    config = small_config()
+    config["base_model"] = str(tmp_path / "model.safetensors")
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "is not a readable .safetensors file" in result.stderr
+    assert "model.safetensors" in result.stderr
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    text = (REPO / "config.yaml").read_text().replace("  key: vsynth", "  key: vsynth: x", 1)
+    (tmp_path / "config.yaml").write_text(text)
+    line = text.splitlines().index("  key: vsynth: x") + 1
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert f"config.yaml line {line}, column" in result.stderr
+
+
+def test_an_explicit_empty_sweep_means_one_run(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"train": {"sweep": {}, "extra_runs": []}}))
+    result = snakemake(tmp_path, "-n", "--configfile", str(mine))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"1 training runs from train.sweep of {mine}" in result.stderr
+    assert job_counts(result.stdout)["train"] == 2  # one run, two checkpoints
+
+
+def test_a_deleted_image_is_rendered_again(finished):
+    image = next((finished / "results" / "samples" / "te~0.25").rglob("*.png"))
+    image.unlink()
+    counts = job_counts(snakemake(finished, "-n").stdout)
+    assert counts == {"sample": 1, "make_thumbnails": 1, "score": 1, "report": 1}
+    result = snakemake(finished)  # to the end, so later tests find the folder complete
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert image.is_file()
+    log = (finished / "logs" / "sample" / "te~0.25.log").read_text()
+    assert "1 images rendered" in log
