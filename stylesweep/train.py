@@ -287,7 +287,7 @@ def make_optimizer(groups: list[dict], settings: TrainSettings) -> torch.optim.O
             import bitsandbytes
         except ImportError:
             raise TrainingError(
-                "train.optimizer adamw8bit needs bitsandbytes (`pip install bitsandbytes`, "
+                "train.optimizer adamw8bit needs bitsandbytes (`pip install -e .[8bit]`, "
                 "Linux or Windows); or use adamw"
             ) from None
         return bitsandbytes.optim.AdamW8bit(groups, lr=settings.learning_rate, weight_decay=1e-2)

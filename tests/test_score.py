@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from stylesweep.files import write_json
-from stylesweep.score import colour_histogram, pareto_front, recommend, score_group, summarise
+from stylesweep.score import colour_histogram, score_group
+from stylesweep.summary import pareto_front, recommend, summarise
 
 
 def test_colour_histograms_compare_colour_distributions():
