@@ -256,6 +256,9 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = Fals
         # key when pasting; it is written (under the option's name) so the image's recipe
         # is complete.
         extra["Prompt word wrap length limit"] = str(recipe.wrap_length)
+    # every image's noise comes from a CPU generator: A1111's "Random number generator
+    # source" set to CPU, which it writes as `RNG: CPU` (its default, GPU, goes unwritten)
+    extra["RNG"] = "CPU"
     extra["Version"] = f"stylesweep {__version__}"
     info = PngInfo()
     info.add_text(

@@ -54,7 +54,7 @@ def check_single_file(path: str | Path) -> Path:
     """
     path = Path(path)
     if not path.is_file():
-        raise BaseModelError(f"base model file {path} does not exist; fix base_model")
+        raise BaseModelError(f"{path} does not exist; fix the path of base_model in config.yaml")
     with path.open("rb") as handle:
         head = handle.read(8)
         if path.suffix.lower() == ".safetensors":

@@ -74,6 +74,7 @@ def test_every_png_carries_its_recipe(renderer, tmp_path):
     assert parameters.splitlines()[0] == "a (vsynth:1.2) portrait"
     assert "Negative prompt: blurry" in parameters
     assert "Sampler: Euler a, CFG scale: 5, Seed: 1, Size: 64x64, Model hash: abc" in parameters
+    assert "RNG: CPU" in parameters  # A1111's name for noise drawn on the CPU
 
 
 def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):

@@ -1,20 +1,15 @@
 """The whole workflow on a small config in a temporary folder, as a user runs it."""
 
-import re
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from .conftest import REPO, grid_data, small_config, snakemake, write_config
+from .test_reruns import job_counts
 
 pytestmark = pytest.mark.workflow
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The dry run's job-stats table as {rule: count}."""
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def test_the_report_shows_every_image_of_the_grid(finished):
@@ -42,32 +37,6 @@ def test_the_report_shows_every_image_of_the_grid(finished):
 def test_a_second_run_has_nothing_to_do(finished):
     result = snakemake(finished, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
-
-
-def test_adding_a_seed_reruns_sampling_scoring_and_report_only(finished):
-    config = small_config()
-    config["sample"]["seeds"] = [1, 2, 3]
-    write_config(finished, config)
-    try:
-        result = snakemake(finished, "-n")
-        # base and 2 runs: render the new seed, score it, report; never train
-        assert job_counts(result.stdout) == {"sample": 3, "score": 3, "report": 1, "all": 1}
-    finally:
-        write_config(finished, small_config())
-
-
-def test_adding_a_strength_trains_that_run_only(finished):
-    config = small_config()
-    config["train"]["sweep"]["text_encoder_fraction"] = [0.25, 0.5]
-    write_config(finished, config)
-    try:
-        result = snakemake(finished, "-n")
-        assert job_counts(result.stdout) == {
-            "train": 2, "sample": 1, "score": 1, "export": 1, "report": 1, "all": 1
-        }  # fmt: skip
-        assert "te~0.5" in result.stdout
-    finally:
-        write_config(finished, small_config())
 
 
 @pytest.mark.parametrize(
@@ -102,25 +71,12 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
     assert not (tmp_path / "results").exists()
 
 
-def test_prior_preservation_renders_class_images_once_for_the_runs_that_use_it(finished):
-    config = small_config()
-    config["train"]["prior_loss_weight"] = 1.0
-    write_config(finished, config)
-    try:
-        result = snakemake(finished, "-n")
-        # the DreamBooth run retrains with class images; textual inversion does not use them
-        assert job_counts(result.stdout) == {
-            "render_class_images": 1, "train": 2, "sample": 1, "score": 1, "export": 1,
-            "report": 1, "all": 1,
-        }  # fmt: skip
-    finally:
-        write_config(finished, small_config())
-
-
 def test_a_single_file_base_model_is_converted_by_one_job(tmp_path):
     config = small_config()
     config["base_model"] = "sd15.safetensors"
-    (tmp_path / "sd15.safetensors").write_bytes(b"weights")
+    from safetensors.numpy import save_file
+
+    save_file({"weights": np.zeros(1, dtype=np.float32)}, str(tmp_path / "sd15.safetensors"))
     write_config(tmp_path, config)
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr[-2000:]
