@@ -22,8 +22,8 @@ from stylesweep.demo import video_synth_still
 from stylesweep.files import write_json
 from stylesweep.prompts import infotext
 from stylesweep.report import build_report
-from stylesweep.score import METRICS, summarise
 from stylesweep.sources import astronaut_path
+from stylesweep.summary import METRICS, summarise
 
 
 def photo_like(index: int, size: int) -> Image.Image:
@@ -96,7 +96,6 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
         variants_file=root / "variants.json", models=names, runs=runs,
         sample_manifests=manifests, score_files=[root / "scores.json"], loss_files={},
         sample=sample, base_model="bench", title="bench",
-        provenance={"base_model": "bench", "train": {"key": "vsynth"}, "sample": sample},
     )  # fmt: skip
 
 

@@ -1,7 +1,9 @@
-from stylesweep.logs import log_to
+from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.report import build_report
+
+    mark_imports_done()
 
     build_report(
         out_dir=snakemake.output[0],
@@ -11,10 +13,11 @@ with log_to(snakemake.log[0]):
         models=snakemake.params.models,
         runs=snakemake.params.runs,
         sample_manifests=snakemake.input.samples,
+        thumbnails=snakemake.input.thumbnails,
         score_files=snakemake.input.scores,
         loss_files=snakemake.params.losses,
         animations=snakemake.input.animations,
-        config=snakemake.params.config,
+        sample=snakemake.params.sample,
+        base_model=snakemake.params.base_model,
         title=snakemake.params.title,
-        thumbnail_size=snakemake.params.thumbnail_size,
     )

@@ -5,16 +5,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import escape
 from PIL import Image
+from tqdm import tqdm
 
+from stylesweep import charts
+from stylesweep.charts import METRIC_LABELS
 from stylesweep.files import read_json, write_json, write_text
-from stylesweep.score import recommend
+from stylesweep.summary import recommend
 from stylesweep.sweep import checkpoint_steps
 from stylesweep.versions import package_versions
 
@@ -25,9 +28,12 @@ TINY_NOTE = (
     "Stable Diffusion 1.5 folder (see README, 'Real weights') for real images."
 )
 THUMBNAIL_QUALITY = 80
+THUMBNAILS = "thumbnails.json"  # what a thumbnails job made, and at what size
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists() and os.path.samefile(source, target):
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     try:
@@ -44,97 +50,16 @@ def read_losses(paths: list[str | Path]) -> list[tuple[int, float]]:
     return sorted(rows)
 
 
-def loss_plot(points: list[tuple[int, float]], width: int = 360, height: int = 120) -> str:
-    """An inline SVG polyline of loss against step (numbers only, so it needs no escaping)."""
-    if not points:
-        return ""
-    steps = [p[0] for p in points]
-    values = [p[1] for p in points]
-    x0, x1 = min(steps), max(steps)
-    y0, y1 = min(values), max(values)
-    span_x, span_y = max(x1 - x0, 1), max(y1 - y0, 1e-12)
-    xs = [4 + (s - x0) / span_x * (width - 8) for s in steps]
-    ys = [height - 4 - (v - y0) / span_y * (height - 8) for v in values]
-    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    labels = (
-        f'<text x="{width - 4}" y="12" text-anchor="end">loss {y1:.3g}</text>'
-        f'<text x="{width - 4}" y="{height - 6}" text-anchor="end">loss {y0:.3g}</text>'
-        f'<text x="4" y="{height - 6}">steps {x0} to {x1}</text>'
-    )
-    return (
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'class="loss" role="img" font-size="10" fill="currentColor">'
-        f'<polyline fill="none" stroke="currentColor" stroke-width="1.2" points="{coords}"/>'
-        f"{labels}</svg>"
-    )
-
-
-METRIC_LABELS = {
-    "style_colour": "style (colours)",
-    "style_clip": "style (CLIP)",
-    "fidelity_base": "fidelity to base (SSIM)",
-    "fidelity_prompt": "fidelity to prompt (CLIP)",
-}
-
-
-def decision_table(models: list[str], score_files: list[str | Path]) -> dict:
+def decision_table(models: list[str], summary: dict, runs: list[str]) -> dict:
     """Rows of per-model metrics (mean and spread over seeds), the Pareto plot and the picks."""
-    summary = {}
-    for path in score_files:
-        summary.update(read_json(path)["models"])
     picks = recommend(summary)
     rows = [{"model": m, "metrics": summary[m]} for m in models if m in summary]
     return {
         "labels": METRIC_LABELS,
         "rows": rows,
         "picks": picks,
-        "plot": pareto_plot(summary, picks),
+        "plot": charts.pareto_chart(summary, picks, runs),
     }
-
-
-def pareto_plot(summary: dict, picks: dict, width: int = 420, height: int = 300) -> str:
-    """An inline SVG scatter of style against fidelity, the Pareto front joined by a line."""
-    if not picks.get("axes"):
-        return ""
-    style, fidelity = picks["axes"]
-    points = {
-        m: (v[style]["mean"], v[fidelity]["mean"])
-        for m, v in summary.items()
-        if v[style]["mean"] is not None and v[fidelity]["mean"] is not None
-    }
-    xs, ys = [p[0] for p in points.values()], [p[1] for p in points.values()]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (
-            40 + (x - x0) / max(x1 - x0, 1e-9) * (width - 60),
-            height - 30 - (y - y0) / max(y1 - y0, 1e-9) * (height - 50),
-        )
-
-    front = sorted(picks["front"], key=lambda m: points[m][0])
-    line = " ".join("{:.1f},{:.1f}".format(*at(*points[m])) for m in front)
-    dots = "".join(
-        '<circle cx="{:.1f}" cy="{:.1f}" r="{}"><title>{}</title></circle>'.format(
-            *at(*points[m]), 5 if m in front else 3, escape(m)
-        )
-        for m in points
-    )
-    # the front's models and the base control are named beside their dots
-    labels = {m: at(*points[m]) for m in points if m in front or m == "base"}
-    dots += "".join(
-        f'<text x="{min(x + 7, width - 110):.1f}" y="{y - 6:.1f}" font-size="10">{escape(m)}</text>'
-        for m, (x, y) in labels.items()
-    )
-    return (
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" class="pareto" '
-        f'role="img" font-size="11" fill="currentColor">'
-        f'<polyline fill="none" stroke="currentColor" stroke-dasharray="4 3" points="{line}"/>'
-        f"{dots}"
-        f'<text x="{width / 2:.0f}" y="{height - 8}" text-anchor="middle">'
-        f"{METRIC_LABELS[style]} →</text>"
-        f'<text x="12" y="{height / 2:.0f}" transform="rotate(-90 12 {height / 2:.0f})" '
-        f'text-anchor="middle">{METRIC_LABELS[fidelity]} →</text></svg>'
-    )
 
 
 def make_thumbnail(source: Path, target: Path, size: int) -> bool:
@@ -157,10 +82,34 @@ def make_thumbnail(source: Path, target: Path, size: int) -> bool:
     return True
 
 
+def make_thumbnails(sample_manifest: str | Path, out_dir: str | Path, size: int) -> dict:
+    """Thumbnails of every image of one sample job, each at its image's path under out_dir
+    (as .webp), and out_dir/thumbnails.json naming them; thumbnails of images no longer
+    rendered are removed."""
+    folder, out_dir = Path(sample_manifest).parent, Path(out_dir)
+    made = {}
+    for image in tqdm(read_json(sample_manifest)["images"], desc="thumbnails", unit="image"):
+        thumb = Path(image["file"]).with_suffix(".webp")
+        if make_thumbnail(folder / image["file"], out_dir / thumb, size):
+            made[image["file"]] = thumb.as_posix()
+    for stale in set(out_dir.rglob("*.webp")) - {out_dir / t for t in made.values()}:
+        stale.unlink()
+    manifest = {"size": size, "thumbnails": made}
+    write_json(out_dir / THUMBNAILS, manifest)
+    return manifest
+
+
 def settings_line(image_path: Path) -> str:
     """The last line of an image's A1111 `parameters` text: steps, sampler, CFG, seed, model."""
     with Image.open(image_path) as image:
         return image.text.get("parameters", "").rsplit("\n", 1)[-1]
+
+
+def split_at_seed(line: str, seed: int) -> tuple[str, ...]:
+    """A settings line cut around its seed, so that images differing only in their seed
+    share one entry in the page: (before, after), or (line,) when it names no such seed."""
+    match = re.search(rf"(?:^|, )Seed: ({seed})(?=,|$)", line)
+    return (line[: match.start(1)], line[match.end(1) :]) if match else (line,)
 
 
 def portrait_labels(variants: list[dict]) -> dict[str, str]:
@@ -171,39 +120,70 @@ def portrait_labels(variants: list[dict]) -> dict[str, str]:
     return labels
 
 
+def read_scores(score_files: list[str | Path]) -> tuple[dict, list[dict]]:
+    """The per-model summary and the per-image rows of every score file."""
+    summary, rows = {}, []
+    for path in score_files:
+        scores = read_json(path)
+        summary.update(scores["models"])
+        rows += scores.get("images", [])
+    return summary, rows
+
+
 def collect_images(
     sample_manifests: list[str | Path],
     models: list[str],
     out_dir: Path,
-    thumbnail_size: int,
-) -> tuple[list[dict], dict[str, str]]:
-    """Every rendered image of a model still in the config, linked into out_dir/images/ with
-    a thumbnail under out_dir/thumbs/; and each model's weights hash."""
+    thumbnails: dict[str, Path],
+    score_rows: list[dict] = (),
+) -> tuple[list[dict], list[tuple[str, ...]], dict[str, str]]:
+    """Every rendered image of a model still in the config, linked into out_dir/images/
+    with its thumbnail (if it has one; `thumbnails` names each sample group's
+    thumbnails.json) under out_dir/thumbs/, as records for the page; the settings lines they
+    share; and each model's weights hash.
+
+    A record's thumbnail is at its image's path with thumbs/ for images/ and .webp for the
+    suffix, and its settings line is settings[s] with its seed put back in: the page has a
+    record for every image, so each one is kept short."""
     wanted = set(models)
-    images, model_hashes = [], {}
+    scores = {
+        (r["model"], r["variant"], r["seed"], r["cfg_scale"]): [
+            None if r.get(m) is None else round(r[m], 3) for m in METRIC_LABELS
+        ]
+        for r in score_rows
+    }
+    images, settings, model_hashes = [], {}, {}
     for manifest_path in sample_manifests:
         folder = Path(manifest_path).parent
+        group = folder.name
+        made = read_json(thumbnails[group])["thumbnails"]
         for image in read_json(manifest_path)["images"]:
             model = image["model"]
             if model not in wanted:
                 continue  # rendered for a model no longer in the config
             model_hashes[model] = image["model_hash"]
-            full = Path("images") / folder.name / image["file"]
+            full = Path("images") / group / image["file"]
             _link_or_copy(folder / image["file"], out_dir / full)
-            thumb = (Path("thumbs") / folder.name / image["file"]).with_suffix(".webp")
-            has_thumb = make_thumbnail(out_dir / full, out_dir / thumb, thumbnail_size)
-            images.append(
-                {
-                    "model": model,
-                    "seed": image["seed"],
-                    "cfg": image["cfg_scale"],
-                    "variant": image["variant"],
-                    "full": full.as_posix(),
-                    "settings": settings_line(out_dir / full),
-                }
-                | ({"thumb": thumb.as_posix()} if has_thumb else {})
-            )
-    return images, model_hashes
+            line = split_at_seed(settings_line(out_dir / full), image["seed"])
+            record = {
+                "model": model,
+                "seed": image["seed"],
+                "cfg": image["cfg_scale"],
+                "variant": image["variant"],
+                "full": full.as_posix(),
+                "settings": settings.setdefault(line, len(settings)),
+            }
+            if image["file"] in made:
+                thumb = made[image["file"]]
+                _link_or_copy(
+                    Path(thumbnails[group]).parent / thumb, out_dir / "thumbs" / group / thumb
+                )
+                record["thumb"] = 1
+            key = (model, image["variant"], image["seed"], image["cfg_scale"])
+            if key in scores:
+                record["scores"] = scores[key]
+            images.append(record)
+    return images, list(settings), model_hashes
 
 
 def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sample: dict):
@@ -243,6 +223,13 @@ def run_table(runs: dict[str, dict]) -> dict:
     return {"columns": differing, "rows": rows}
 
 
+def thumb_path(record: dict) -> str:
+    """Where the page finds an image record's thumbnail: the full image when it has none."""
+    if not record.get("thumb"):
+        return record["full"]
+    return Path("thumbs", *Path(record["full"]).parts[1:]).with_suffix(".webp").as_posix()
+
+
 def image_weight(out_dir: Path, images: list[dict]) -> dict:
     """Bytes of the thumbnails the grids show and of the full images behind a click."""
 
@@ -251,8 +238,43 @@ def image_weight(out_dir: Path, images: list[dict]) -> dict:
 
     return {
         "images": len(images),
-        "thumbnails": size(im.get("thumb", im["full"]) for im in images),
+        "thumbnails": size(thumb_path(im) for im in images),
         "full": size(im["full"] for im in images),
+    }
+
+
+def chart_section(
+    rows: list[dict], models: list[str], runs: dict[str, dict], variants: list[dict], picks: dict
+) -> dict:
+    """The charts of the blog's four findings, and the sentences that go with them."""
+    if not rows:
+        return {}
+    names = list(runs)
+    steps = {run: checkpoint_steps(settings) for run, settings in runs.items()}
+    style, fidelity = charts.STYLE, charts.FIDELITY
+    abstract = charts.abstract_seeds(rows, models)
+    chosen = picks.get("figurative") or models[-1]
+    keyed = [charts.by_placement(rows, variants, chosen, m) for m in (style, fidelity)]
+    best = []
+    for summary, metric in zip(keyed, (style, fidelity), strict=True):
+        if cell := charts.best_cell(summary):
+            placement, weight, cfg, value = cell
+            best.append(f"most {METRIC_LABELS[metric]}: {placement}, weight {weight:g}, "
+                        f"CFG {cfg:g} ({value:.3f})")  # fmt: skip
+    return {
+        "steps": charts.steps_chart(
+            charts.over_steps(rows, steps, style), charts.over_steps(rows, steps, fidelity), names
+        ),
+        "abstract": charts.abstract_chart(abstract),
+        "abstract_text": charts.abstract_sentence(abstract),
+        "threshold": abstract["threshold"],
+        "placement": charts.placement_chart(*keyed),
+        "placement_model": chosen,
+        "placement_text": "; ".join(best),
+        "cfg": charts.cfg_chart(
+            charts.over_cfg(rows, models, style), charts.over_cfg(rows, models, fidelity), names
+        ),
+        "labels": METRIC_LABELS,
     }
 
 
@@ -268,29 +290,51 @@ def build_report(
     score_files: list[str | Path],
     loss_files: dict[str, list[str | Path]],
     animations: list[str | Path] = (),
-    config: dict,
+    thumbnails: list[str | Path] | None = None,
+    sample: dict,
+    base_model: str,
     title: str,
     thumbnail_size: int = 256,
 ) -> Path:
-    """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails in
-    out_dir/thumbs/."""
+    """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails into
+    out_dir/thumbs/.
+
+    `thumbnails` are the thumbnails.json of make_thumbnails, one per sample manifest; without
+    them the thumbnails are made here, `thumbnail_size` px a side. `runs` holds the settings
+    each run's training saw, `sample` the sampler's: the page shows them, and nothing else
+    of the configuration, so that an edit that changes no picture leaves it alone.
+    """
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = read_json(dataset_dir / "manifest.json")
     for entry in dataset["images"]:
         _link_or_copy(dataset_dir / entry["file"], out_dir / "dataset" / entry["file"])
 
+    groups = [Path(m).parent.name for m in sample_manifests]
+    if thumbnails is None:  # no thumbnail jobs ran: make the thumbnails in place
+        thumbnails = []
+        for manifest, group in zip(sample_manifests, groups, strict=True):
+            make_thumbnails(manifest, out_dir / "thumbs" / group, thumbnail_size)
+            thumbnails.append(out_dir / "thumbs" / group / THUMBNAILS)
+    thumbnail_files = dict(zip(groups, map(Path, thumbnails), strict=True))
+    thumbnail_size = read_json(thumbnails[0])["size"] if thumbnails else thumbnail_size
+
     variants = read_json(variants_file)
     labels = portrait_labels(variants)
     for variant in variants:
         variant["portrait"] = labels[variant["base_prompt"]]
-    images, model_hashes = collect_images(sample_manifests, models, out_dir, thumbnail_size)
+    summary, score_rows = read_scores(score_files)
+    images, settings, model_hashes = collect_images(
+        sample_manifests, models, out_dir, thumbnail_files, score_rows
+    )
     grid_data = {
-        "axes": grid_axes(models, runs, variants, config["sample"]),
+        "axes": grid_axes(models, runs, variants, sample),
         "variants": [
             {k: v[k] for k in ("name", "placement", "weight", "portrait", "prompt", "negative")}
             for v in variants
         ],
+        "metrics": list(METRIC_LABELS.values()),
+        "settings": settings,
         "images": images,
     }
 
@@ -306,7 +350,7 @@ def build_report(
         training.append(
             {
                 "run": run,
-                "svg": loss_plot(points),
+                "svg": charts.loss_chart(points),
                 "steps": len(points),
                 "last": points[-1][1] if points else None,
             }
@@ -316,23 +360,32 @@ def build_report(
         loader=PackageLoader("stylesweep", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    # The grid's data is the bulk of the page: no spaces after its commas and colons.
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     template = environment.get_template("report.html.j2")
+    decision = decision_table(models, summary, list(runs))
     context = dict(
         title=title,
-        tiny_note=TINY_NOTE if config["base_model"] == "builtin:tiny" else None,
+        tiny_note=TINY_NOTE if base_model == "builtin:tiny" else None,
+        base_model=base_model,
+        keys=list(dict.fromkeys(str(settings.get("key", "")) for settings in runs.values())),
         base_prompts=base_prompts_of(base_prompt_file, labels),
         variants=variants,
         models=models,
         model_hashes=model_hashes,
         runs=run_table(runs),
-        sample=config["sample"],
+        sample=sample,
         grid_data=grid_data,
         animations=clips,
         dataset=dataset,
         training=training,
-        decision=decision_table(models, score_files),
-        config=config,
-        config_yaml=yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        decision=decision,
+        charts=chart_section(score_rows, models, runs, variants, decision["picks"]),
+        settings_yaml=yaml.safe_dump(
+            {"base_model": base_model, "runs": runs, "sample": sample},
+            sort_keys=False,
+            allow_unicode=True,
+        ),
         versions=package_versions(),
         weight=image_weight(out_dir, images),
         thumbnail_size=thumbnail_size,

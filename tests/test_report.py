@@ -2,7 +2,11 @@ import json
 
 from PIL import Image
 
+from stylesweep.report import make_thumbnails, split_at_seed, thumb_path
+
 from .conftest import EVIL, grid_data, synthetic_report
+
+CHARTS = ("pareto", "steps", "abstract", "placement", "cfg")
 
 
 def test_report_links_every_image_and_escapes_text(tmp_path):
@@ -16,13 +20,13 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
     for image in data["images"]:
         assert (index.parent / image["full"]).is_file(), image
         assert "thumb" not in image  # 8 px images are their own thumbnails
-        assert image["settings"] == ""  # hand-made PNGs carry no parameters
+        assert data["settings"][image["settings"]] == [""]  # hand-made PNGs carry none
     assert data["variants"][0]["prompt"] == f"vsynth, a portrait {EVIL}"  # JSON keeps the text
     axes = {axis["name"]: axis["values"] for axis in data["axes"]}
     assert axes["model"] == ["base", "te~0.1/step-2"] and axes["run"] == ["base", "te~0.1"]
     assert axes["cfg"] == [3.0, 7.0] and axes["portrait"] == ["p1"]
     assert "tiny model" in html and "not an image file" in html
-    assert "<polyline" in html
+    assert html.count('<svg class="chart loss"') == 1
     weight = json.loads((index.parent / "weight.json").read_text())
     assert weight["images"] == 8 and weight["html"] == index.stat().st_size
 
@@ -31,7 +35,7 @@ def test_large_images_get_webp_thumbnails_and_the_page_states_their_weight(tmp_p
     index = synthetic_report(tmp_path, size=96, thumbnail_size=32)
     data = grid_data(index.read_text())
     for image in data["images"]:
-        thumb = index.parent / image["thumb"]
+        thumb = index.parent / thumb_path(image)
         with Image.open(thumb) as opened:
             assert opened.format == "WEBP" and max(opened.size) == 32
         assert thumb.stat().st_size < (index.parent / image["full"]).stat().st_size
@@ -69,3 +73,51 @@ def test_no_thumbnail_when_it_would_outweigh_the_image(tmp_path):
     video_synth_still(0, 512).save(tmp_path / "flat.png")  # smooth bands: a small PNG
     assert not make_thumbnail(tmp_path / "flat.png", tmp_path / "flat.webp", 256)
     assert not (tmp_path / "flat.webp").exists()
+
+
+def test_the_charts_answer_the_blogs_questions_with_captions_and_scores(tmp_path):
+    html = synthetic_report(tmp_path).read_text()
+    for name in CHARTS:
+        figure = html.index(f'<svg class="chart {name}"')
+        assert html.rfind('<figure class="chart"', 0, figure) > html.rfind("</figure>", 0, figure)
+        assert html.index("<figcaption>", figure) < html.index("</figure>", figure)
+    # te~0.1/step-2 keeps 0.6 of the base with seed 1 and 0.1 with seed 2 (conftest)
+    assert "Seed 2 turns abstract in 1 of 1 model (fidelity to the base below 0.30)." in html
+    assert "te~0.1/step-2, most style (colours): start, weight 1, CFG 7 (0.370)" in html
+    data = grid_data(html)
+    assert data["metrics"] == ["style (colours)", "style (CLIP)", "fidelity to base (SSIM)",
+                               "fidelity to prompt (CLIP)"]  # fmt: skip
+    scores = {(im["model"], im["seed"], im["cfg"]): im["scores"] for im in data["images"]}
+    assert scores[("te~0.1/step-2", 2, 3.0)] == [0.43, 0.5, 0.1, 0.5]
+    assert scores[("base", 1, 7.0)] == [0.27, 0.5, None, 0.5]
+
+
+def test_the_page_is_the_same_bytes_from_the_same_inputs(tmp_path):
+    first = synthetic_report(tmp_path / "a").read_bytes()
+    assert synthetic_report(tmp_path / "b").read_bytes() == first
+
+
+def test_a_settings_line_is_shared_by_images_that_differ_in_seed_only():
+    line = "Steps: 4, Sampler: Euler a, CFG scale: 7, Seed: 12, Size: 8x8, Model: te~0.1/step-2"
+    before, after = split_at_seed(line, 12)
+    assert before + "12" + after == line and after.startswith(", Size")
+    assert split_at_seed(line, 1) == (line,)  # Seed: 12 is not seed 1
+    assert split_at_seed("Seed: 3", 3) == ("Seed: ", "")
+    assert split_at_seed("", 3) == ("",)
+
+
+def test_thumbnails_are_made_once_per_sample_job_and_linked_into_the_report(tmp_path):
+    root = tmp_path / "made"
+    synthetic_report(root, size=96, thumbnail_size=32)
+    manifest = root / "samples" / "te~0.1" / "images.json"
+    thumbs = tmp_path / "thumbnails" / "te~0.1"
+    (thumbs / "gone.webp").parent.mkdir(parents=True)
+    (thumbs / "gone.webp").write_bytes(b"a thumbnail of an image no longer rendered")
+    made = make_thumbnails(manifest, thumbs, 48)
+    assert made["size"] == 48 and len(made["thumbnails"]) == 4
+    assert json.loads((thumbs / "thumbnails.json").read_text()) == made
+    assert not (thumbs / "gone.webp").exists()
+    for image, thumb in made["thumbnails"].items():
+        assert thumb == image.removesuffix(".png") + ".webp"
+        with Image.open(thumbs / thumb) as opened:
+            assert max(opened.size) == 48

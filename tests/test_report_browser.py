@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .conftest import EVIL, REPO, synthetic_report
+from .conftest import EVIL, REPO, small_config, snakemake, synthetic_report, write_config
 
 # Chromium's own connections fail on a machine with no network; these flags stop it trying.
 CHROMIUM_ARGS = [
@@ -43,8 +44,8 @@ def open_page(browser):
     and on any dialog (an `alert` would mean a prompt ran as script)."""
     pages, problems = [], []
 
-    def open_(path: Path):
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    def open_(path: Path, **context):
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}, **context).new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
@@ -55,7 +56,7 @@ def open_page(browser):
 
     yield open_
     for page in pages:
-        page.close()
+        page.context.close()
     assert problems == []
 
 
@@ -137,3 +138,91 @@ def test_a_prompt_with_a_script_tag_shows_as_text(tmp_path, open_page):
     page.click("#grid-view a.cell >> nth=0")
     assert f"vsynth, a portrait {EVIL}" in page.text_content("#lb-params")
     assert page.evaluate("document.querySelectorAll('script').length") == 2
+
+
+CHARTS = ("pareto", "steps", "abstract", "placement", "cfg")
+
+
+def test_every_chart_renders_with_its_axes_and_caption(finished, open_page):
+    page = open_page(finished / "results" / "report" / "index.html")
+    for name in CHARTS:
+        figure = page.locator(f"#chart-{name}")
+        box = figure.locator("svg.chart").bounding_box()
+        assert box["width"] > 200 and box["height"] > 100, name
+        assert len(figure.locator("figcaption").text_content().split()) > 10, name
+        # tick values and axis labels, laid out by the browser in the page's font
+        texts = figure.locator("svg text").evaluate_all(
+            "els => els.filter(t => t.getBBox().width > 0).map(t => t.textContent)"
+        )
+        assert len(texts) >= 6 and any(t.replace(".", "").isdigit() for t in texts), name
+        assert figure.locator("svg a").count() > 0, name  # the points and cells behind it
+        colour = figure.locator("svg text").first.evaluate("t => getComputedStyle(t).fill")
+        assert colour == page.locator("body").evaluate("b => getComputedStyle(b).color"), name
+    assert "turns abstract" in page.text_content("#abstract-seeds")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#charts").screenshot(path=ARTIFACTS / "charts.png")
+
+
+def test_a_click_on_a_heatmap_cell_opens_that_seed_of_that_model(finished, open_page):
+    page = open_page(finished / "results" / "report" / "index.html")
+    cell = page.locator('#chart-abstract svg a[*|href*="model=te~0.25/step-4&seed=2&"]')
+    assert "te~0.25/step-4 · seed 2: 0." in cell.locator("title").text_content()
+    cell.click()
+    assert page.is_visible("#lightbox")
+    assert page.text_content("#lb-title") == "te~0.25/step-4"
+    assert "Seed: 2," in page.text_content("#lb-params")
+    assert "fidelity to base (SSIM)0." in page.text_content("#lb-scores")
+    # Behind the lightbox, the grid holds that model's images of seed 2 beside the base's.
+    shown = page.eval_on_selector_all("#grid-view img", "els => els.map(e => e.alt)")
+    ours = [alt for alt in shown if alt.startswith("te~0.25/step-4 · seed 2 · ")]
+    control = [alt for alt in shown if alt.startswith("base · seed 2 · ")]
+    assert len(ours) == 2 * 2 * 2 and len(control) == 2 * 2  # CFG x placement x weight
+    assert len(shown) == len(ours) + len(control)
+    page.keyboard.press("Escape")
+    # Two checkpoints may share a dot's place, so this one is clicked on itself.
+    page.dispatch_event('#chart-pareto svg a[*|href*="model=method~ti_lr~0.05/step-4&"]', "click")
+    assert page.text_content("#lb-title") == "method~ti_lr~0.05/step-4"
+
+
+def test_the_copy_button_puts_the_images_infotext_on_the_clipboard(finished, open_page):
+    from PIL import Image
+
+    index = finished / "results" / "report" / "index.html"
+    page = open_page(index, permissions=["clipboard-read", "clipboard-write"])
+    page.click("#grid-view a.cell >> nth=1")
+    with Image.open(index.parent / page.get_attribute("#lb-image", "src")) as image:
+        infotext = image.text["parameters"]
+    page.click("#lb-copy")
+    page.wait_for_function("document.getElementById('lb-copied').textContent.includes('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == infotext
+    # Where the Clipboard API is refused, the fallback copies the same text.
+    page.evaluate("navigator.clipboard.writeText('stale')")
+    page.evaluate(
+        "() => { navigator.clipboard.writeText = () => Promise.reject(new Error('no')); }"
+    )
+    page.keyboard.press("ArrowRight")
+    with Image.open(index.parent / page.get_attribute("#lb-image", "src")) as image:
+        infotext = image.text["parameters"]
+    page.click("#lb-copy")
+    page.wait_for_function("document.getElementById('lb-copied').textContent.includes('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == infotext
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_a_new_title_rebuilds_the_page_and_not_the_thumbnails(finished):
+    for edit, jobs in [
+        ({"title": "Another {title}"}, {"report": 1, "all": 1}),
+        ({"thumbnail_size": 32}, {"make_thumbnails": 3, "report": 1, "all": 1}),
+    ]:
+        config = small_config()
+        config["report"].update(edit)
+        write_config(finished, config)
+        try:
+            result = snakemake(finished, "-n")
+            assert job_counts(result.stdout) == jobs, result.stdout[-3000:]
+        finally:
+            write_config(finished, small_config())

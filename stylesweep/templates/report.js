@@ -33,6 +33,21 @@ const axisByName = new Map(data.axes.map(a => [a.name, a]));
 const choosable = data.axes.filter(a => a.values.length > 1);
 const PREFIX = { step: 'step ', seed: 'seed ', cfg: 'CFG ', weight: 'weight ' };
 const format = (axis, value) => (PREFIX[axis] || '') + value;
+// A record's thumbnail sits at its image's path with thumbs/ for images/ and a .webp suffix;
+// its settings line is a shared one with its seed put back in (see collect_images).
+const thumbOf = image => image.thumb ? `thumbs/${image.full.slice(7).replace(/\.[^./]*$/, '')}.webp` : image.full;
+function settingsOf(image) {
+  const parts = data.settings[image.settings];
+  return parts.length === 1 ? parts[0] : parts[0] + image.seed + parts[1];
+}
+// The A1111 infotext of an image, as its PNG carries it.
+function infotext(image) {
+  const variant = variantByName.get(image.variant);
+  const lines = [variant.prompt];
+  if (variant.negative) { lines.push(`Negative prompt: ${variant.negative}`); }
+  lines.push(settingsOf(image));
+  return lines.join('\n');
+}
 
 const state = { x: 'model', y: 'seed', z: '', fixed: {} };
 for (const axis of data.axes) { state.fixed[axis.name] = axis.values[0]; }
@@ -189,7 +204,7 @@ function thumbnail(image, g, r, c) {
   link.className = 'cell';
   const img = document.createElement('img');
   img.loading = 'lazy';
-  img.src = image.thumb || image.full;  // no thumbnail: the image is small already
+  img.src = thumbOf(image);  // no thumbnail: the image is small already
   img.alt = describe(image);
   img.title = describe(image);
   img.addEventListener('load', () => img.classList.toggle('small', img.naturalWidth < 128));
@@ -239,10 +254,35 @@ function show(g, r, c) {
     fields.appendChild(headerCell('dt', term));
     fields.appendChild(headerCell('dd', String(value)));
   }
-  const lines = [variant.prompt];
-  if (variant.negative) { lines.push(`Negative prompt: ${variant.negative}`); }
-  lines.push(image.settings);
-  document.getElementById('lb-params').textContent = lines.join('\n');
+  const scores = document.getElementById('lb-scores');
+  scores.replaceChildren();
+  (image.scores || []).forEach((value, i) => {
+    scores.appendChild(headerCell('dt', data.metrics[i]));
+    scores.appendChild(headerCell('dd', value === null ? '–' : value.toFixed(3)));
+  });
+  document.getElementById('lb-params').textContent = infotext(image);
+  document.getElementById('lb-copied').textContent = '';
+}
+
+// Copy the infotext: the Clipboard API where the page may use it, else a selected textarea.
+async function copyInfotext() {
+  const text = document.getElementById('lb-params').textContent;
+  const status = document.getElementById('lb-copied');
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    box.appendChild(area);
+    area.select();
+    const copied = document.execCommand('copy');
+    area.remove();
+    if (!copied) { status.textContent = ' Select the text above and copy it.'; return; }
+  }
+  status.textContent = ' Copied.';
 }
 
 // Move to the nearest image in a direction, stepping over missing cells.
@@ -258,6 +298,7 @@ function move(dr, dc) {
 }
 
 document.getElementById('lb-close').addEventListener('click', closeLightbox);
+document.getElementById('lb-copy').addEventListener('click', copyInfotext);
 document.getElementById('lb-prev').addEventListener('click', () => move(0, -1));
 document.getElementById('lb-next').addEventListener('click', () => move(0, 1));
 box.addEventListener('click', event => { if (event.target === box) { closeLightbox(); } });
@@ -267,6 +308,65 @@ document.addEventListener('keydown', event => {
   if (event.key === 'Escape') { closeLightbox(); } else if (moves[event.key]) { move(...moves[event.key]); } else { return; }
   event.preventDefault();
 });
+
+// --- Charts: a click on a point or a cell shows the images behind it ---------------------
+// Its link, #show?model=...&seed=...&note=..., names the grid axes it fixes; the others are
+// laid out as columns, rows and a stack, and the lightbox opens on the first of its images.
+const LAYOUT = ['seed', 'cfg', 'placement', 'weight', 'portrait', 'model'];
+
+function linkOf(anchor) {
+  const href = anchor.href.baseVal ?? anchor.getAttribute('href');
+  const params = new URLSearchParams(href.slice(href.indexOf('?') + 1));
+  const shown = {};
+  for (const [name, text] of params) {
+    const axis = axisByName.get(name);
+    const value = axis && axis.values.find(v => String(v) === text || Number(v) === Number(text));
+    if (value !== undefined) { shown[name] = value; }
+  }
+  return { shown, note: params.get('note') };
+}
+
+function showImages(shown) {
+  const fixed = { ...shown };
+  if (shown.model !== undefined) {
+    fixed.run = shown.model === 'base' ? 'base' : shown.model.slice(0, shown.model.lastIndexOf('/step-'));
+    if (shown.model !== 'base') { fixed.step = Number(shown.model.slice(shown.model.lastIndexOf('/step-') + 6)); }
+    delete fixed.model;
+  }
+  Object.assign(state.fixed, fixed);
+  const taken = new Set([...Object.keys(fixed), ...(shown.model !== undefined ? ['model'] : [])]);
+  const free = LAYOUT.filter(n => choosable.some(a => a.name === n) && !taken.has(n));
+  [state.x, state.y, state.z] = [free[0] || 'model', free[1] || '', free[2] || ''];
+  if (state.x === 'model') { [state.y, state.z] = ['', '']; }
+  for (const key of ['x', 'y', 'z']) { document.getElementById(`axis-${key}`).value = state[key]; }
+  for (const axis of choosable) {
+    const select = document.getElementById(`fixed-${axis.name}`);
+    if (select) { select.value = String(axis.values.indexOf(state.fixed[axis.name])); }
+  }
+  render();
+  document.getElementById('grids').scrollIntoView();
+  const matches = image => image && Object.entries(shown).every(([name, value]) =>
+    (name === 'model' ? image.model : name === 'cfg' ? image.cfg : name === 'seed' ? image.seed
+      : variantByName.get(image.variant)[name]) === value);
+  for (const [g, cells] of grids.entries()) {
+    for (const [r, row] of cells.entries()) {
+      const c = row.findIndex(matches);
+      if (c >= 0) { openLightbox(g, r, c); return; }
+    }
+  }
+}
+
+for (const anchor of document.querySelectorAll('svg.chart a')) {
+  const { shown, note } = linkOf(anchor);
+  const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+  const names = Object.entries(shown).map(([name, value]) => name === 'model' ? value : format(name, value));
+  title.textContent = `${names.join(' · ')}: ${note} (click for the images)`;
+  anchor.prepend(title);
+  anchor.addEventListener('click', event => {
+    event.preventDefault();
+    showImages(shown);
+  });
+}
 
 buildControls();
 render();
