@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from PIL import Image
 
@@ -121,3 +122,15 @@ def test_thumbnails_are_made_once_per_sample_job_and_linked_into_the_report(tmp_
         assert thumb == image.removesuffix(".png") + ".webp"
         with Image.open(thumbs / thumb) as opened:
             assert max(opened.size) == 48
+    # The report links them in (the same images: synthetic reports are drawn alike).
+    make_thumbnails(root / "samples" / "base" / "images.json", tmp_path / "thumbnails/base", 48)
+    manifests = [
+        tmp_path / "thumbnails" / group / "thumbnails.json" for group in ("base", "te~0.1")
+    ]
+    index = synthetic_report(tmp_path / "linked", size=96, thumbnails=manifests)
+    records = grid_data(index.read_text())["images"]
+    assert len(records) == 8 and all(record["thumb"] for record in records)
+    for record in records:
+        group, file = record["full"].split("/", 2)[1:]
+        made_here = tmp_path / "thumbnails" / group / Path(file).with_suffix(".webp")
+        assert (index.parent / thumb_path(record)).samefile(made_here)
