@@ -9,6 +9,7 @@ rule make_thumbnails:
         "../envs/stylesweep.yaml"
     params:
         size=param(config["report"]["thumbnail_size"]),
+        version=version("make_thumbnails"),
     script:
         "../scripts/make_thumbnails.py"
 
@@ -24,12 +25,7 @@ rule report:
         losses=[path for paths in loss_files().values() for path in paths],
         animations=animation_files(),
     output:
-        report(
-            directory("results/report"),
-            htmlindex="index.html",
-            caption="../report/comparison.rst",
-            category="Comparison",
-        ),
+        directory("results/report_draft"),
     log:
         "logs/report/report.log",
     conda:
@@ -44,3 +40,25 @@ rule report:
         version=version("report"),
     script:
         "../scripts/report.py"
+
+
+# The page reaches results/report/ only once it is complete: a report that fails leaves the
+# last good one in place (Snakemake deletes a job's outputs when it starts and when it fails).
+rule publish_report:
+    input:
+        "results/report_draft",
+    output:
+        report(
+            directory("results/report"),
+            htmlindex="index.html",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
+    log:
+        "logs/report/publish_report.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    params:
+        version=version("publish_report"),
+    script:
+        "../scripts/publish_report.py"

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,3 +69,16 @@ def sha256_tree(root: str | os.PathLike, pattern: str = "*.safetensors") -> str:
         digest.update(file.relative_to(root).as_posix().encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
+
+
+def publish_tree(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy a finished folder to where it is read, as hard links where the file system
+    allows (no second copy of the images), else as copies."""
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link_or_copy)

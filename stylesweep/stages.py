@@ -22,7 +22,9 @@ STAGE_VERSIONS = {
     "prompt_variants": 1,
     "sample": 1,
     "score": 1,
+    "make_thumbnails": 1,
     "report": 1,
+    "publish_report": 1,
     "export": 1,
 }
 

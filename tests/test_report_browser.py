@@ -215,8 +215,11 @@ def job_counts(output: str) -> dict[str, int]:
 
 def test_a_new_title_rebuilds_the_page_and_not_the_thumbnails(finished):
     for edit, jobs in [
-        ({"title": "Another {title}"}, {"report": 1, "all": 1}),
-        ({"thumbnail_size": 32}, {"make_thumbnails": 3, "report": 1, "all": 1}),
+        ({"title": "Another {title}"}, {"report": 1, "publish_report": 1, "all": 1}),
+        (
+            {"thumbnail_size": 32},
+            {"make_thumbnails": 3, "report": 1, "publish_report": 1, "all": 1},
+        ),
     ]:
         config = small_config()
         config["report"].update(edit)

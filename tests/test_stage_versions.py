@@ -47,9 +47,10 @@ def fingerprint(files: list[Path], root: Path) -> str:
 
     digest = hashlib.sha256()
     for path in sorted(files):
-        name = path.relative_to(root).as_posix() if path.suffix != ".png" else path.suffix
+        picture = path.suffix in (".png", ".webp")  # named by recipe hashes: by content only
+        name = path.suffix if picture else path.relative_to(root).as_posix()
         digest.update(name.encode())
-        if path.suffix == ".png":
+        if picture:
             with Image.open(path) as image:
                 digest.update((np.asarray(image.convert("RGB")) >> 3).tobytes())
         elif path.suffix == ".safetensors":
@@ -124,6 +125,8 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
             manifest_path=root / "samples" / group / "images.json",
         )  # fmt: skip
     found["sample"] = fingerprint(tree(root / "samples"), root)
+    report_module.make_thumbnails(root / "samples" / "db" / "images.json", root / "thumbs", 32)
+    found["make_thumbnails"] = fingerprint(tree(root / "thumbs", "*.webp"), root)
 
     for group in ("base", "db"):
         score_group(

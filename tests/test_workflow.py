@@ -28,7 +28,7 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     # export.checkpoints: [last] exports every run for A1111 and ComfyUI
     assert (finished / "results/export/method~ti_lr~0.05/step-4/vsynth.safetensors").is_file()
     assert (finished / "results/export/te~0.25/step-4/te~0.25-step4.safetensors").is_file()
-    assert "Style on a figurative subject:" in html and 'class="pareto"' in html
+    assert "Style on a figurative subject:" in html and 'class="chart pareto"' in html
     assert (finished / "results" / "scores" / "te~0.25.json").is_file()
     png = next((finished / "results" / "samples" / "base").rglob("*.png"))
     assert "Sampler: Euler a" in Image.open(png).text["parameters"]
