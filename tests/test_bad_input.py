@@ -140,3 +140,19 @@ def test_a_deleted_image_is_rendered_again(finished):
     assert image.is_file()
     log = (finished / "logs" / "sample" / "te~0.25.log").read_text()
     assert "1 images rendered" in log
+
+
+def test_a_failed_report_keeps_the_last_good_one(finished):
+    page = finished / "results" / "report" / "index.html"
+    before = page.read_bytes()
+    scores = finished / "results" / "scores" / "base.json"
+    good = scores.read_bytes()
+    scores.write_text("{ not json")
+    try:
+        result = snakemake(finished)
+        assert result.returncode != 0
+        assert page.read_bytes() == before
+    finally:
+        scores.write_bytes(good)
+    assert snakemake(finished).returncode == 0  # the report is built and published again
+    assert page.is_file()
