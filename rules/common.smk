@@ -4,6 +4,7 @@
 # call, and every job, parses this file first.
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,7 +93,7 @@ wildcard_constraints:
 
 
 def param(value):
-    """A config value as a rule param: canonical (dict keys sorted, so key order in
+    """A config value as a param of a rule, canonical (dict keys sorted, so key order in
     config.yaml never reruns a job) and passed through a function, so that Snakemake never
     reads braces in a prompt or title as wildcards."""
     value = canonical(value)
@@ -113,9 +114,16 @@ def _existing(key, path):
     return path
 
 
-def literal_path(path):
-    """A path as a Snakemake input: its braces doubled, so they are not wildcards."""
-    return str(path).replace("{", "{{").replace("}", "}}")
+def input_path(key, path):
+    """A path from the config as a Snakemake input. Snakemake reads braces in an input path
+    as wildcards and angle brackets as path variables, with no escape, so such a path gets
+    one clear line instead of Snakemake's error."""
+    if any(c in str(path) for c in "{}<>"):
+        raise WorkflowError(
+            f"config key '{key}': {path} has {{, }}, < or > in its name, which Snakemake reads "
+            "as a wildcard; rename it (files inside the stills folder may have any name)"
+        )
+    return str(path)
 
 
 def stills_folder():
@@ -132,7 +140,7 @@ def stills_folder():
             f"config key 'dataset.stills': {stills} holds no image or video "
             f"({', '.join(sorted(STILL_SUFFIXES))}); put your stills there"
         )
-    return literal_path(stills)
+    return input_path("dataset.stills", stills)
 
 
 def stills_fingerprint():
@@ -162,7 +170,7 @@ def base_model_dir():
         if is_single_file(base):
             check_single_file(base)
             return "results/base/model"
-        return literal_path(resolve_base_model(base))
+        return input_path("base_model", resolve_base_model(base))
     except BaseModelError as error:
         raise WorkflowError(f"config key 'base_model': {error}") from None
 
@@ -170,7 +178,7 @@ def base_model_dir():
 def base_model_file():
     """The single-file checkpoint the base model is converted from, if it is one."""
     base = config["base_model"]
-    return [literal_path(base)] if is_single_file(base) else []
+    return [input_path("base_model", base)] if is_single_file(base) else []
 
 
 BASE_HASH = "results/base/model_hash.json"
@@ -203,7 +211,7 @@ def portrait_paths():
         (
             str(astronaut_path())
             if portrait == BUILTIN_PORTRAIT
-            else literal_path(_existing("prompts.portrait", portrait))
+            else input_path("prompts.portrait", _existing("prompts.portrait", portrait))
         )
         for portrait in as_list(config["prompts"]["portrait"])
     ]
@@ -259,6 +267,7 @@ def group_models(group):
 
 
 def sample_inputs(wildcards):
+    mark_incomplete_samples(wildcards.group)
     checkpoints = [c for c in group_models(wildcards.group).values() if c]
     return {
         "base": base_model_dir(),
@@ -268,22 +277,28 @@ def sample_inputs(wildcards):
     }
 
 
-def missing_samples(wildcards):
-    """Images of a finished sample job that are gone since (deleted by hand, say): as a
-    param, a non-empty list differs from the empty one recorded, so the job reruns and
-    renders just those (the others are reused)."""
-    manifest = Path(f"results/samples/{wildcards.group}/images.json")
+def mark_incomplete_samples(group):
+    """A sample job whose images are gone since (deleted by hand, say) must run again.
+
+    Its manifest is dated back to 1970, so Snakemake's mtime trigger reruns the job, which
+    renders just the missing images (the others are reused). A param could not do it: the
+    params a job ran with are recorded, and would differ again once the images are back.
+    """
+    manifest = Path(f"results/samples/{group}/images.json")
     if not manifest.is_file():
-        return []
+        return
     try:
         images = json.loads(manifest.read_text())["images"]
     except (ValueError, KeyError):
-        return ["(unreadable images.json)"]
-    return [
-        image["file"]
-        for image in images
-        if not (manifest.parent / image["file"]).is_file()
-    ]
+        images = [{"file": "(an unreadable images.json)"}]
+    missing = [i["file"] for i in images if not (manifest.parent / i["file"]).is_file()]
+    if missing and manifest.stat().st_mtime > 0:
+        print(
+            f"stylesweep: {manifest} lists {len(missing)} images that are gone "
+            f"({missing[0]}, ...); they will be rendered again",
+            file=sys.stderr,
+        )
+        os.utime(manifest, (0, 0))
 
 
 def sample_manifests():
@@ -333,7 +348,7 @@ def loss_files():
 def animation_files():
     """Animations already made under results/animations/, shown by the report."""
     return sorted(
-        literal_path(path)
+        str(path)
         for path in Path("results/animations").glob("*")
         if path.suffix.lower() in (".mp4", ".webm", ".gif", ".webp")
     )

@@ -11,7 +11,6 @@ rule sample:
         gpu=1,
     params:
         models=lambda wildcards: group_models(wildcards.group),
-        missing=missing_samples,
         seeds=param(config["sample"]["seeds"]),
         cfg_scales=param(config["sample"]["cfg_scales"]),
         sampler=param(config["sample"]["sampler"]),

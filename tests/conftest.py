@@ -70,8 +70,8 @@ def small_config() -> dict:
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--cores", "1", "--resources", "gpu=1", *args],
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args,
+         "--cores", "1", "--resources", "gpu=1"],
         capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
 

@@ -40,7 +40,7 @@ def test_braces_in_text_are_text_not_wildcards(tmp_path, edit):
 
 
 def test_any_still_file_name_works(tmp_path):
-    stills = tmp_path / "my stills {v1}"
+    stills = tmp_path / "my stills (v1)"
     stills.mkdir()
     for index, name in enumerate(["<b>.png", "shot {take}.png", 'a\'b "c".png', "ünï.png"]):
         Image.new("RGB", (64, 64), (index * 60, 100, 200)).save(stills / name)
@@ -82,7 +82,7 @@ def test_config_mistakes_are_named_before_any_job(tmp_path, edit, message):
     edit(config)
     result = dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert message in result.stderr
+    assert message in result.stdout + result.stderr
 
 
 def test_an_empty_stills_folder_is_named_before_any_job(tmp_path):
@@ -92,7 +92,8 @@ def test_an_empty_stills_folder_is_named_before_any_job(tmp_path):
     config["dataset"]["stills"] = str(tmp_path / "empty")
     result = dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert "holds no image or video" in result.stderr and "empty" in result.stderr
+    output = result.stdout + result.stderr
+    assert "holds no image or video" in output and "empty" in output
 
 
 def test_a_file_that_is_not_a_checkpoint_is_named_before_any_job(tmp_path):
@@ -101,8 +102,8 @@ def test_a_file_that_is_not_a_checkpoint_is_named_before_any_job(tmp_path):
     config["base_model"] = str(tmp_path / "model.safetensors")
     result = dry_run(tmp_path, config)
     assert result.returncode != 0
-    assert "is not a readable .safetensors file" in result.stderr
-    assert "model.safetensors" in result.stderr
+    assert "is not a readable .safetensors file" in result.stdout + result.stderr
+    assert "model.safetensors" in result.stdout + result.stderr
 
 
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
@@ -111,7 +112,7 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     line = text.splitlines().index("  key: vsynth: x") + 1
     result = snakemake(tmp_path, "-n")
     assert result.returncode != 0
-    assert f"config.yaml line {line}, column" in result.stderr
+    assert f"config.yaml line {line}, column" in result.stdout + result.stderr
 
 
 def test_an_explicit_empty_sweep_means_one_run(tmp_path):
@@ -156,3 +157,14 @@ def test_a_failed_report_keeps_the_last_good_one(finished):
         scores.write_bytes(good)
     assert snakemake(finished).returncode == 0  # the report is built and published again
     assert page.is_file()
+
+
+def test_a_config_path_with_braces_is_named(tmp_path):
+    (tmp_path / "stills {v1}").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "stills {v1}" / "a.png")
+    config = small_config()
+    config["dataset"]["stills"] = str(tmp_path / "stills {v1}")
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert "config key 'dataset.stills'" in result.stdout + result.stderr
+    assert "which Snakemake reads as a wildcard; rename it" in result.stdout + result.stderr
