@@ -75,8 +75,9 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
     from stylesweep.dataset import encode_dataset, prepare_dataset
     from stylesweep.demo import write_demo_stills
     from stylesweep.export import export_checkpoint
-    from stylesweep.files import sha256_tree, write_json
+    from stylesweep.files import publish_tree, sha256_tree, write_json
     from stylesweep.interrogate import interrogate
+    from stylesweep.prior import render_class_images
     from stylesweep.prompts import make_variants
     from stylesweep.sample import sample_models
     from stylesweep.score import score_group
@@ -125,6 +126,9 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
             manifest_path=root / "samples" / group / "images.json",
         )  # fmt: skip
     found["sample"] = fingerprint(tree(root / "samples"), root)
+    render_class_images(tiny_model, "tiny", root / "class", prompt="an abstract image",
+                        count=2, size=64, sampler="Euler", steps=3, cfg_scale=7.5)  # fmt: skip
+    found["render_class_images"] = fingerprint(tree(root / "class"), root)
     report_module.make_thumbnails(root / "samples" / "db" / "images.json", root / "thumbs", 32)
     found["make_thumbnails"] = fingerprint(tree(root / "thumbs", "*.webp"), root)
 
@@ -149,6 +153,8 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
         patch.setattr(report_module, "package_versions", lambda: {})
         index = synthetic_report(root / "report")
     found["report"] = fingerprint([index], index.parent)
+    publish_tree(index.parent, root / "published")
+    found["publish_report"] = fingerprint(tree(root / "published"), root / "published")
     return found
 
 
