@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from statistics import fmean, pstdev
 from urllib.parse import quote, urlencode
 
+from stylesweep.sweep import model_name
+
 STYLE, FIDELITY = "style_colour", "fidelity_base"
 METRIC_LABELS = {
     "style_colour": "style (colours)",
@@ -64,7 +66,7 @@ def over_steps(rows: list[dict], runs: dict[str, list[int]], metric: str) -> dic
     by_model = seed_means(rows, metric, ("model",))
     lines = {}
     for run, steps in runs.items():
-        models = [(0, "base")] + [(step, f"{run}/step-{step}") for step in steps]
+        models = [(0, "base")] + [(step, model_name(run, step)) for step in steps]
         lines[run] = [
             {"step": step, "model": model, **spread(by_model[(model,)])}
             for step, model in models

@@ -7,7 +7,6 @@ caption model, both generated from a fixed seed; real models (`ViT-L-14/openai`,
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -15,18 +14,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from stylesweep.clip_model import BUILTIN, TINY_CLIP, tiny_clip
+
 log = logging.getLogger(__name__)
 
-BUILTIN = "builtin:tiny"
 MODES = ("best", "fast", "classic", "negative")
-TINY_CLIP = "stylesweep-tiny-clip"
-# CLIP's architecture at a tiny width. Its short text context keeps the one-time label cache
-# (about 100k phrases) to seconds on one core; it also keeps the demo's prompts short.
-TINY_CLIP_CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 1, "layers": 1},
-}
 # Words the tiny caption model can say; its captions are random, but made of words.
 CAPTION_WORDS = [
     "a",
@@ -72,19 +64,6 @@ CAPTION_WORDS = [
 
 class InterrogationError(RuntimeError):
     """A model for interrogation could not be loaded."""
-
-
-def tiny_clip(seed: int = 0):
-    """A random open_clip model of CLIP's architecture (1.6 M parameters), and its preprocessing."""
-    import open_clip
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config_file = Path(tmp) / f"{TINY_CLIP}.json"
-        config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
-        open_clip.add_model_config(config_file)
-    torch.manual_seed(seed)
-    model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP, pretrained=None)
-    return model.eval(), preprocess
 
 
 def tiny_blip(seed: int = 0):

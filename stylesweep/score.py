@@ -24,6 +24,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
+from stylesweep.clip_model import load_clip
 from stylesweep.files import read_json, write_json
 from stylesweep.summary import summarise
 
@@ -38,24 +39,6 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
     index = (levels[:, 0] * BINS + levels[:, 1]) * BINS + levels[:, 2]
     counts = np.bincount(index, minlength=BINS**3).astype(np.float64)
     return counts / counts.sum()
-
-
-def load_clip(name: str, device: str):
-    """The CLIP model of interrogation, with its preprocessing and tokenizer, offline."""
-    import open_clip
-
-    from stylesweep.interrogate import BUILTIN, TINY_CLIP, tiny_clip
-
-    if name == BUILTIN:
-        model, preprocess = tiny_clip(seed=0)
-        tokenizer = open_clip.get_tokenizer(TINY_CLIP)
-    else:
-        architecture, pretrained = name.split("/", 1)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            architecture, pretrained=pretrained
-        )
-        tokenizer = open_clip.get_tokenizer(architecture)
-    return model.to(device).eval(), preprocess, tokenizer
 
 
 @torch.no_grad()

@@ -1,0 +1,49 @@
+"""The CLIP model that interrogation and scoring share: the built-in tiny one, or an
+open_clip model from the local cache."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+BUILTIN = "builtin:tiny"
+TINY_CLIP = "stylesweep-tiny-clip"
+# CLIP's architecture at a tiny width. Its short text context keeps the one-time label cache
+# (about 100k phrases) to seconds on one core; it also keeps the demo's prompts short.
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 1, "layers": 1},
+}
+
+
+def tiny_clip(seed: int = 0):
+    """A random open_clip model of CLIP's architecture (1.6 M parameters), and its preprocessing."""
+    import open_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config_file = Path(tmp) / f"{TINY_CLIP}.json"
+        config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
+        open_clip.add_model_config(config_file)
+    torch.manual_seed(seed)
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP, pretrained=None)
+    return model.eval(), preprocess
+
+
+def load_clip(name: str, device: str):
+    """The CLIP model of interrogation, with its preprocessing and tokenizer, offline."""
+    import open_clip
+
+    if name == BUILTIN:
+        model, preprocess = tiny_clip(seed=0)
+        tokenizer = open_clip.get_tokenizer(TINY_CLIP)
+    else:
+        architecture, pretrained = name.split("/", 1)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            architecture, pretrained=pretrained
+        )
+        tokenizer = open_clip.get_tokenizer(architecture)
+    return model.to(device).eval(), preprocess, tokenizer
