@@ -1,7 +1,7 @@
 from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
-    from stylesweep.base import resolve_device
+    from stylesweep.device import resolve_device
     from stylesweep.files import read_json
     from stylesweep.train import TrainSettings, train_segment
 

@@ -193,10 +193,3 @@ def model_hash(folder: str | Path) -> str:
 def final_layer_norm(text_encoder: CLIPTextModel) -> torch.nn.LayerNorm:
     """The encoder's last LayerNorm (transformers 5 dropped the `text_model` wrapper)."""
     return getattr(text_encoder, "text_model", text_encoder).final_layer_norm
-
-
-def resolve_device(name: str) -> str:
-    """`auto` means the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name

@@ -22,6 +22,7 @@ FORBIDDEN = {
     "stylesweep.sweep": ML | {"numpy", "PIL", "yaml"},
     "stylesweep.stages": ML | {"numpy", "PIL", "yaml"},
     "stylesweep.config": ML | {"numpy", "PIL"},
+    "stylesweep.device": ML | {"numpy", "PIL"},  # scripts, for the device's name
     "stylesweep.dataset": ML,  # prepare_dataset
     "stylesweep.demo": ML,  # make_demo_stills
     "stylesweep.prompts": ML | {"numpy", "PIL"},  # prompt_variants
