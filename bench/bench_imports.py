@@ -51,7 +51,8 @@ def job_timings(logs: Path) -> dict[str, list[dict[str, float]]]:
             continue
         values = {k.strip(): float(v) for k, v in re.findall(r"([\w -]+?) ([\d.]+) s", line[7:])}
         top = path.relative_to(logs).parts[0]  # logs/<folder>/<rule>.log or logs/<rule>/...
-        named_by_file = path.parent == logs / top and top in ("base", "dataset", "prompts", "report", "train")
+        by_file = ("base", "dataset", "prompts", "report", "train")  # folders of several rules
+        named_by_file = path.parent == logs / top and top in by_file
         found[path.stem if named_by_file else top].append(values)
     return found
 
