@@ -88,7 +88,7 @@ def test_dreambooth_exports_a_single_file_checkpoint(tiny_model, latents, tmp_pa
     )
     assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
 
-    half = export_checkpoint(tiny_model, checkpoint, tmp_path / "half")
+    half = export_checkpoint(tiny_model, checkpoint, tmp_path / "half", precision="fp16")
     with safe_open(str(half), "pt") as handle:
         assert handle.get_tensor(keys[0]).dtype == torch.float16
     assert half.stat().st_size < 0.6 * path.stat().st_size
