@@ -64,8 +64,9 @@ def explicit_sweep():
 
 
 SWEEP_SOURCE = "config.yaml"
-if explicit_sweep():
-    config.setdefault("train", {})["sweep"], SWEEP_SOURCE = explicit_sweep()
+EXPLICIT_SWEEP = explicit_sweep()
+if EXPLICIT_SWEEP:
+    config.setdefault("train", {})["sweep"], SWEEP_SOURCE = EXPLICIT_SWEEP
 
 try:
     check_config(config, SCHEMA)
