@@ -369,15 +369,16 @@ def report_sample_settings():
 def report_runs():
     """Each run as the report shows it: the settings its training saw (all its segments as
     one) and its checkpoint steps, so that an edit no training sees (a LoRA rank with no
-    LoRA run, say) leaves the report alone."""
-    shown = {}
+    LoRA run, say) leaves the report alone. A list of (run, settings) pairs: the runs keep
+    the sweep's order, which param() would sort as dict keys."""
+    shown = []
     for run, settings in RUNS.items():
         steps = checkpoint_steps(settings)
         seen = segment_settings(settings, 0, steps[-1])
         del seen["start_step"], seen["end_step"]
-        shown[run] = {
-            **seen,
-            "max_steps": settings["max_steps"],
-            "checkpoint_every": settings["checkpoint_every"],
-        }
+        seen.update(
+            max_steps=settings["max_steps"],
+            checkpoint_every=settings["checkpoint_every"],
+        )
+        shown.append([run, seen])
     return shown

@@ -11,7 +11,7 @@ with log_to(snakemake.log[0]):
         base_prompt_file=snakemake.input.base_prompt,
         variants_file=snakemake.input.variants,
         models=snakemake.params.models,
-        runs=snakemake.params.runs,
+        runs=dict(snakemake.params.runs),  # (run, settings) pairs in the sweep's order
         sample_manifests=snakemake.input.samples,
         thumbnails=snakemake.input.thumbnails,
         score_files=snakemake.input.scores,
