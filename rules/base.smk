@@ -10,7 +10,7 @@ rule make_base_model:
     params:
         source=param(config["base_model"]),
         seed=0,
-        version=version("make_base_model"),
+        version=stage_version("make_base_model"),
     script:
         "../scripts/make_base_model.py"
 
@@ -26,6 +26,6 @@ rule hash_base_model:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        version=version("hash_base_model"),
+        version=stage_version("hash_base_model"),
     script:
         "../scripts/hash_base_model.py"

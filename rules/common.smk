@@ -2,6 +2,7 @@
 #
 # Only light modules are imported here (no torch, diffusers or PIL): every `snakemake`
 # call, and every job, parses this file first.
+import functools
 import hashlib
 import json
 import os
@@ -101,12 +102,6 @@ def param(value):
     return lambda wildcards: value
 
 
-def version(stage):
-    """The version of a stage's output (stylesweep/stages.py): bumped when the library's
-    output changes, so the stage reruns."""
-    return stage_version(stage)
-
-
 def _existing(key, path):
     if not Path(path).exists():
         raise WorkflowError(
@@ -160,6 +155,7 @@ def stills_fingerprint():
     return digest.hexdigest()
 
 
+@functools.cache  # resolved once: every rule and many input functions ask for it
 def base_model_dir():
     """The base model's folder: made by a rule (a built-in model, or converted from a
     single file), local, or a hub id from the local cache."""

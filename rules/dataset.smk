@@ -7,7 +7,7 @@ rule make_demo_stills:
         "../envs/stylesweep.yaml"
     params:
         images=param(config["dataset"]["demo_count"]),
-        version=version("make_demo_stills"),
+        version=stage_version("make_demo_stills"),
     script:
         "../scripts/make_demo_stills.py"
 
@@ -25,6 +25,6 @@ rule prepare_dataset:
         stills=param(stills_fingerprint()),
         resolution=param(config["dataset"]["resolution"]),
         crop=param(config["dataset"]["crop"]),
-        version=version("prepare_dataset"),
+        version=stage_version("prepare_dataset"),
     script:
         "../scripts/prepare_dataset.py"

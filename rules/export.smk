@@ -10,6 +10,6 @@ rule export:
         "../envs/stylesweep.yaml"
     params:
         precision=export_precision,
-        version=version("export"),
+        version=stage_version("export"),
     script:
         "../scripts/export.py"

@@ -14,7 +14,7 @@ rule base_prompt:
         texts=param(base_prompt_texts()),
         interrogator=param(interrogator_settings()),
         cache="resources/clip-interrogator",
-        version=version("base_prompt"),
+        version=stage_version("base_prompt"),
     script:
         "../scripts/base_prompt.py"
 
@@ -33,6 +33,6 @@ rule prompt_variants:
         placements=param(config["prompts"]["placements"]),
         weights=param(config["prompts"]["weights"]),
         negative=param(config["prompts"]["negative"]),
-        version=version("prompt_variants"),
+        version=stage_version("prompt_variants"),
     script:
         "../scripts/prompt_variants.py"

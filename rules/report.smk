@@ -9,7 +9,7 @@ rule make_thumbnails:
         "../envs/stylesweep.yaml"
     params:
         size=param(config["report"]["thumbnail_size"]),
-        version=version("make_thumbnails"),
+        version=stage_version("make_thumbnails"),
     script:
         "../scripts/make_thumbnails.py"
 
@@ -37,7 +37,7 @@ rule report:
         title=param(config["report"]["title"]),
         sample=param(report_sample_settings()),
         base_model=param(config["base_model"]),
-        version=version("report"),
+        version=stage_version("report"),
     script:
         "../scripts/report.py"
 
@@ -59,6 +59,6 @@ rule publish_report:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        version=version("publish_report"),
+        version=stage_version("publish_report"),
     script:
         "../scripts/publish_report.py"

@@ -14,6 +14,6 @@ rule score:
         gpu=1,
     params:
         clip_model=param(config["prompts"]["interrogator"]["clip_model"]),
-        version=version("score"),
+        version=stage_version("score"),
     script:
         "../scripts/score.py"

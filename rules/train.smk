@@ -11,7 +11,7 @@ rule encode_dataset:
     resources:
         gpu=1,
     params:
-        version=version("encode_dataset"),
+        version=stage_version("encode_dataset"),
     script:
         "../scripts/encode_dataset.py"
 
@@ -37,7 +37,7 @@ rule render_class_images:
         sampler=param(config["train"]["class_sampler"]),
         steps=param(config["train"]["class_steps"]),
         cfg_scale=param(config["train"]["class_cfg_scale"]),
-        version=version("render_class_images"),
+        version=stage_version("render_class_images"),
     script:
         "../scripts/render_class_images.py"
 
@@ -57,6 +57,6 @@ rule train:
         gpu=1,
     params:
         settings=train_settings,
-        version=version("train"),
+        version=stage_version("train"),
     script:
         "../scripts/train.py"
