@@ -2,6 +2,11 @@ from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
+
+    # First, before anything starts CUDA: on a machine with several GPUs this claims a
+    # free one for the job. The device is a place, not a param.
+    device = resolve_device(snakemake.config["device"])
+
     from stylesweep.files import write_json, write_text
     from stylesweep.interrogate import make_base_prompts
 
@@ -12,7 +17,7 @@ with log_to(snakemake.log[0]):
         portraits=list(snakemake.input.portraits),
         settings=snakemake.params.interrogator,
         cache_dir=snakemake.params.cache,
-        device=resolve_device(snakemake.config["device"]),  # a place, not a param
+        device=device,
     )
     write_json(snakemake.output.details, {"prompts": prompts})
     write_text(snakemake.output.text, "".join(p["prompt"] + "\n" for p in prompts))

@@ -4,6 +4,11 @@ from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
+
+    # First, before anything starts CUDA: on a machine with several GPUs this claims a
+    # free one for the job. The device is a place, not a param.
+    device = resolve_device(snakemake.config["device"])
+
     from stylesweep.files import read_json
     from stylesweep.prior import render_class_images
 
@@ -22,5 +27,5 @@ with log_to(snakemake.log[0]):
         cfg_scale=params.cfg_scale,
         # batch size and device change only speed and place: read at run time, not params
         batch_size=snakemake.config["sample"]["batch_size"],
-        device=resolve_device(snakemake.config["device"]),
+        device=device,
     )

@@ -2,6 +2,11 @@ from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
+
+    # First, before anything starts CUDA: on a machine with several GPUs this claims a
+    # free one for the job. The device is a place, not a param.
+    device = resolve_device(snakemake.config["device"])
+
     from stylesweep.files import read_json
     from stylesweep.score import score_group
 
@@ -14,5 +19,5 @@ with log_to(snakemake.log[0]):
         variants=read_json(snakemake.input.variants),
         clip_model=snakemake.params.clip_model,
         out_path=snakemake.output[0],
-        device=resolve_device(snakemake.config["device"]),  # a place, not a param
+        device=device,
     )

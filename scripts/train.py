@@ -2,6 +2,11 @@ from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
+
+    # First, before anything starts CUDA: on a machine with several GPUs this claims a
+    # free one for the job. The device is a place, not a param.
+    device = resolve_device(snakemake.config["device"])
+
     from stylesweep.files import read_json
     from stylesweep.train import TrainSettings, train_segment
 
@@ -22,6 +27,6 @@ with log_to(snakemake.log[0]):
         state_path=snakemake.output.state,
         loss_path=snakemake.output.loss,
         run_name=snakemake.wildcards.run,
-        device=resolve_device(snakemake.config["device"]),  # a place, not a param
+        device=device,
         class_latents_path=snakemake.input.get("class_latents"),
     )
