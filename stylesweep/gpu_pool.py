@@ -163,6 +163,9 @@ def assign_device(
         return _claimed[0]
     devices = pool_devices(env)
     if not devices:
+        if "SLURM_JOB_ID" in env or "CUDA_VISIBLE_DEVICES" in env:
+            given = env.get("CUDA_VISIBLE_DEVICES", "unset")
+            say(f"GPU pool: keeping the GPUs this job was given (CUDA_VISIBLE_DEVICES={given})")
         return None
     device = claim(devices, lock_folder(env), say=say)
     env["CUDA_VISIBLE_DEVICES"] = device

@@ -199,3 +199,9 @@ def train_settings(**overrides):
     values = {k: v for k, v in train.items() if k in names}
     values.update(lr_schedule="constant", lr_horizon=None, text_encoder_steps=0)
     return TrainSettings(**{**values, **overrides})
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slurm: profiles/slurm, on a one-node SLURM cluster that the test starts"
+    )
