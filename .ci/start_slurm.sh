@@ -23,7 +23,7 @@ cannot() {
 }
 
 if [ "${1:-}" = stop ]; then
-    for daemon in slurmd slurmctld; do
+    for daemon in slurmd slurmctld munged; do
         if [ -f "$root/$daemon.pid" ]; then
             kill "$(cat "$root/$daemon.pid")" 2> /dev/null || true
             rm -f "$root/$daemon.pid"
@@ -79,6 +79,8 @@ if ! munge -n 2> /dev/null | unmunge > /dev/null 2>&1; then
         sleep 0.5
     done
     munge -n 2> /dev/null | unmunge > /dev/null 2>&1 || cannot "munged did not start"
+    # started here, so `stop` stops it too
+    cp /run/munge/munged.pid "$root/munged.pid" 2> /dev/null || true
 fi
 
 # 3. slurm.conf: one node, this host at 127.0.0.1. It declares at least 8 CPUs, 64 GB and
