@@ -135,7 +135,7 @@ ln -sf "$root/gres.conf" /etc/slurm/gres.conf
 export SLURM_CONF=$conf
 slurmctld -f "$conf" || cannot "slurmctld did not start (log: $root/slurmctld.log)"
 slurmd -f "$conf" || cannot "slurmd did not start (log: $root/slurmd.log)"
-for _ in $(seq 60); do
+for _ in $(seq 120); do
     up && break
     sleep 0.5
 done

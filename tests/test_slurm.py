@@ -53,6 +53,8 @@ def slurm_cluster():
         ["sinfo", "-h"], capture_output=True, timeout=60
     ).returncode == 0  # fmt: skip
     result = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 and not was_up:  # leave nothing half started behind
+        subprocess.run(["bash", str(START), "stop"], capture_output=True, timeout=60)
     if result.returncode == 2:
         pytest.skip(f"no SLURM test cluster here: {result.stderr.strip().splitlines()[-1]}")
     assert result.returncode == 0, result.stdout + result.stderr
