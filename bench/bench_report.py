@@ -9,7 +9,10 @@ of every full-size image (what a page of full images, the plain way, would load)
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from stylesweep.demo import video_synth_still
-from stylesweep.files import write_json
+from stylesweep.files import read_json, write_json
 from stylesweep.prompts import infotext
 from stylesweep.report import build_report
 from stylesweep.sources import astronaut_path
@@ -99,6 +102,33 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
     )  # fmt: skip
 
 
+def plain_page(out_dir: Path, sample_manifests: list[Path], **_) -> Path:
+    """The plain way: every full-size image linked into out_dir/images and one page with an
+    <img> and a caption per image; no thumbnails, scores or charts. Takes write_inputs' dict."""
+    rows = []
+    for manifest in map(Path, sample_manifests):
+        for entry in read_json(manifest)["images"]:
+            name = f"images/{manifest.parent.name}/{entry['file']}"
+            (out_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(manifest.parent / entry["file"], out_dir / name)
+            except OSError:
+                shutil.copyfile(manifest.parent / entry["file"], out_dir / name)
+            caption = " ".join(
+                [entry["model"], entry["variant"], f"seed {entry['seed']} CFG {entry['cfg_scale']}"]
+            )
+            rows.append(f'<figure><img src="{html.escape(name)}"><figcaption>'
+                        f"{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+    page = out_dir / "index.html"
+    page.write_text("<!doctype html><title>samples</title>\n" + "\n".join(rows) + "\n")
+    return page
+
+
+def first_screen_bytes(weight: dict, models: int, seeds: int) -> float:
+    """Bytes a browser loads for the report's page and its first grid (models x seeds)."""
+    return weight["html"] + models * seeds * weight["thumbnails"] / weight["images"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="image side, px")
@@ -116,13 +146,16 @@ def main() -> None:
         index = build_report(out_dir=root / "report", thumbnail_size=args.thumbnail, **inputs)
         seconds = time.perf_counter() - started
         weight = json.loads((index.parent / "weight.json").read_text())
-        images, html = weight["images"], weight["html"]
+        started = time.perf_counter()
+        plain_page(root / "plain", **inputs)
+        plain_seconds = time.perf_counter() - started
+        images, page = weight["images"], weight["html"]
         first_grid = args.models * args.seeds  # columns: models, rows: seeds
-        per_thumb = weight["thumbnails"] / images
-        first = html + first_grid * per_thumb
-        plain = html + weight["full"]
+        first = first_screen_bytes(weight, args.models, args.seeds)
+        plain = page + weight["full"]
         print(f"{images} images at {args.size} px; report built in {seconds:.1f} s")
-        print(f"index.html:                  {html / 1e3:8.0f} kB")
+        print(f"a plain page of every full image built in {plain_seconds * 1e3:.0f} ms")
+        print(f"index.html:                  {page / 1e3:8.0f} kB")
         print(f"thumbnails (all):            {weight['thumbnails'] / 1e6:8.1f} MB")
         print(f"full images (all):           {weight['full'] / 1e6:8.1f} MB")
         print(f"first screen (page + {first_grid} thumbnails): {first / 1e6:6.2f} MB")

@@ -76,6 +76,23 @@ def time_stock(folder: Path, recipes: list[Recipe], device: str, dtype) -> tuple
     return time.perf_counter() - start, peak_memory_gib(device)
 
 
+def time_ours(
+    folder: Path, recipes: list[Recipe], device: str, batch: int, tmp: Path
+) -> tuple[float, float, int]:
+    """Seconds, peak memory and UNet calls of GridRenderer rendering the recipes into tmp."""
+    renderer = GridRenderer(folder, device)
+    steps, size = recipes[0].steps, recipes[0].width
+    renderer.render(grid(1, [5.0], steps, size, "warm"), tmp / "warm")  # warm-up
+    sync(device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    calls = renderer.unet_calls
+    start = time.perf_counter()
+    renderer.render(recipes, tmp / "ours", batch_size=batch)
+    sync(device)
+    return time.perf_counter() - start, peak_memory_gib(device), renderer.unet_calls - calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["tiny", "sd15"], default="tiny")
@@ -95,18 +112,10 @@ def main() -> None:
         recipes = grid(args.seeds, cfgs, args.steps, args.size, "stock")
         stock_seconds, stock_memory = time_stock(folder, recipes, args.device, dtype)
 
-        renderer = GridRenderer(folder, args.device)
-        renderer.render(grid(1, [5.0], args.steps, args.size, "warm"), Path(tmp) / "warm")
-        sync(args.device)
-        if args.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        calls = renderer.unet_calls
-        start = time.perf_counter()
-        renderer.render(grid(args.seeds, cfgs, args.steps, args.size, "ours"), Path(tmp) / "ours",
-                        batch_size=args.batch)  # fmt: skip
-        sync(args.device)
-        ours_seconds = time.perf_counter() - start
-        ours_memory = peak_memory_gib(args.device)
+        ours = grid(args.seeds, cfgs, args.steps, args.size, "ours")
+        ours_seconds, ours_memory, unet_calls = time_ours(
+            folder, ours, args.device, args.batch, Path(tmp)
+        )
 
     images = len(recipes)
     print(f"grid: {args.seeds} seeds x {len(cfgs)} CFG scales = {images} images, "
@@ -115,7 +124,7 @@ def main() -> None:
     print(f"stock diffusers, one image per call: {images / stock_seconds:8.2f} images/s  "
           f"({images * args.steps} UNet calls, peak {stock_memory:.1f} GiB)")  # fmt: skip
     print(f"stylesweep GridRenderer, batch {args.batch}:  {images / ours_seconds:8.2f} images/s  "
-          f"({renderer.unet_calls - calls} UNet calls, peak {ours_memory:.1f} GiB)")  # fmt: skip
+          f"({unet_calls} UNet calls, peak {ours_memory:.1f} GiB)")  # fmt: skip
     print(f"ratio: {stock_seconds / ours_seconds:.2f}x")
 
 
