@@ -301,7 +301,10 @@ def versions() -> str:
             found.append(f"{name} {metadata.version(name)}")
     from stylesweep.versions import project_commit
 
-    return ", ".join(found) + f", stylesweep {project_commit()[:12]}"
+    commit = project_commit()
+    if commit[:12].isalnum():  # a hash, and +dirty where the checkout has local changes
+        commit = commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+    return ", ".join(found) + f", stylesweep {commit}"
 
 
 def number(value: float) -> str:
