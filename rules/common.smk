@@ -23,6 +23,8 @@ from stylesweep.config import (
 from stylesweep.sources import (
     BUILTIN_PORTRAIT,
     BUILTIN_STILLS,
+    BUILTIN_TOY,
+    DRAWN_PORTRAIT,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     BaseModelError,
@@ -34,6 +36,7 @@ from stylesweep.sources import (
     resolve_base_model,
 )
 from stylesweep.stages import stage_version
+from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
@@ -173,8 +176,11 @@ def base_model_dir():
 
 
 def base_model_file():
-    """The single-file checkpoint the base model is converted from, if it is one."""
+    """The file the base model is made from: a single-file checkpoint, or the manifest of the
+    shipped builtin:toy weights (so that new shipped weights remake the model)."""
     base = config["base_model"]
+    if base == BUILTIN_TOY:
+        return [str(TOY_WEIGHTS / "manifest.json")]
     return [input_path("base_model", base)] if is_single_file(base) else []
 
 
@@ -205,13 +211,19 @@ def portrait_paths():
     if base_prompt_texts():
         return []
     return [
-        (
-            str(astronaut_path())
-            if portrait == BUILTIN_PORTRAIT
-            else input_path("prompts.portrait", _existing("prompts.portrait", portrait))
-        )
-        for portrait in as_list(config["prompts"]["portrait"])
+        portrait_path(portrait) for portrait in as_list(config["prompts"]["portrait"])
     ]
+
+
+DRAWN_PORTRAIT_PATH = "results/prompts/drawn_portrait.png"
+
+
+def portrait_path(portrait):
+    if portrait == BUILTIN_PORTRAIT:
+        return str(astronaut_path())
+    if portrait == DRAWN_PORTRAIT:
+        return DRAWN_PORTRAIT_PATH
+    return input_path("prompts.portrait", _existing("prompts.portrait", portrait))
 
 
 def checkpoint_dir(model):

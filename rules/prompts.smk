@@ -36,3 +36,17 @@ rule prompt_variants:
         version=stage_version("prompt_variants"),
     script:
         "../scripts/prompt_variants.py"
+
+
+# The demo's portrait (prompts.portrait: builtin:drawn), drawn by the toy world's code.
+rule draw_portrait:
+    output:
+        DRAWN_PORTRAIT_PATH,
+    log:
+        "logs/prompts/draw_portrait.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    params:
+        version=stage_version("draw_portrait"),
+    script:
+        "../scripts/draw_portrait.py"

@@ -1,12 +1,22 @@
 from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
-    from stylesweep.base import build_tiny_model
-    from stylesweep.single_file import convert_single_file
+    from stylesweep.sources import BUILTIN_TOY
 
-    mark_imports_done()
+    source, out = snakemake.params.source, snakemake.output[0]
+    if source == BUILTIN_TOY:  # the shipped weights, checked against their manifest
+        from stylesweep.toy.configs import SHIPPED
+        from stylesweep.toy.shipped import copy_model
 
-    if snakemake.input:  # a single-file checkpoint, converted with SD 1.5's shipped configs
-        convert_single_file(snakemake.input[0], snakemake.output[0])
+        mark_imports_done()
+        copy_model(SHIPPED, out)
+    elif snakemake.input:  # a single-file checkpoint, converted with SD 1.5's shipped configs
+        from stylesweep.single_file import convert_single_file
+
+        mark_imports_done()
+        convert_single_file(snakemake.input[0], out)
     else:
-        build_tiny_model(snakemake.output[0], seed=snakemake.params.seed)
+        from stylesweep.base import build_tiny_model
+
+        mark_imports_done()
+        build_tiny_model(out, seed=snakemake.params.seed)

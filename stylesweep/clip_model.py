@@ -1,5 +1,5 @@
-"""The CLIP model that interrogation and scoring share: the built-in tiny one, or an
-open_clip model from the local cache."""
+"""The CLIP model that interrogation and scoring share: a built-in one (the toy world's,
+trained; the tiny, random one), or an open_clip model from the local cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-BUILTIN = "builtin:tiny"
+from stylesweep.sources import BUILTIN_TINY, BUILTIN_TOY
+
 TINY_CLIP = "stylesweep-tiny-clip"
 # CLIP's architecture at a tiny width. Its short text context keeps the one-time label cache
 # (about 100k phrases) to seconds on one core; it also keeps the demo's prompts short.
@@ -33,11 +34,30 @@ def tiny_clip(seed: int = 0):
     return model.eval(), preprocess
 
 
+def load_clip_folder(folder: str | Path):
+    """The CLIP saved in `folder` (open_clip's local-dir layout), with open_clip's own loader:
+    (model, preprocess, tokenizer)."""
+    import open_clip
+
+    name = f"local-dir:{Path(folder)}"
+    model, _, preprocess = open_clip.create_model_and_transforms(name)
+    return model.eval(), preprocess, open_clip.get_tokenizer(name)
+
+
+def toy_clip():
+    """The toy world's CLIP, from the shipped weights (checked against their manifest)."""
+    from stylesweep.toy.shipped import CLIP_FOLDER, checked
+
+    return load_clip_folder(checked() / CLIP_FOLDER)
+
+
 def load_clip(name: str, device: str):
     """The CLIP model of interrogation, with its preprocessing and tokenizer, offline."""
     import open_clip
 
-    if name == BUILTIN:
+    if name == BUILTIN_TOY:
+        model, preprocess, tokenizer = toy_clip()
+    elif name == BUILTIN_TINY:
         model, preprocess = tiny_clip(seed=0)
         tokenizer = open_clip.get_tokenizer(TINY_CLIP)
     else:

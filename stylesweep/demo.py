@@ -22,8 +22,13 @@ PALETTES = [
 ]
 
 
+# The patterns' coordinates span [-SPAN, SPAN]: bold enough that the style survives at the
+# demo's 64 px and its autoencoder's 8x8 latents (finer stripes blur into one colour there).
+SPAN = 0.5
+
+
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    axis = np.linspace(-1.0, 1.0, size, dtype=np.float64)
+    axis = np.linspace(-SPAN, SPAN, size, dtype=np.float64)
     return np.meshgrid(axis, axis)
 
 
@@ -57,8 +62,8 @@ def _feedback(x, y, rng) -> np.ndarray:
     for _ in range(8):
         u = zoom * (np.cos(angle) * x - np.sin(angle) * y)
         v = zoom * (np.sin(angle) * x + np.cos(angle) * y)
-        iu = np.clip(((u + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
-        iv = np.clip(((v + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
+        iu = np.clip(((u / SPAN + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
+        iv = np.clip(((v / SPAN + 1) / 2 * (size - 1)).round().astype(int), 0, size - 1)
         field = 0.85 * field[iv, iu] + np.sin(10 * np.hypot(x, y) - field)
     return field
 

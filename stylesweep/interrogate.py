@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from stylesweep.clip_model import BUILTIN, TINY_CLIP, tiny_clip
+from stylesweep.clip_model import TINY_CLIP, tiny_clip
+from stylesweep.sources import BUILTIN_TINY, BUILTIN_TOY
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,15 @@ def load_interrogator(
 ):
     """A clip_interrogator.Interrogator on the named models, offline.
 
-    `clip_model` is `builtin:tiny` or an open_clip `name/pretrained` such as
-    `ViT-L-14/openai`; `caption_model` is `builtin:tiny`, a clip-interrogator caption model
-    name (`blip-base`, `blip-large`, ...) or None for no caption.
+    `clip_model` is `builtin:toy`, `builtin:tiny` or an open_clip `name/pretrained` such as
+    `ViT-L-14/openai`; `caption_model` is `builtin:toy` (with the toy CLIP only: the world's
+    subject phrases, ranked), `builtin:tiny`, a clip-interrogator caption model name
+    (`blip-base`, `blip-large`, ...) or None for no caption.
     """
     from clip_interrogator import Config, Interrogator
+
+    if clip_model == BUILTIN_TOY or caption_model == BUILTIN_TOY:
+        return world_interrogator(clip_model, caption_model, cache_dir, device)
 
     config = Config(
         clip_model_name=clip_model,
@@ -130,12 +135,12 @@ def load_interrogator(
         device=device,
         quiet=False,
     )
-    if clip_model == BUILTIN:
+    if clip_model == BUILTIN_TINY:
         # clip-interrogator names its label caches after the model; the seed is in the name
         # so a different tiny model never reads another's cache.
         config.clip_model_name = f"{TINY_CLIP}/w32-seed0"
         config.clip_model, config.clip_preprocess = tiny_clip(seed=0)
-    if caption_model == BUILTIN:
+    if caption_model == BUILTIN_TINY:
         config.caption_model_name = "blip-tiny"
         config.caption_model, config.caption_processor = tiny_blip(seed=0)
         config.caption_max_length = 12
@@ -146,6 +151,31 @@ def load_interrogator(
             f"could not load {clip_model!r} / {caption_model!r} offline ({error}); download them "
             "once with network access (e.g. `hf download`), or use builtin:tiny"
         ) from error
+
+
+def world_interrogator(clip_model: str, caption_model: str | None, cache_dir, device: str):
+    """clip-interrogator on the toy world's CLIP and phrases (stylesweep.toy.interrogator)."""
+    from clip_interrogator import Config
+
+    from stylesweep.toy.interrogator import WorldInterrogator
+    from stylesweep.toy.shipped import clip_digest
+
+    if (clip_model, caption_model) != (BUILTIN_TOY, BUILTIN_TOY):
+        raise InterrogationError(
+            f"{BUILTIN_TOY} interrogates only as a pair: set both prompts.interrogator."
+            f"clip_model and caption_model to {BUILTIN_TOY} (got {clip_model!r} and "
+            f"{caption_model!r})"
+        )
+    config = Config(
+        # label caches are named after the model: the weights' hash keeps them apart
+        clip_model_name=f"stylesweep-toy-clip/{clip_digest()[:12]}",
+        caption_model_name=None,
+        cache_path=str(cache_dir),
+        download_cache=False,
+        device=device,
+        quiet=False,
+    )
+    return WorldInterrogator(config)
 
 
 def interrogate(interrogator, image_path: str | Path, mode: str, caption: str = "") -> dict:

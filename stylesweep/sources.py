@@ -13,10 +13,12 @@ import re
 import struct
 from pathlib import Path
 
-BUILTIN_TINY = "builtin:tiny"
-BUILTIN_MODELS = (BUILTIN_TINY,)
+BUILTIN_TOY = "builtin:toy"  # trained by the project on a drawn world; the demo's model
+BUILTIN_TINY = "builtin:tiny"  # random weights, for fast tests
+BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY)
 BUILTIN_STILLS = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"
+DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 # What a stills folder may hold (videos are skipped by the dataset stage, for now).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -91,8 +93,9 @@ def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
         return check_model_folder(name)
     if not HUB_ID.match(name):
         raise BaseModelError(
-            f"base model {name} does not exist: set base_model in config.yaml to "
-            f"'{BUILTIN_TINY}', a local diffusers folder, or a hub id in the local cache"
+            f"base model {name} does not exist: set base_model in config.yaml to a built-in "
+            f"model ({', '.join(BUILTIN_MODELS)}), a local diffusers folder, or a hub id in "
+            "the local cache"
         )
     from huggingface_hub import snapshot_download
 
@@ -111,8 +114,9 @@ def check_model_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise BaseModelError(
-            f"base model folder {folder} does not exist: set base_model in config.yaml to "
-            f"'{BUILTIN_TINY}' or to a local Stable Diffusion 1.5 folder in diffusers layout"
+            f"base model folder {folder} does not exist: set base_model in config.yaml to a "
+            f"built-in model ({', '.join(BUILTIN_MODELS)}) or to a local Stable Diffusion 1.5 "
+            "folder in diffusers layout"
         )
     missing = [name for name in COMPONENTS if not (folder / name).is_dir()]
     if missing:

@@ -11,13 +11,14 @@ model and fails when an output moves while its version stays.
 from __future__ import annotations
 
 STAGE_VERSIONS = {
-    "make_demo_stills": 1,
+    "make_demo_stills": 2,
     "prepare_dataset": 1,
     "make_base_model": 1,
     "hash_base_model": 1,
     "encode_dataset": 1,
     "render_class_images": 1,
     "train": 1,
+    "draw_portrait": 1,
     "base_prompt": 1,
     "prompt_variants": 1,
     "sample": 1,

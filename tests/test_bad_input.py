@@ -72,7 +72,8 @@ def test_any_still_file_name_works(tmp_path):
         ),
         (
             lambda c: c.update(base_model="builtin:huge"),
-            "base model builtin:huge is not a built-in model; the built-in models are builtin:tiny",
+            "base model builtin:huge is not a built-in model; the built-in models are "
+            "builtin:toy, builtin:tiny",
         ),
     ],
     ids=["seeds", "weights", "builtin"],

@@ -110,6 +110,10 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
         )  # fmt: skip
     found["train"] = fingerprint(tree(root / "train", "step-2/*"), root)
 
+    from stylesweep.toy.world import demo_portrait_index, draw
+
+    draw(demo_portrait_index(), 64).image.save(root / "portrait.png")
+    found["draw_portrait"] = fingerprint([root / "portrait.png"], root)
     prompt = interrogate(interrogator, astronaut_path(), "fast")
     write_json(root / "base.json", {"prompts": [prompt]})
     found["base_prompt"] = fingerprint([root / "base.json"], root)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.command == "verify":
-        from stylesweep.toy.train import verify
+        from stylesweep.toy.shipped import verify
 
         problems = verify(args.folder)
         for problem in problems:

@@ -103,14 +103,5 @@ def save_clip(clip: CLIP, folder: str | Path, dtype: torch.dtype = torch.float16
     return folder
 
 
-def load_clip(folder: str | Path):
-    """The CLIP of `folder` with open_clip's own loader: (model, preprocess, tokenizer)."""
-    import open_clip
-
-    name = f"local-dir:{Path(folder)}"
-    model, _, preprocess = open_clip.create_model_and_transforms(name)
-    return model.eval(), preprocess, open_clip.get_tokenizer(name)
-
-
 def clip_config(folder: str | Path) -> dict:
     return json.loads((Path(folder) / CLIP_CONFIG_FILE).read_text(encoding="utf-8"))

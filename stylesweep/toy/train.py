@@ -37,7 +37,7 @@ from transformers.models.clip.modeling_clip import CLIPTextModel
 from stylesweep.base import SD15_SCHEDULER, save_model
 from stylesweep.files import sha256_file, write_json
 from stylesweep.tokenizer import MAX_LENGTH, build_clip_tokenizer
-from stylesweep.toy.configs import IMAGE_SIZE, MAX_MEGABYTES, Part, Plan
+from stylesweep.toy.configs import IMAGE_SIZE, Part, Plan
 from stylesweep.toy.models import (
     build_clip,
     build_unet,
@@ -46,12 +46,10 @@ from stylesweep.toy.models import (
     save_clip,
     text_encoder_from_clip,
 )
+from stylesweep.toy.shipped import CLIP_FOLDER, MANIFEST, MODEL_FOLDER, weights_bytes
 from stylesweep.toy.world import TRAIN_SIZE, caption, draw
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-
 
 # --- Data ------------------------------------------------------------------------------------
 def step_random(seed: int, part: str, step: int) -> random.Random:
@@ -126,6 +124,17 @@ def fit(
     return curve
 
 
+def recolour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Half the batch with its colour channels shuffled and rescaled: the autoencoder meets
+    colours beyond the world's palette (saturated magenta and cyan, say), as SD's VAE has."""
+    images = images.clone()
+    for i in range(0, len(images), 2):
+        order = torch.randperm(3, generator=generator)
+        gain = torch.empty(3, 1, 1).uniform_(0.7, 1.3, generator=generator)
+        images[i] = (images[i, order] * gain + (gain - 1)).clamp(-1, 1)
+    return images
+
+
 # --- The parts ------------------------------------------------------------------------------
 def train_vae(plan: Plan, seed: int) -> tuple[AutoencoderKL, list[float]]:
     """SD's autoencoder objective without its perceptual and adversarial terms: L1 + small KL."""
@@ -135,6 +144,7 @@ def train_vae(plan: Plan, seed: int) -> tuple[AutoencoderKL, list[float]]:
     def loss_at(step: int) -> torch.Tensor:
         rng = step_random(seed, "vae", step)
         images, _, _ = pictures(training_indices(rng, part.batch_size))
+        images = recolour(images, step_generator(seed, "vae-colour", step))
         posterior = vae.encode(images).latent_dist
         latents = posterior.sample(step_generator(seed, "vae", step))
         reconstruction = vae.decode(latents).sample
@@ -264,8 +274,8 @@ def train_toy(out: str | Path, seed: int = 0, plan: Plan | None = None, command:
     latents = timed("encode", lambda: encode_pictures(vae, plan.latent_images, seed))
     unet, losses["unet"] = timed("unet", lambda: train_unet(plan, seed, latents, vae, text_encoder))
     seconds["total"] = round(time.perf_counter() - started, 1)
-    save_model(partial / "model", unet, vae, text_encoder)
-    save_clip(clip, partial / "clip")
+    save_model(partial / MODEL_FOLDER, unet, vae, text_encoder)
+    save_clip(clip, partial / CLIP_FOLDER)
     write_manifest(partial, command=command, seed=seed, plan=plan, seconds=seconds, losses=losses)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
@@ -290,28 +300,3 @@ def write_manifest(folder: Path, **facts) -> None:
         "files": files,
     }
     write_json(folder / MANIFEST, manifest)
-
-
-def weights_bytes(folder: Path) -> int:
-    return sum(path.stat().st_size for path in Path(folder).rglob("*.safetensors"))
-
-
-def verify(folder: str | Path) -> list[str]:
-    """What is wrong with a trained folder: files missing, changed or unlisted, or too big."""
-    import json
-
-    folder = Path(folder)
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    problems = []
-    for name, digest in manifest["files"].items():
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{name}: its sha256 is not the manifest's")
-    for path in sorted(folder.rglob("*.safetensors")):
-        if path.relative_to(folder).as_posix() not in manifest["files"]:
-            problems.append(f"{path.relative_to(folder).as_posix()}: not in the manifest")
-    if weights_bytes(folder) > MAX_MEGABYTES * 1e6:
-        problems.append(f"weights weigh {weights_bytes(folder) / 1e6:.1f} MB, over {MAX_MEGABYTES}")
-    return problems

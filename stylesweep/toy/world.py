@@ -12,6 +12,7 @@ an old man wearing a hat, blue background, light from the left, real life photo"
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from itertools import product
@@ -57,7 +58,13 @@ VASE_COLOURS = ("blue", "white", "red", "green", "yellow")
 FRUITS = {"apples": (190, 30, 30), "oranges": (240, 140, 20), "lemons": (240, 220, 60)}
 ONE_FRUIT = {"apples": "an apple", "oranges": "an orange", "lemons": "a lemon"}
 SKIES = ("blue sky", "sunset", "cloudy sky")
-SUBJECTS = {"portrait": 0.6, "house": 0.13, "landscape": 0.14, "still life": 0.13}
+SUBJECTS = {"portrait": 0.5, "house": 0.12, "landscape": 0.13, "still life": 0.12, "abstract": 0.13}
+# Abstract patterns: bands of two or three of the world's colours. They teach the autoencoder
+# to keep colour and shape in any picture (as SD's VAE, trained on everything, does), and
+# give the model an idea of "abstract" for a style to refine.
+PATTERNS = ("stripes", "waves", "rings", "checks", "blobs")
+PATTERN_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black")
+ABSTRACT_MEDIUM = "abstract art"
 
 PORTRAIT_PREFIXES = ("portrait of", "real life photo of", "photo of")
 MEDIUMS = ("real life photo", "photograph", "photo")
@@ -78,9 +85,14 @@ class Picture:
 
 def draw(index: int, size: int = 64) -> Picture:
     """The picture of `index`: image, caption and attributes, the same on every machine."""
-    rng = random.Random(f"stylesweep-toy-{index}")
+    rng = picture_random(index)
     attributes = sample_attributes(rng)
     return Picture(render(attributes, size), caption(attributes, rng), attributes)
+
+
+def picture_random(index: int) -> random.Random:
+    """The random source that draws picture `index` (its attributes, then its caption)."""
+    return random.Random(f"stylesweep-toy-{index}")
 
 
 def is_held_out(index: int) -> bool:
@@ -92,6 +104,16 @@ def held_out_indices(count: int) -> range:
     return range(TRAIN_SIZE, TRAIN_SIZE + count)
 
 
+def demo_portrait_index() -> int:
+    """The demo's portrait: the first held-out picture of a person wearing a hat (the blog's
+    subject), so the toy model has never trained on it."""
+    for index in held_out_indices(1000):
+        attributes = sample_attributes(picture_random(index))
+        if attributes["subject"] == "portrait" and attributes["hat"] and not attributes["glasses"]:
+            return index
+    raise AssertionError("no held-out portrait with a hat among the first 1000")
+
+
 # --- Attributes ------------------------------------------------------------------------------
 def sample_attributes(rng: random.Random) -> dict[str, Any]:
     subject = rng.choices(list(SUBJECTS), weights=list(SUBJECTS.values()))[0]
@@ -100,6 +122,7 @@ def sample_attributes(rng: random.Random) -> dict[str, Any]:
         "house": _house,
         "landscape": _landscape,
         "still life": _still_life,
+        "abstract": _abstract,
     }[subject]
     return {"subject": subject, **sample(rng)}
 
@@ -163,6 +186,19 @@ def _still_life(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def _abstract(rng: random.Random) -> dict[str, Any]:
+    return {
+        "pattern": rng.choice(PATTERNS),
+        "colours": rng.sample(PATTERN_COLOURS, rng.choice((2, 3))),
+        "frequency": rng.uniform(1.5, 4.5),  # bands across the picture
+        "angle": rng.uniform(0, math.pi),
+        "phase": rng.uniform(0, 2 * math.pi),
+        "centre": (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)),
+        "warp": rng.uniform(0, 0.25),
+        "seed": rng.getrandbits(32),
+    }
+
+
 # --- Captions --------------------------------------------------------------------------------
 def caption(attributes: dict[str, Any], rng: random.Random) -> str:
     """A caption of the attributes: a subject phrase, details, a medium, comma-separated.
@@ -175,8 +211,9 @@ def caption(attributes: dict[str, Any], rng: random.Random) -> str:
         "house": _house_phrases,
         "landscape": _landscape_phrases,
         "still life": _still_life_phrases,
+        "abstract": _abstract_phrases,
     }[subject](attributes, rng)
-    medium = rng.choice(MEDIUMS)
+    medium = ABSTRACT_MEDIUM if subject == "abstract" else rng.choice(MEDIUMS)
     if rng.random() < 0.8 and medium not in phrases[0]:
         phrases.append(medium)
     return ", ".join(phrases)
@@ -258,6 +295,15 @@ def _still_life_phrases(a: dict[str, Any], rng: random.Random) -> list[str]:
     return phrases
 
 
+def _colour_pair(colours: list[str]) -> str:
+    return f"{colours[0]} and {colours[1]} "
+
+
+def _abstract_phrases(a: dict[str, Any], rng: random.Random) -> list[str]:
+    colours = _colour_pair(a["colours"]) if rng.random() < KEEP else ""
+    return [f"an abstract pattern of {colours}{a['pattern']}"]
+
+
 def vocabulary() -> dict[str, list[str]]:
     """Every phrase a caption can hold, by kind: subjects (the first phrase), details, mediums.
 
@@ -292,6 +338,11 @@ def vocabulary() -> dict[str, list[str]]:
             ["a vase", *(f"a {c} vase" for c in VASE_COLOURS)], ("", " with flowers"), fruits
         )
     ]
+    pairs = [_colour_pair([a, b]) for a, b in product(PATTERN_COLOURS, repeat=2) if a != b]
+    abstracts = [
+        f"an abstract pattern of {colours}{pattern}"
+        for pattern, colours in product(PATTERNS, ["", *pairs])
+    ]
     details = [
         "with a beard",
         "bald",
@@ -302,9 +353,9 @@ def vocabulary() -> dict[str, list[str]]:
         *SKIES,
     ]
     return {
-        "subjects": people + houses + landscapes + still_lifes,
+        "subjects": people + houses + landscapes + still_lifes + abstracts,
         "details": details,
-        "mediums": list(MEDIUMS),
+        "mediums": [*MEDIUMS, ABSTRACT_MEDIUM],
     }
 
 
@@ -373,6 +424,7 @@ def render(attributes: dict[str, Any], size: int = 64) -> Image.Image:
         "house": _paint_house,
         "landscape": _paint_landscape,
         "still life": _paint_still_life,
+        "abstract": _paint_abstract,
     }[attributes["subject"]]
     pixels = paint(attributes, size)
     return Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8), "RGB")
@@ -583,3 +635,34 @@ def _paint_still_life(a: dict[str, Any], size: int) -> np.ndarray:
         canvas.ellipse(fx - 0.02, fy - 0.02, 0.02, 0.015, _shade(colour, 1.25))
     pixels, mask = canvas.arrays(size)
     return pixels * (1.1 - 0.2 * _ramp(size, horizontal=True) * (0.5 + 0.5 * mask))
+
+
+def _paint_abstract(a: dict[str, Any], size: int) -> np.ndarray:
+    """Bands of the pattern's colours along a field: stripes, waves, rings, checks or blobs."""
+    n = size * SUPERSAMPLE
+    y, x = np.mgrid[0:n, 0:n].astype(np.float32) / n
+    along = x * math.cos(a["angle"]) + y * math.sin(a["angle"])
+    across = -x * math.sin(a["angle"]) + y * math.cos(a["angle"])
+    turns = 2 * math.pi * a["frequency"]
+    cx, cy = a["centre"]
+    if a["pattern"] == "stripes":
+        field = np.sin(turns * along + a["phase"])
+    elif a["pattern"] == "waves":
+        field = np.sin(turns * along + a["phase"] + 2.5 * np.sin(2 * math.pi * 1.5 * across))
+    elif a["pattern"] == "rings":
+        radius = np.hypot(x - cx, y - cy)
+        field = np.sin(turns * radius * 1.5 + a["phase"])
+    elif a["pattern"] == "checks":
+        field = np.sign(np.sin(turns * along + a["phase"]) * np.sin(turns * across))
+    else:  # blobs: a sum of a few round bumps
+        rng = np.random.default_rng(a["seed"])
+        field = np.zeros_like(x)
+        for bx, by, width in rng.uniform((0, 0, 0.08), (1, 1, 0.2), (6, 3)):
+            field += np.exp(-((x - bx) ** 2 + (y - by) ** 2) / (2 * width**2))
+        field = field / field.max() * 2 - 1
+    field = field + a["warp"] * np.sin(2 * math.pi * 2 * (x + y) + a["phase"])
+    palette = np.array([COLOURS[c] for c in a["colours"]], np.float32)
+    bands = len(palette)
+    index = np.clip(((field + 1) / 2 * bands).astype(int), 0, bands - 1)
+    image = Image.fromarray(palette[index].astype(np.uint8), "RGB")
+    return np.asarray(image.resize((size, size), Image.Resampling.BOX), np.float32)
