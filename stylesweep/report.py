@@ -21,12 +21,22 @@ from stylesweep.summary import recommend
 from stylesweep.sweep import checkpoint_steps
 from stylesweep.versions import package_versions
 
-TINY_NOTE = (
-    "This report was made with the built-in tiny model. Tiny models turn noise into colour "
-    "studies, not art: the pictures show that every stage ran and how settings move the "
-    "output, not what Stable Diffusion would paint. Set base_model in config.yaml to a local "
-    "Stable Diffusion 1.5 folder (see README, 'Real weights') for real images."
-)
+# What a report made with a built-in model should say about its pictures.
+MODEL_NOTES = {
+    "builtin:tiny": (
+        "This report was made with the built-in tiny model. Tiny models turn noise into colour "
+        "studies, not art: the pictures show that every stage ran and how settings move the "
+        "output, not what Stable Diffusion would paint. Set base_model in config.yaml to a "
+        "local Stable Diffusion 1.5 folder (see README, 'Real weights') for real images."
+    ),
+    "builtin:toy": (
+        "This report was made with builtin:toy, a 64 px model that stylesweep trained on a "
+        "drawn world of portraits, houses, landscapes, still lifes and abstract patterns. It "
+        "shows the comparison at toy scale: how steps, strength, key placement, weight and CFG "
+        "move a portrait toward the style. Set base_model in config.yaml to a local Stable "
+        "Diffusion 1.5 folder (see README, 'Real weights') for real images."
+    ),
+}
 THUMBNAIL_QUALITY = 80
 THUMBNAILS = "thumbnails.json"  # what a thumbnails job made, and at what size
 
@@ -366,7 +376,7 @@ def build_report(
     decision = decision_table(models, summary, list(runs))
     context = dict(
         title=title,
-        tiny_note=TINY_NOTE if base_model == "builtin:tiny" else None,
+        model_note=MODEL_NOTES.get(base_model),
         base_model=base_model,
         keys=list(dict.fromkeys(str(settings.get("key", "")) for settings in runs.values())),
         base_prompts=base_prompts_of(base_prompt_file, labels),

@@ -267,10 +267,56 @@ def test_a_changed_file_fails_verification(trained, tmp_path):
     ]
 
 
-@pytest.mark.skipif(
-    not (SHIPPED / "manifest.json").exists(), reason="builtin:toy's weights are not shipped yet"
-)
+def test_damaged_weights_stop_the_copy_with_the_files_name(trained, tmp_path):
+    import shutil
+
+    from stylesweep.toy.shipped import ShippedWeightsError, copy_model
+
+    copy = shutil.copytree(trained, tmp_path / "copy")
+    weights = copy / "model" / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + bytes(8))
+    with pytest.raises(ShippedWeightsError, match=f"{weights}: its sha256 is not the manifest's"):
+        copy_model(copy, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+    copy_model(trained, tmp_path / "model")  # intact weights copy
+    assert (tmp_path / "model" / "unet" / "config.json").is_file()
+
+
 def test_the_shipped_weights_are_the_manifests():
     from stylesweep.toy.shipped import verify
 
     assert verify(SHIPPED) == []
+
+
+def test_interrogating_a_drawn_portrait_yields_the_worlds_words(tmp_path):
+    """clip-interrogator's four modes on the toy CLIP say only phrases of the world, and the
+    best prompt of the demo's portrait says what it shows: a person wearing a hat."""
+    from stylesweep.interrogate import MODES, interrogate, load_interrogator
+
+    picture = world.draw(world.demo_portrait_index())
+    path = tmp_path / "portrait.png"
+    picture.image.save(path)
+    interrogator = load_interrogator("builtin:toy", "builtin:toy", tmp_path / "cache")
+    phrases = {phrase for kind in world.vocabulary().values() for phrase in kind}
+    results = {mode: interrogate(interrogator, path, mode) for mode in MODES}
+    for mode, result in results.items():
+        assert {p["text"] for p in result["phrases"]} <= phrases, mode
+    subject = results["best"]["prompt"].split(", ")[0]
+    assert subject.startswith(world.PORTRAIT_PREFIXES) and "hat" in subject, subject
+
+
+def test_the_toy_interrogator_needs_the_toy_clip(tmp_path):
+    from stylesweep.interrogate import InterrogationError, load_interrogator
+
+    with pytest.raises(InterrogationError, match="builtin:toy interrogates only as a pair"):
+        load_interrogator("builtin:tiny", "builtin:toy", tmp_path / "cache")
+
+
+def test_the_toy_model_paints_its_captions():
+    """The toy CLIP picks each render's caption among 20 held-out captions (of 40 pictures)
+    nearly as often as it picks each drawing's; README has the figures on 100 pictures."""
+    from stylesweep.toy.evaluate import caption_ranking
+
+    ranking = caption_ranking(SHIPPED / "model", pictures=40)
+    assert ranking.renders >= 0.7, ranking
+    assert ranking.drawings >= ranking.renders - 0.1, ranking

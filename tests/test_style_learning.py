@@ -1,0 +1,163 @@
+"""The science of the demo: on builtin:toy, training on the video-synth stills moves the
+portrait toward the style, the way the blog found it does on Stable Diffusion 1.5.
+
+One run of the shipped demo config (plus one prior-preservation run) through the workflow;
+every claim is a comparison of means over seeds (and over the other settings), read from the
+score files the report reads. The style measure is `style_colour` (the stills' colours)
+together with `style_clip` (the toy CLIP's likeness to the stills); fidelity is
+`fidelity_base` (SSIM to the base model's picture of the same seed and prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO, snakemake, write_config
+
+PRIOR_RUN = {"prior_loss_weight": 1.0, "text_encoder_fraction": 0.1}
+
+
+def demo_config() -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["train"]["extra_runs"] = [*config["train"]["extra_runs"], PRIOR_RUN]
+    return config
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo")
+    write_config(workdir, demo_config())
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def images(demo) -> list[dict]:
+    found = []
+    for path in sorted((demo / "results" / "scores").glob("*.json")):
+        found.extend(json.loads(path.read_text())["images"])
+    return found
+
+
+def style(image: dict) -> float:
+    return image["style_colour"] + image["style_clip"]
+
+
+def mean(images: list[dict], measure=style, **where) -> float:
+    """The mean of a measure over the images matching `where` (a value, or a predicate)."""
+
+    def matches(image: dict) -> bool:
+        return all(
+            want(image[key]) if callable(want) else image[key] == want
+            for key, want in where.items()
+        )
+
+    chosen = [measure(image) for image in images if matches(image)]
+    assert chosen, f"no image matches {where}"
+    return statistics.fmean(chosen)
+
+
+def dreambooth(model: str) -> bool:
+    return model.startswith("te~")
+
+
+def step(model: str) -> int:
+    return int(model.rsplit("step-", 1)[1])
+
+
+def test_style_rises_with_steps(images):
+    first = mean(images, model=lambda m: dreambooth(m) and step(m) == 20)
+    last = mean(images, model=lambda m: dreambooth(m) and step(m) == 40)
+    assert last > first
+
+
+def test_style_rises_with_text_encoder_strength(images):
+    weakest = mean(images, model="te~0.05/step-40")
+    strongest = mean(images, model="te~0.2/step-40")
+    assert strongest > weakest
+
+
+def test_fidelity_to_the_base_falls_with_steps(images):
+    def fidelity(image: dict) -> float:
+        return image["fidelity_base"]
+
+    first = mean(images, fidelity, model=lambda m: dreambooth(m) and step(m) == 20)
+    last = mean(images, fidelity, model=lambda m: dreambooth(m) and step(m) == 40)
+    assert last < first
+
+
+def test_the_key_at_the_start_gives_more_style_than_at_the_end(images):
+    start = mean(images, model=dreambooth, variant=lambda v: v.startswith("start_"))
+    end = mean(images, model=dreambooth, variant=lambda v: v.startswith("end_"))
+    assert start > end
+
+
+def test_weight_1_3_gives_more_style_than_1_0(images):
+    heavier = mean(images, model=dreambooth, variant=lambda v: v.endswith("_w1.3"))
+    plain = mean(images, model=dreambooth, variant=lambda v: v.endswith("_w1"))
+    assert heavier > plain
+
+
+def test_the_base_models_images_score_lowest_on_style(images):
+    models = {image["model"] for image in images}
+    base = mean(images, model="base")
+    trained = {m: mean(images, model=m) for m in models - {"base"}}
+    assert all(base < value for value in trained.values()), (base, trained)
+
+
+def test_prior_preservation_keeps_the_class_closer_to_the_base(demo):
+    """The class prompt, rendered by the base model and by two runs that differ only in
+    prior preservation: the run with it stays closer (SSIM) to the base's pictures."""
+    import numpy as np
+    from PIL import Image
+    from skimage.metrics import structural_similarity
+
+    from stylesweep.sample import GridRenderer, Recipe
+
+    config = demo_config()
+    prompt = config["train"]["class_prompt"]
+    runs = {
+        "prior": "te~0.1_prior~1/step-40",
+        "none": "te~0.1/step-40",
+    }
+    renderer = GridRenderer(demo / "results" / "base" / "model")
+
+    def render(model: str) -> list[np.ndarray]:
+        if model != "base":
+            renderer.use_checkpoint(demo / "results" / "train" / model)
+        recipes = [
+            Recipe(
+                model=model,
+                model_hash=model,
+                variant="class",
+                prompt=prompt,
+                negative="",
+                seed=seed,
+                cfg_scale=7.0,
+                sampler="Euler a",
+                steps=20,
+                width=64,
+                height=64,
+                clip_skip=1,
+            )  # fmt: skip
+            for seed in range(8)
+        ]
+        out = demo / "class_renders" / model.replace("/", "_")
+        renderer.render(recipes, out)
+        return [np.asarray(Image.open(out / r.file_name()).convert("L")) for r in recipes]
+
+    base = render("base")
+
+    def closeness(model: str) -> float:
+        pictures = render(model)
+        return statistics.fmean(
+            structural_similarity(a, b, data_range=255) for a, b in zip(base, pictures, strict=True)
+        )
+
+    assert closeness(runs["prior"]) > closeness(runs["none"])
