@@ -1,4 +1,8 @@
-"""Prepare training images: RGB, square crop, one resolution, and a manifest of what was kept."""
+"""Prepare training images: RGB, square crop, one resolution, and a manifest of what was kept.
+
+Stills are read first, then frames are taken from the videos beside them (stylesweep/video.py),
+so that a frame that repeats a still is the one dropped.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json
 from stylesweep.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from stylesweep.video import (
+    Video,
+    VideoError,
+    VideoSettings,
+    dhash,
+    evenly,
+    hash_distance,
+    laplacian_variance,
+    read_errors,
+    read_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +39,7 @@ FEW_IMAGES = 5
 SMALL_FACTOR = 2
 MAX_STEM = 120  # output names stay well under the 255 bytes file systems allow
 SHOWN_SKIPPED = 5
+OFF = "dataset.video_every_seconds and dataset.video_scene_threshold are both null"
 READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
 
 
@@ -195,12 +211,20 @@ def error_text(error: Exception, source: Path, relative: str) -> str:
 
 
 def kind_reason(suffix: str) -> str | None:
-    """Why a file is not read as a still, from its suffix alone; None for an image."""
-    if suffix in VIDEO_SUFFIXES:
-        return "video: frame extraction is not supported yet"
-    if suffix not in IMAGE_SUFFIXES:
+    """Why a file is not read as a still, from its suffix alone; None for an image or a video."""
+    if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
         return f"not an image file ({suffix or 'no suffix'})"
     return None
+
+
+def is_animation(source: Path) -> bool:
+    """An image file of more than one frame (an animated GIF is read as a video when video
+    settings are given; without them it gives its first frame, like a still)."""
+    try:
+        with Image.open(source) as opened:
+            return getattr(opened, "n_frames", 1) > 1
+    except READ_ERRORS:
+        return False  # read as a still, and skipped there with the reason
 
 
 def read_still(source: Path) -> tuple[Image.Image, list[int], str | None]:
@@ -211,31 +235,180 @@ def read_still(source: Path) -> tuple[Image.Image, list[int], str | None]:
         return to_rgb(opened), list(opened.size), note
 
 
-def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, crop: str) -> dict:
-    """Convert every image in `stills` to a square RGB PNG of `resolution` pixels in `out_dir`.
+def nearest(code: int, seen: list[tuple[int, str]]) -> tuple[int, str] | None:
+    """The closest of `seen` (perceptual hash, name) to `code`: (distance, name), or None."""
+    return min(((hash_distance(code, h), name) for h, name in seen), default=None)
+
+
+def dropped_summary(dropped: list[dict]) -> str:
+    """`3 blurred, 2 near-duplicates`: how many frames went for each kind of reason."""
+    kinds: dict[str, int] = {}
+    for entry in dropped:
+        kind = entry["reason"].split(":")[0].split(" of ")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    plural = {"near-duplicate": "near-duplicates"}
+    return ", ".join(
+        f"{count} {plural.get(kind, kind) if count > 1 else kind}" for kind, count in kinds.items()
+    )
+
+
+def video_frames(
+    source: Path,
+    relative: str,
+    digest: str,
+    settings: VideoSettings,
+    resolution: int,
+    crop: str,
+    out_dir: Path,
+    used_names: set[str],
+    seen: list[tuple[int, str]],
+) -> tuple[list[dict], list[dict], dict | None, str | None]:
+    """Take, crop and filter the frames of one video; write those kept.
+
+    Returns the kept frames' manifest entries, the dropped frames (time and reason), the
+    video's entry, and why the video gives nothing (unreadable, or every frame dropped), if so.
+    A frame is compared with `seen` (every still and frame kept so far) and with the frames
+    of this video that passed before it; the frames kept are added to `seen`. Blur is only
+    judged on frames: a still was chosen by the artist, a frame by the clock.
+    """
+    video = Video(source)
+    passed: list[tuple[float, str, Image.Image, int]] = []
+    dropped: list[dict] = []
+    error = None
+
+    def drop(time: float, reason: str) -> None:
+        dropped.append({"source": relative, "time": time, "reason": reason})
+
+    try:
+        for frame in read_frames(video, settings.every_seconds, settings.scene_threshold):
+            square = square_crop(to_rgb(frame.image), resolution, crop)
+            sharpness = laplacian_variance(square)
+            if sharpness < settings.blur_threshold:
+                drop(
+                    frame.time,
+                    f"blurred: variance of the Laplacian {sharpness:.1f} is below "
+                    f"blur_threshold {settings.blur_threshold:g}",
+                )
+                continue
+            code = dhash(square)
+            if settings.dedupe_distance is not None:
+                here = [(h, f"{relative} at {t:.3f} s") for t, _, _, h in passed]
+                near = nearest(code, seen + here)
+                if near is not None and near[0] <= settings.dedupe_distance:
+                    drop(frame.time, f"near-duplicate of {near[1]} (hash distance {near[0]})")
+                    continue
+            passed.append((frame.time, frame.taken, square, code))
+    except (*read_errors(), VideoError) as caught:
+        error = error_text(caught, source, relative)
+    if not video.taken:
+        return [], [], None, f"video unreadable: {error or 'no frame could be decoded'}"
+    note = video.short_note()
+    if error:
+        note = f"decoding stopped after {video.last_time:.3f} s: {error}"
+    if note:
+        log.warning("%s: %s; the frames before it are used", relative, note)
+    warning = small_warning(relative, tuple(video.size), resolution)
+    if warning:
+        log.warning("%s", warning)
+    chosen = set(evenly(len(passed), settings.max_frames))
+    images = []
+    for index, (time, taken, square, code) in enumerate(passed):
+        if index not in chosen:
+            drop(
+                time,
+                f"over video_max_frames: {len(passed)} frames passed, "
+                f"{settings.max_frames} kept spread over the video",
+            )
+            continue
+        name = unique_name(f"{safe_stem(source.stem)}_{round(time * 1000):06d}ms", used_names)
+        with atomic_path(out_dir / f"{name}.png") as tmp:
+            square.save(tmp, format="PNG")
+        seen.append((code, f"{relative} at {time:.3f} s"))
+        images.append(
+            {
+                "file": f"{name}.png",
+                "source": relative,
+                "time": time,
+                "taken": taken,
+                "sha256": digest,
+                "original_size": video.size,
+                "caption": sidecar_caption(source),
+                "filename_caption": filename_caption(printable(source.stem)),
+                "note": note,
+                "warning": warning,
+            }
+        )
+    dropped.sort(key=lambda entry: entry["time"])
+    entry = {
+        "source": relative,
+        "sha256": digest,
+        "size": video.size,
+        "fps": video.fps,
+        "duration": round(video.duration, 3),
+        "frames_decoded": video.decoded,
+        "frames_taken": len(video.taken),
+        "frames_kept": len(images),
+        "frames_dropped": len(dropped),
+        "note": note,
+    }
+    log.info(
+        "%s: %.1f s, %d frames decoded, %d taken, %d kept",
+        relative, entry["duration"], video.decoded, len(video.taken), len(images),
+    )  # fmt: skip
+    reason = None
+    if not images:
+        reason = f"video: all {len(dropped)} frames taken were dropped ({dropped_summary(dropped)})"
+    return images, dropped, entry, reason
+
+
+def prepare_dataset(
+    stills: str | Path,
+    out_dir: str | Path,
+    resolution: int,
+    crop: str,
+    video: VideoSettings | dict | None = None,
+) -> dict:
+    """Convert every image in `stills` to a square RGB PNG of `resolution` pixels in `out_dir`,
+    and take frames from every video (and animated GIF) there with the `video` settings (the
+    config keys of VideoSettings.from_config; without them, or with neither the clock nor the
+    cuts on, videos are skipped and an animated GIF gives its first frame).
 
     Returns (and writes to out_dir/manifest.json) the list of kept images with their source,
-    sha256, original size, note (first frame only) and warning (small), and every skipped
-    file with the reason. Hidden files and folders and caption sidecars are passed over.
+    sha256, original size, note (first frame only) and warning (small), a frame's also with its
+    time in the video and why it was taken; every skipped file with the reason; every video
+    read, and every frame taken from one and dropped, with the reason. Hidden files and
+    folders and caption sidecars are passed over.
     """
     stills, out_dir = Path(stills), Path(out_dir)
     if not stills.is_dir():
         raise DatasetError(
             f"stills folder {stills} does not exist: set dataset.stills in config.yaml"
         )
+    if isinstance(video, dict):
+        video = VideoSettings.from_config(video)
     out_dir.mkdir(parents=True, exist_ok=True)
     images: list[dict] = []
     skipped: list[dict] = []
+    dropped: list[dict] = []
+    videos: list[dict] = []
+    video_files: list[tuple[Path, str]] = []
     used_names: set[str] = set()
     kept_by_hash: dict[str, str] = {}
+    seen: list[tuple[int, str]] = []  # perceptual hash and name of every still and frame kept
+    order: dict[str, int] = {}  # skipped files are listed in the folder's order
     for source in sorted(p for p in stills.rglob("*") if p.is_file()):
         parts = source.relative_to(stills).parts
         relative = printable("/".join(parts))
+        order[relative] = len(order)
         suffix = source.suffix.lower()
         if any(part.startswith(".") for part in parts) or suffix in CAPTION_SUFFIXES:
             continue
         if reason := kind_reason(suffix):
             skipped.append({"source": relative, "reason": reason})
+            continue
+        reads_videos = video is not None and not video.off
+        if suffix in VIDEO_SUFFIXES or (reads_videos and suffix == ".gif" and is_animation(source)):
+            video_files.append((source, relative))  # after every still: see the module's doc
             continue
         try:
             digest = sha256_file(source)
@@ -255,9 +428,11 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
         if warning := small_warning(relative, image.size, resolution):
             log.warning("%s", warning)
         name = unique_name(safe_stem(source.stem), used_names)
+        square = square_crop(image, resolution, crop)
         with atomic_path(out_dir / f"{name}.png") as tmp:
-            square_crop(image, resolution, crop).save(tmp, format="PNG")
+            square.save(tmp, format="PNG")
         kept_by_hash[digest] = relative
+        seen.append((dhash(square), relative))
         images.append(
             {
                 "file": f"{name}.png",
@@ -270,6 +445,35 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
                 "warning": warning,
             }
         )
+    for source, relative in video_files:
+        if video is None or video.off:
+            why = "no video settings" if video is None else OFF
+            skipped.append({"source": relative, "reason": f"video: not read ({why})"})
+            continue
+        try:
+            digest = sha256_file(source)
+        except OSError as error:
+            reason = f"video unreadable: {error_text(error, source, relative)}"
+            skipped.append({"source": relative, "reason": reason})
+            log.warning("skipping %s: %s", relative, reason)
+            continue
+        if digest in kept_by_hash:
+            reason = f"duplicate of {kept_by_hash[digest]}"
+            skipped.append({"source": relative, "reason": reason})
+            log.warning("skipping %s: %s", relative, reason)
+            continue
+        kept_by_hash[digest] = relative
+        frames, frames_dropped, entry, reason = video_frames(
+            source, relative, digest, video, resolution, crop, out_dir, used_names, seen
+        )
+        images += frames
+        dropped += frames_dropped
+        if entry:
+            videos.append(entry)
+        if reason:
+            skipped.append({"source": relative, "reason": reason})
+            log.warning("skipping %s: %s", relative, reason)
+    skipped.sort(key=lambda entry: order[entry["source"]])
     if not images:
         raise no_usable_image(stills, skipped)
     if len(images) < FEW_IMAGES:
@@ -278,9 +482,21 @@ def prepare_dataset(stills: str | Path, out_dir: str | Path, resolution: int, cr
             f"rather than copied; add stills (20 to 30 is usual)",
             stacklevel=2,
         )
-    manifest = {"resolution": resolution, "crop": crop, "images": images, "skipped": skipped}
+    manifest = {
+        "resolution": resolution,
+        "crop": crop,
+        "images": images,
+        "skipped": skipped,
+        "video": video.as_config() if video else None,
+        "videos": videos,
+        "dropped": dropped,
+    }
     write_json(out_dir / "manifest.json", manifest)
-    log.info("prepared %d images, skipped %d", len(images), len(skipped))
+    log.info(
+        "prepared %d images (%d frames of %d videos), skipped %d files, dropped %d frames",
+        len(images), sum("time" in image for image in images), len(videos), len(skipped),
+        len(dropped),
+    )  # fmt: skip
     return manifest
 
 

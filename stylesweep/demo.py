@@ -93,3 +93,57 @@ def write_demo_stills(
             video_synth_still(index, size, seed).save(tmp, format="PNG")
         paths.append(path)
     return paths
+
+
+# The demo's clip: two scenes of moving patterns with a hard cut between them, so that the
+# dataset stage's frames every N seconds and at scene changes both run in the demo.
+CLIP_PATTERNS = (0, 1)  # oscillators, then op-art rings (the feedback pattern needs a square)
+
+
+def video_synth_clip_frame(
+    time: float, seconds: float, width: int, height: int, seed: int = 0
+) -> np.ndarray:
+    """The clip's frame at `time` (seconds) as an RGB array: its scene's pattern, turning
+    and drifting with time, posterized like the stills."""
+    scene = min(int(time / seconds * len(CLIP_PATTERNS)), len(CLIP_PATTERNS) - 1)
+    index = CLIP_PATTERNS[scene]
+    rng = np.random.default_rng([seed, 1000 + index])
+    aspect = width / height
+    x, y = np.meshgrid(
+        np.linspace(-SPAN * aspect, SPAN * aspect, width), np.linspace(-SPAN, SPAN, height)
+    )
+    angle, drift = 0.6 * time, 0.3 * time
+    u = np.cos(angle) * x - np.sin(angle) * y + drift
+    v = np.sin(angle) * x + np.cos(angle) * y
+    field = PATTERNS[index](u, v, rng)
+    palette = np.array(PALETTES[(index + 2) % len(PALETTES)], dtype=np.uint8)
+    levels = np.quantile(field, np.linspace(0, 1, len(palette) + 1)[1:-1])
+    return palette[np.digitize(field, levels)]
+
+
+def write_demo_clip(
+    path: str | Path,
+    seconds: float = 3.0,
+    fps: int = 8,
+    width: int = 128,
+    height: int = 96,
+    seed: int = 0,
+) -> Path:
+    """A short H.264 (yuv420p) MP4 of moving video-synth patterns, with a cut half-way.
+
+    One encoder thread: x264's output depends on its thread count, and this way every
+    machine writes the same bytes.
+    """
+    import av
+
+    path = Path(path)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "16", "threads": "1"}
+        for index in range(round(seconds * fps)):
+            pixels = video_synth_clip_frame(index / fps, seconds, width, height, seed)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

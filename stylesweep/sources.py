@@ -20,7 +20,8 @@ BUILTIN_STILLS = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"
 DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
-# What a stills folder may hold (videos are skipped by the dataset stage, for now).
+# What a stills folder may hold. The dataset stage takes frames from videos, and from an
+# animated GIF (a .gif of one frame is a still, so .gif is listed with the images).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")

@@ -11,8 +11,8 @@ model and fails when an output moves while its version stays.
 from __future__ import annotations
 
 STAGE_VERSIONS = {
-    "make_demo_stills": 2,
-    "prepare_dataset": 1,
+    "make_demo_stills": 3,
+    "prepare_dataset": 2,
     "make_base_model": 1,
     "hash_base_model": 1,
     "encode_dataset": 1,
