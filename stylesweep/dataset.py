@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import tempfile
 import unicodedata
 import warnings
 from pathlib import Path
@@ -271,8 +273,29 @@ def video_frames(
     of this video that passed before it; the frames kept are added to `seen`. Blur is only
     judged on frames: a still was chosen by the artist, a frame by the clock.
     """
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".frames-") as scratch:
+        return _video_frames(
+            source, relative, digest, settings, resolution, crop, out_dir, used_names, seen,
+            Path(scratch),
+        )  # fmt: skip
+
+
+def _video_frames(
+    source: Path,
+    relative: str,
+    digest: str,
+    settings: VideoSettings,
+    resolution: int,
+    crop: str,
+    out_dir: Path,
+    used_names: set[str],
+    seen: list[tuple[int, str]],
+    scratch: Path,
+) -> tuple[list[dict], list[dict], dict | None, str | None]:
+    """video_frames, with the frames that pass waiting in `scratch` (on disk, not in memory:
+    an hour of video gives thousands) until the cap has chosen among them."""
     video = Video(source)
-    passed: list[tuple[float, str, Image.Image, int]] = []
+    passed: list[tuple[float, str, Path, int]] = []
     dropped: list[dict] = []
     error = None
 
@@ -297,7 +320,9 @@ def video_frames(
                 if near is not None and near[0] <= settings.dedupe_distance:
                     drop(frame.time, f"near-duplicate of {near[1]} (hash distance {near[0]})")
                     continue
-            passed.append((frame.time, frame.taken, square, code))
+            waiting = scratch / f"{len(passed)}.png"
+            square.save(waiting, format="PNG")
+            passed.append((frame.time, frame.taken, waiting, code))
     except (*read_errors(), VideoError) as caught:
         error = error_text(caught, source, relative)
     if not video.taken:
@@ -312,7 +337,7 @@ def video_frames(
         log.warning("%s", warning)
     chosen = set(evenly(len(passed), settings.max_frames))
     images = []
-    for index, (time, taken, square, code) in enumerate(passed):
+    for index, (time, taken, waiting, code) in enumerate(passed):
         if index not in chosen:
             drop(
                 time,
@@ -321,8 +346,7 @@ def video_frames(
             )
             continue
         name = unique_name(f"{safe_stem(source.stem)}_{round(time * 1000):06d}ms", used_names)
-        with atomic_path(out_dir / f"{name}.png") as tmp:
-            square.save(tmp, format="PNG")
+        os.replace(waiting, out_dir / f"{name}.png")  # the same folder's file system: atomic
         seen.append((code, f"{relative} at {time:.3f} s"))
         images.append(
             {

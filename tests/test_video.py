@@ -90,6 +90,9 @@ def test_a_frame_every_n_seconds_with_its_time(folder, tmp_path):
     for frame in frames:
         with Image.open(out / frame["file"]) as image:
             assert image.size == (SIZE, SIZE) and image.mode == "RGB"
+    assert sorted(p.name for p in out.iterdir()) == sorted(  # nothing waiting is left behind
+        [frame["file"] for frame in frames] + ["manifest.json"]
+    )
     (video,) = manifest["videos"]
     assert video["source"] == "my clip.mp4" and video["fps"] == 10 and video["duration"] == 2.0
     assert (video["frames_decoded"], video["frames_taken"], video["frames_kept"]) == (20, 4, 4)
@@ -98,6 +101,28 @@ def test_a_frame_every_n_seconds_with_its_time(folder, tmp_path):
     # the frame at 1.0 s is the eleventh picture (H.264 keeps its blocks recognisable)
     with Image.open(out / frames[2]["file"]) as image:
         assert hash_distance(dhash(image), dhash(Image.fromarray(blocks(10)))) <= 4
+
+
+def test_a_phone_video_comes_out_upright(tmp_path):
+    """A display matrix turning the stored frame a quarter counterclockwise, as a player
+    (and ffmpeg's autorotate) shows it: the top-left corner goes to the bottom left."""
+    from stylesweep.video import Video, read_frames
+
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    pixels = np.zeros((32, 64, 3), np.uint8)
+    pixels[:8, :8] = 255
+    with av.open(str(tmp_path / "phone.mp4"), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(90)
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode())
+    frame = next(read_frames(Video(tmp_path / "phone.mp4"), 1.0, None))
+    assert frame.image.size == (32, 64)
+    rows, columns = np.nonzero(np.asarray(frame.image)[:, :, 0] > 128)
+    assert rows.min() >= 48 and columns.max() < 16
 
 
 def test_frame_times_on_a_clip_that_misses_the_marks():
