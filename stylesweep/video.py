@@ -129,10 +129,10 @@ class FrameChooser:
     """Which decoded frames to take: the first frame with a time at or past each multiple of
     `every_seconds`, and the first frame of each new scene.
 
-    The scene score is ffmpeg's (its `select='gt(scene,0.3)'` filter): the mean absolute
-    difference of luma to the previous frame (0..255) less how much that difference itself
-    changed, over 100, so steady motion scores low and a cut scores high. The first frame
-    starts the first scene.
+    The scene score is ffmpeg's (its `select='gt(scene,0.3)'` filter): the smaller of the
+    mean absolute difference of luma to the previous frame (0..255) and how much that
+    difference changed since the frame before, over 100, so steady motion scores low and a
+    cut scores high. The first frame starts the first scene.
     """
 
     def __init__(self, every_seconds: float | None, scene_threshold: float | None):
