@@ -46,9 +46,20 @@ def render_captions(
     """One image per caption, each with its seed, Euler a (the demo's sampler)."""
     renderer = GridRenderer(model_dir)
     recipes = [
-        Recipe(model="toy", model_hash="toy", variant=str(i), prompt=caption, negative="",
-               seed=seed, cfg_scale=cfg_scale, sampler="Euler a", steps=steps,
-               width=IMAGE_SIZE, height=IMAGE_SIZE, clip_skip=1)  # fmt: skip
+        Recipe(
+            model="toy",
+            model_hash="toy",
+            variant=str(i),
+            prompt=caption,
+            negative="",
+            seed=seed,
+            cfg_scale=cfg_scale,
+            sampler="Euler a",
+            steps=steps,
+            width=IMAGE_SIZE,
+            height=IMAGE_SIZE,
+            clip_skip=1,
+        )  # fmt: skip
         for i, (caption, seed) in enumerate(zip(captions, seeds, strict=True))
     ]
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,6 +51,7 @@ from stylesweep.toy.world import TRAIN_SIZE, caption, draw
 
 log = logging.getLogger(__name__)
 
+
 # --- Data ------------------------------------------------------------------------------------
 def step_random(seed: int, part: str, step: int) -> random.Random:
     """The random source of one step of one part."""

@@ -1,0 +1,41 @@
+"""Screenshots of a report for README: `python docs/screenshots.py results/report/index.html`.
+
+Writes docs/grid.png (the grid section, with the axes given below) and docs/charts.png, with
+Debian's Chromium through Playwright (installed by `bash setup.sh test`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+DOCS = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--columns", default="step", help="grid axis of the columns")
+    parser.add_argument("--rows", default="run", help="grid axis of the rows")
+    parser.add_argument("--cell", default="96", help="cell size in px")
+    args = parser.parse_args()
+    executable = os.environ.get("STYLESWEEP_CHROMIUM") or shutil.which("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(args.report.resolve().as_uri())
+        page.select_option("#axis-x", args.columns)
+        page.select_option("#axis-y", args.rows)
+        page.fill("#cell-size", args.cell)
+        page.dispatch_event("#cell-size", "input")
+        page.locator("#grid-view").screenshot(path=DOCS / "grid.png")
+        page.locator("#charts").screenshot(path=DOCS / "charts.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
