@@ -56,10 +56,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-seeds", type=int, default=4, help="seeds in the report")
     parser.add_argument("--thumbnail", type=int, help="report thumbnails, px: min(256, size/2)")
     parser.add_argument("--import-repeat", type=int, default=3, help="imports: best of N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--peak-tflops", type=float, help="device peak (CUDA: 800, H100 bf16)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one measurement, in its own process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     args.model = args.model or ("sd15" if cuda else "tiny")
     args.size = args.size or (512 if args.model == "sd15" else 64)
@@ -289,8 +292,10 @@ def machine(device: str) -> str:
         pass
     text = f"{cpu}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
     if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(torch.device(device))}; {text}"
-    return text + (", no GPU" if not torch.cuda.is_available() else ", GPU not used")
+        text = f"{torch.cuda.get_device_name(torch.device(device))}; {text}"
+    else:
+        text += ", no GPU" if not torch.cuda.is_available() else ", GPU not used"
+    return text + f"; load average {os.getloadavg()[0]:.2f} at the start"
 
 
 def versions() -> str:
@@ -403,6 +408,7 @@ def main() -> None:
         ),
     )
     print(table(args, results, imports))
+    load = os.getloadavg()  # other work on the machine slows the many small calls most
     calls = results["sampling-ours"]["unet_calls"], results["sampling-base"]["unet_calls"]
     imports_mib = min(result["imports_mib"] for result in results.values())
     print(
@@ -410,7 +416,8 @@ def main() -> None:
         f"needs less. Each measurement ran in its own process, one after another, after the "
         f"same imports (a resident set of {imports_mib:.0f} MiB after them, included in the "
         f"RSS above); sampling made {calls[0]} UNet calls against {calls[1]}. "
-        f"Benchmark wall time {time.perf_counter() - started:.0f} s."
+        f"Benchmark wall time {time.perf_counter() - started:.0f} s; load average at the end "
+        f"{load[0]:.2f} (1 min), {load[1]:.2f} (5 min)."
     )
 
 
