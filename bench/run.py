@@ -290,7 +290,7 @@ def machine(device: str) -> str:
                 break
     except OSError:
         pass
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    text = f"{cpu}, {os.cpu_count()} cores, torch threads: {torch.get_num_threads()}"
     if device.startswith("cuda"):
         text = f"{torch.cuda.get_device_name(torch.device(device))}; {text}"
     else:
