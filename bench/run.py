@@ -382,12 +382,12 @@ def main() -> None:
     started = time.perf_counter()
     images = args.report_models * 6 * args.report_seeds * len(CFGS)
     scored = (args.report_models - 1) * 6 * args.report_seeds * len(CFGS)
-    print(f"**Date:** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  ")
-    print(f"**Machine:** {machine(args.device)}  ")
-    print(f"**Versions:** {versions()}  ")
-    print(f"**Command:** `python {shlex.join(['bench/run.py', *sys.argv[1:]])}`  ")
+    print(f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"- Machine: {machine(args.device)}")
+    print(f"- Versions: {versions()}")
+    print(f"- Command: `python {shlex.join(['bench/run.py', *sys.argv[1:]])}`")
     print(
-        f"**Settings:** {args.model} model, random weights, {args.size} px on {args.device}; "
+        f"- Settings: {args.model} model, random weights, {args.size} px on {args.device}; "
         f"training {args.train_steps} steps (marginal rate), text encoder for the first "
         f"{args.train_steps // 10}; sampling {args.seeds} seeds x {len(CFGS)} CFG scales = "
         f"{args.seeds * len(CFGS)} images, {args.steps} steps, Euler a; scoring {scored} images; "
