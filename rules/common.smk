@@ -390,3 +390,30 @@ def report_runs():
         )
         shown.append([run, seen])
     return shown
+
+
+# --- The dataset stage's video settings ---
+# The keys of dataset: that say what is done with a video (stylesweep/video.py reads them).
+VIDEO_KEYS = (
+    "video_every_seconds",
+    "video_scene_threshold",
+    "video_max_frames",
+    "blur_threshold",
+    "dedupe_distance",
+)
+# Files that may give frames: videos, and GIFs (an animated one is read as a video).
+FRAME_SUFFIXES = VIDEO_SUFFIXES | {".gif"}
+
+
+def video_settings():
+    """The video keys of dataset:, or None when the stills folder holds no video or GIF:
+    they only change frames, so an edit of them then reruns nothing. The demo's stills
+    hold a clip."""
+    stills = config["dataset"]["stills"]
+    if stills != BUILTIN_STILLS and not any(
+        path.suffix.lower() in FRAME_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(stills).parts)
+        for path in Path(stills).rglob("*")
+    ):
+        return None
+    return {key: config["dataset"][key] for key in VIDEO_KEYS}
