@@ -153,7 +153,9 @@ def load_interrogator(
         ) from error
 
 
-def world_interrogator(clip_model: str, caption_model: str | None, cache_dir, device: str):
+def world_interrogator(
+    clip_model: str, caption_model: str | None, cache_dir: str | Path, device: str
+):
     """clip-interrogator on the toy world's CLIP and phrases (stylesweep.toy.interrogator)."""
     from clip_interrogator import Config
 

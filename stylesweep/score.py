@@ -8,7 +8,7 @@
   scale rendered by the untrained base model: how much of the subject survives.
 - fidelity_prompt: CLIP similarity of the image to the base prompt without the key.
 
-CLIP is the interrogation model (builtin:tiny on the demo, ViT-L-14/openai for SD 1.5).
+CLIP is the interrogation model (builtin:toy on the demo, ViT-L-14/openai for SD 1.5).
 Per model, each measure is averaged over variants and CFG scales per seed; its mean and
 standard deviation over seeds are reported, so one lucky seed does not decide.
 """
