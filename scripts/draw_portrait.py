@@ -7,7 +7,8 @@ with log_to(snakemake.log[0]):
 
     mark_imports_done()
 
-    picture = draw(demo_portrait_index(), IMAGE_SIZE)
-    print(f"the toy world's picture {demo_portrait_index()}: {picture.caption}")
+    index = demo_portrait_index()
+    picture = draw(index, IMAGE_SIZE)
+    print(f"the toy world's picture {index}: {picture.caption}")
     with atomic_path(snakemake.output[0]) as tmp:
         picture.image.save(tmp, format="PNG")

@@ -59,7 +59,7 @@ def render_captions(
             width=IMAGE_SIZE,
             height=IMAGE_SIZE,
             clip_skip=1,
-        )  # fmt: skip
+        )
         for i, (caption, seed) in enumerate(zip(captions, seeds, strict=True))
     ]
     with tempfile.TemporaryDirectory() as tmp:
