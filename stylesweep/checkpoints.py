@@ -15,10 +15,16 @@ import hashlib
 from pathlib import Path
 
 import torch
-from safetensors.torch import load, save_file
+from safetensors.torch import load
 
 from stylesweep.base import Components
-from stylesweep.files import atomic_path, read_json, sha256_file, write_json
+from stylesweep.files import (
+    read_json,
+    sha256_file,
+    sort_safetensors_metadata,
+    write_json,
+    write_safetensors,
+)
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "learned_embeds.safetensors"
@@ -190,12 +196,15 @@ def save_checkpoint(
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if learned is not None:
-        with atomic_path(checkpoint_dir / EMBEDDINGS) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in learned.items()}, str(tmp))
+        write_safetensors(
+            checkpoint_dir / EMBEDDINGS,
+            {k: v.detach().cpu().contiguous() for k, v in learned.items()},
+        )
     elif lora is not None:
         from diffusers import StableDiffusionPipeline
 
         StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **lora)
+        sort_safetensors_metadata(checkpoint_dir / LORA)
     else:
         components.unet.save_pretrained(checkpoint_dir / "unet")
         components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylesweep.files import atomic_path, read_json, sha256_file, write_json
+from stylesweep.files import atomic_path, read_json, sha256_file, write_json, write_safetensors
 from stylesweep.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from stylesweep.video import (
     Video,
@@ -531,7 +531,6 @@ def encode_dataset(base_dir: str | Path, dataset_dir: str | Path, out_path: str 
     needs neither, and its job starts faster without them.
     """
     import torch
-    from safetensors.torch import save_file
     from tqdm import tqdm
 
     from stylesweep.base import load_components
@@ -553,9 +552,8 @@ def encode_dataset(base_dir: str | Path, dataset_dir: str | Path, out_path: str 
                 dist = components.vae.encode(view).latent_dist
             latents["mean" + suffix].append(dist.mean[0])
             latents["std" + suffix].append(dist.std[0])
-    with atomic_path(out_path) as tmp:
-        save_file(
-            {name: torch.stack(values).contiguous() for name, values in latents.items()},
-            str(tmp),
-            metadata={"images": json.dumps(manifest["images"])},
-        )
+    write_safetensors(
+        out_path,
+        {name: torch.stack(values).contiguous() for name, values in latents.items()},
+        metadata={"images": json.dumps(manifest["images"])},
+    )

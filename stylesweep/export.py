@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from stylesweep import __version__
 from stylesweep.base import load_components
 from stylesweep.checkpoints import ADAPTER, EMBEDDINGS, apply_checkpoint, read_manifest
-from stylesweep.files import atomic_path
+from stylesweep.files import write_safetensors
 from stylesweep.single_file import DTYPES, save_single_file
 
 
@@ -68,9 +68,7 @@ def export_embedding(checkpoint_dir: str | Path, manifest: dict, out_dir: Path) 
     key = manifest["settings"]["key"]
     vectors = load_file(str(Path(checkpoint_dir) / EMBEDDINGS))[key]
     path = out_dir / f"{key}.safetensors"
-    with atomic_path(path) as tmp:
-        save_file({"emb_params": vectors.contiguous()}, str(tmp), metadata=_metadata(manifest))
-    return path
+    return write_safetensors(path, {"emb_params": vectors.contiguous()}, _metadata(manifest))
 
 
 def export_lora(
@@ -111,9 +109,7 @@ def export_lora(
         "ss_sd_model_name": Path(str(manifest["base_model"])).name,
         "ss_training_comment": f"trigger: {settings['key']}",
     }
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in kohya.items()}, str(tmp), metadata=metadata)
-    return path
+    return write_safetensors(path, {k: v.contiguous() for k, v in kohya.items()}, metadata)
 
 
 def _metadata(manifest: dict) -> dict[str, str]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,40 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_safetensors(
+    path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None
+) -> Path:
+    """safetensors' `save_file`, atomically, and the same tensors always as the same bytes."""
+    from safetensors.torch import save_file  # torch is heavy; only writers need it
+
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        sort_safetensors_metadata(tmp)
+    return Path(path)
+
+
+def sort_safetensors_metadata(path: str | os.PathLike) -> None:
+    """Put a .safetensors file's metadata in sorted order, in place.
+
+    safetensors (Rust) keeps the metadata in a HashMap, whose order is random in each
+    process: a file with two or more metadata entries (diffusers' LoRA files, our exports)
+    would get different bytes from the same tensors. The rewritten header has the same
+    length, so only the header's bytes change.
+    """
+    with open(path, "r+b") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(size))
+        metadata = header.pop("__metadata__", None)
+        if not metadata or len(metadata) < 2:
+            return
+        ordered = {"__metadata__": dict(sorted(metadata.items())), **header}
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # safetensors writes compact JSON; this would be a new format
+            raise RuntimeError(f"{path}: unexpected safetensors header layout")
+        handle.seek(8)
+        handle.write(text + b" " * (size - len(text)))
 
 
 def sha256_tree(root: str | os.PathLike, pattern: str = "*.safetensors") -> str:

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from stylesweep.base import SD15_CONFIGS, Components, save_model
-from stylesweep.files import atomic_path
+from stylesweep.files import write_safetensors
 from stylesweep.sources import BaseModelError
 from stylesweep.tokenizer import build_clip_tokenizer
 
@@ -249,11 +249,8 @@ def save_single_file(
     components: Components, path: str | Path, dtype: str = "fp16", metadata: dict | None = None
 ) -> Path:
     """Write the model as one .safetensors file that AUTOMATIC1111 and ComfyUI load."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tensors = {
-            key: value.detach().to("cpu", DTYPES[dtype]).contiguous()
-            for key, value in original_layout(components).items()
-        }
-        save_file(tensors, str(tmp), metadata=metadata)
-    return path
+    tensors = {
+        key: value.detach().to("cpu", DTYPES[dtype]).contiguous()
+        for key, value in original_layout(components).items()
+    }
+    return write_safetensors(path, tensors, metadata)

@@ -17,12 +17,11 @@ from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from open_clip.model import CLIP
-from safetensors.torch import save_file
 from transformers.models.clip.configuration_clip import CLIPTextConfig
 from transformers.models.clip.modeling_clip import CLIPTextModel
 
 from stylesweep.base import CLIP_TOKENS, final_layer_norm
-from stylesweep.files import atomic_path, write_json
+from stylesweep.files import write_json, write_safetensors
 from stylesweep.toy.configs import CLIP_CONFIG, TEXT_CONFIG, UNET_CONFIG, VAE_CONFIG
 
 CLIP_WEIGHTS = "open_clip_model.safetensors"
@@ -97,8 +96,7 @@ def save_clip(clip: CLIP, folder: str | Path, dtype: torch.dtype = torch.float16
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(dtype).contiguous() for k, v in clip.state_dict().items()}
-    with atomic_path(folder / CLIP_WEIGHTS) as tmp:
-        save_file(state, str(tmp))
+    write_safetensors(folder / CLIP_WEIGHTS, state)
     write_json(folder / CLIP_CONFIG_FILE, {"model_cfg": CLIP_CONFIG, "preprocess_cfg": PREPROCESS})
     return folder
 
