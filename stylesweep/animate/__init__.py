@@ -1,0 +1,1 @@
+"""Deforum-style animation with the sweep's models: schedules, frame operations, rendering."""
