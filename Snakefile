@@ -30,6 +30,7 @@ include: "rules/sample.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
 include: "rules/export.smk"
+include: "rules/animate.smk"
 
 
 rule all:

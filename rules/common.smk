@@ -35,6 +35,8 @@ from stylesweep.sources import (
     is_single_file,
     resolve_base_model,
 )
+from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
+from stylesweep.animate.plan import AnimationError, plan_animation
 from stylesweep.stages import stage_version
 from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
@@ -355,12 +357,12 @@ def loss_files():
 
 
 def animation_files():
-    """Animations already made under results/animations/, shown by the report."""
-    return sorted(
-        str(path)
-        for path in Path("results/animations").glob("*")
-        if path.suffix.lower() in (".mp4", ".webm", ".gif", ".webp")
-    )
+    """Each animation's video and settings, in config order, for the report."""
+    return [
+        f"results/animate/{name}/{file}"
+        for name in config["animate"]["animations"]
+        for file in ("animation.mp4", "settings.json")
+    ]
 
 
 def thumbnail_manifests():
@@ -417,3 +419,74 @@ def video_settings():
     ):
         return None
     return {key: config["dataset"][key] for key in VIDEO_KEYS}
+
+
+# --- The animate stage ---
+def animation_models():
+    """Every model of the sweep as an animation names it, with its checkpoint folder (None
+    for the base) and its trigger key."""
+    models = {"base": {"checkpoint": None, "key": config["train"]["key"]}}
+    for run, settings in RUNS.items():
+        for step in checkpoint_steps(settings):
+            model = model_name(run, step)
+            models[model] = {
+                "checkpoint": checkpoint_dir(model),
+                "key": settings["key"],
+            }
+    return models
+
+
+def animation(name):
+    """One animation's settings, or a clear error naming the known ones."""
+    animations = config["animate"]["animations"]
+    if name not in animations:
+        raise WorkflowError(
+            f"no animation named {name} in animate.animations "
+            f"(animations: {', '.join(animations) or 'none'})"
+        )
+    return animations[name]
+
+
+def check_animations():
+    """Parse every animation's schedules and check its models against the sweep, so that
+    a mistake stops the run before any job starts, naming the key."""
+    models = {
+        model: {"hash": "", "key": entry["key"]}
+        for model, entry in animation_models().items()
+    }
+    for name, settings in config["animate"]["animations"].items():
+        try:
+            plan_animation(name, settings, models, common={})
+        except AnimationError as error:
+            raise WorkflowError(f"config key {error}") from None
+
+
+def animate_inputs(wildcards):
+    settings = animation(wildcards.animation)
+    used = as_list(settings["models"])
+    if isinstance(settings["models"], dict):
+        used = list(settings["models"].values())
+    models = animation_models()
+    inputs = {
+        "base": base_model_dir(),
+        "base_hash": BASE_HASH,
+        "checkpoints": [
+            models[m]["checkpoint"] for m in dict.fromkeys(used) if m != "base"
+        ],
+    }
+    init = settings["init_image"]
+    key = f"animate.animations.{wildcards.animation}.init_image"
+    if init == "portrait":
+        inputs["init_image"] = portrait_path(as_list(config["prompts"]["portrait"])[0])
+    elif init:
+        inputs["init_image"] = input_path(key, _existing(key, init))
+    return inputs
+
+
+def animation_text_settings():
+    """The grids' prompt settings, which the animations share."""
+    return {key: config["sample"][key] for key in ANIMATION_TEXT_KEYS}
+
+
+if workflow.is_main_process:
+    check_animations()

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from stylesweep.files import atomic_path
+from stylesweep.video import write_mp4
 
 PALETTES = [
     [(255, 0, 128), (0, 255, 200), (20, 0, 60), (255, 240, 0)],
@@ -129,21 +130,9 @@ def write_demo_clip(
     height: int = 96,
     seed: int = 0,
 ) -> Path:
-    """A short H.264 (yuv420p) MP4 of moving video-synth patterns, with a cut half-way.
-
-    One encoder thread: x264's output depends on its thread count, and this way every
-    machine writes the same bytes.
-    """
-    import av
-
-    path = Path(path)
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "16", "threads": "1"}
-        for index in range(round(seconds * fps)):
-            pixels = video_synth_clip_frame(index / fps, seconds, width, height, seed)
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    """A short H.264 (yuv420p) MP4 of moving video-synth patterns, with a cut half-way."""
+    frames = (
+        video_synth_clip_frame(index / fps, seconds, width, height, seed)
+        for index in range(round(seconds * fps))
+    )
+    return write_mp4(frames, path, fps)

@@ -288,6 +288,25 @@ def chart_section(
     }
 
 
+def animation_clip(video: Path, out_dir: Path) -> dict:
+    """An animation of the animate stage as the report shows it: its video, linked into
+    out_dir/animations/, and the settings it was made with (from settings.json beside it)."""
+    made = read_json(video.parent / "settings.json")
+    name = made["name"]
+    _link_or_copy(video, out_dir / "animations" / f"{name}.mp4")
+    settings = made["settings"]
+    shown = {key: settings[key] for key in ("models", "prompts", "max_frames", "fps", "size")}
+    return {
+        "file": f"animations/{name}.mp4",
+        "name": name,
+        "frames": made["frames"],
+        "fps": settings["fps"],
+        "rate": made["diffused_per_second"],
+        "summary": shown,
+        "settings_yaml": yaml.safe_dump(settings, sort_keys=True, allow_unicode=True),
+    }
+
+
 def build_report(
     *,
     out_dir: str | Path,
@@ -299,7 +318,7 @@ def build_report(
     sample_manifests: list[str | Path],
     score_files: list[str | Path],
     loss_files: dict[str, list[str | Path]],
-    animations: list[str | Path] = (),
+    animations: list[str] = (),
     thumbnails: list[str | Path] | None = None,
     sample: dict,
     base_model: str,
@@ -348,11 +367,7 @@ def build_report(
         "images": images,
     }
 
-    clips = []
-    for path in map(Path, animations):
-        _link_or_copy(path, out_dir / "animations" / path.name)
-        kind = "video" if path.suffix.lower() in (".mp4", ".webm") else "image"
-        clips.append({"file": f"animations/{path.name}", "name": path.stem, "kind": kind})
+    clips = [animation_clip(Path(path), out_dir) for path in animations if path.endswith(".mp4")]
 
     training = []
     for run, paths in loss_files.items():

@@ -194,18 +194,28 @@ class GridRenderer:
             group = list(group)
             for start in range(0, len(group), batch_size):
                 batch = group[start : start + batch_size]
-                for recipe, image in zip(batch, self._denoise(batch), strict=True):
+                for recipe, image in zip(batch, self.denoise(batch), strict=True):
                     padded = self.padded[self._embed_key(recipe)]
                     save_png(image, out_dir / recipe.file_name(), recipe, padded)
                 progress.update(len(batch))
         progress.close()
         return len(pending)
 
-    def _denoise(self, batch: list[Recipe]) -> list[Image.Image]:
+    @torch.no_grad()
+    def denoise(
+        self, batch: list[Recipe], init: torch.Tensor | None = None, strength: float = 1.0
+    ) -> list[Image.Image]:
+        """The images of recipes that share sampler, steps and size.
+
+        With `init` (pixels in [-1, 1], one per recipe) this is diffusers' img2img: the first
+        (1 - strength) of the schedule is skipped, and the images' latents are noised to
+        where the rest begins. `strength` 0 gives back the encoded images.
+        """
         first = batch[0]
         unet, vae = self.components.unet, self.components.vae
         scheduler = make_scheduler(first.sampler, self.scheduler_config)
         scheduler.set_timesteps(first.steps, device=self.device)
+        timesteps = scheduler.timesteps
         cond = torch.cat([self._embed(r)[0] for r in batch]).to(self.device, self.dtype)
         uncond = torch.cat([self._embed(r)[1] for r in batch]).to(self.device, self.dtype)
         same_length = cond.shape[1] == uncond.shape[1]
@@ -215,9 +225,14 @@ class GridRenderer:
         # each image's noise from its own generator: the same image in any batch
         generators = [torch.Generator("cpu").manual_seed(r.seed) for r in batch]
         shape = (len(batch), unet.config.in_channels, first.height // 8, first.width // 8)
-        latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
-        latents = latents * scheduler.init_noise_sigma
-        for t in scheduler.timesteps:
+        if init is None:
+            latents = randn_tensor(
+                shape, generator=generators, device=self.device, dtype=self.dtype
+            )
+            latents = latents * scheduler.init_noise_sigma
+        else:
+            timesteps, latents = self._noised_latents(scheduler, init, strength, generators)
+        for t in timesteps:
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             if same_length:
                 noise = unet(model_input, t, encoder_hidden_states=text, return_dict=False)[0]
@@ -237,6 +252,32 @@ class GridRenderer:
             ]
         )
         return self.image_processor.postprocess(decoded.float(), output_type="pil")
+
+    def _noised_latents(
+        self, scheduler, init: torch.Tensor, strength: float, generators: list[torch.Generator]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The timesteps left and the starting latents of img2img, in the order diffusers'
+        StableDiffusionImg2ImgPipeline draws its noise (the latents' sample, then the noise)."""
+        vae = self.components.vae
+        steps = len(scheduler.timesteps) // scheduler.order
+        skipped = steps - min(int(steps * strength), steps)
+        timesteps = scheduler.timesteps[skipped * scheduler.order :]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(skipped * scheduler.order)
+        pixels = init.to(self.device, self.dtype)
+        latents = torch.cat(
+            [
+                vae.encode(image[None]).latent_dist.sample(generator)
+                for image, generator in zip(pixels, generators, strict=True)
+            ]
+        )
+        latents = latents * vae.config.scaling_factor
+        if len(timesteps) == 0:
+            return timesteps, latents
+        noise = randn_tensor(
+            latents.shape, generator=generators, device=self.device, dtype=self.dtype
+        )
+        return timesteps, scheduler.add_noise(latents, noise, timesteps[:1].repeat(len(latents)))
 
 
 def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = False) -> None:
@@ -281,6 +322,18 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = Fals
         image.save(tmp, format="PNG", pnginfo=info)
 
 
+def weights_hash_of(checkpoint_dir: str | Path | None, base_hash: str) -> str:
+    """The hash of a model's weights: the base's, or a checkpoint's trained parts on top.
+
+    The parts' hashes were recorded when the checkpoint was saved (and their sizes are
+    checked here: a damaged file is named, never silently reused).
+    """
+    if checkpoint_dir is None:
+        return base_hash
+    parts = json.dumps(verify_sizes(checkpoint_dir)["weights_sha256"], sort_keys=True)
+    return hashlib.sha256(f"{parts}+{base_hash}".encode()).hexdigest()
+
+
 def sample_models(
     *,
     models: dict[str, str | Path | None],
@@ -311,12 +364,7 @@ def sample_models(
     entries, rendered, reused = [], 0, 0
     for model, checkpoint_dir in models.items():
         out_dir = root / (Path(checkpoint_dir).name if checkpoint_dir is not None else "")
-        weights_hash = base_hash
-        if checkpoint_dir is not None:  # the trained parts on top of their base
-            # the parts' hashes were recorded when the checkpoint was saved
-            # (and their sizes checked: a damaged file is named, never silently reused)
-            parts = json.dumps(verify_sizes(checkpoint_dir)["weights_sha256"], sort_keys=True)
-            weights_hash = hashlib.sha256(f"{parts}+{base_hash}".encode()).hexdigest()
+        weights_hash = weights_hash_of(checkpoint_dir, base_hash)
         recipes = [
             Recipe(
                 model=model,

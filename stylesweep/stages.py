@@ -11,7 +11,7 @@ model and fails when an output moves while its version stays.
 from __future__ import annotations
 
 STAGE_VERSIONS = {
-    "make_demo_stills": 3,
+    "make_demo_stills": 4,
     "prepare_dataset": 2,
     "make_base_model": 1,
     "hash_base_model": 1,
@@ -24,9 +24,10 @@ STAGE_VERSIONS = {
     "sample": 1,
     "score": 1,
     "make_thumbnails": 1,
-    "report": 1,
+    "report": 2,
     "publish_report": 1,
     "export": 1,
+    "animate": 1,
 }
 
 

@@ -1,4 +1,5 @@
-"""Frames from the artist's videos, and the two measures frames are dropped by.
+"""Video in and out: frames from the artist's videos, the two measures frames are dropped
+by, and the writers of the animations' MP4 and preview.
 
 Frames are taken every N seconds and/or at scene changes; the dataset stage
 (stylesweep/dataset.py) crops them like the stills, drops the blurred ones (variance of the
@@ -12,12 +13,14 @@ never pays for it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from stylesweep.files import atomic_path
 
 # The config keys of dataset: that reach this module, and their names here.
 KEYS = {
@@ -243,3 +246,53 @@ def evenly(count: int, keep: int) -> list[int]:
     if keep == 1:
         return [0]
     return sorted({round(i * (count - 1) / (keep - 1)) for i in range(keep)})
+
+
+def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int, crf: int = 16) -> Path:
+    """H.264 (yuv420p) MP4 of RGB frames (sides even), atomically.
+
+    H.264 in yuv420p is what every browser plays (Chromium does not play mp4v, OpenCV's
+    default). The same frames give the same bytes, on every machine.
+    """
+    import av
+
+    path = Path(path)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = None
+        for index, pixels in enumerate(frames):
+            if stream is None:
+                stream = container.add_stream("libx264", rate=fps)
+                stream.height, stream.width = pixels.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                # x264's macroblock-tree rate control gives different bytes from run to run
+                # in a process that has run torch (measured: 3 outcomes in 20 encodes of the
+                # same frames, 1 without it), so it is off; one thread, as x264's output
+                # also depends on its thread count (PyAV's default, 0, lets x264 choose).
+                stream.options = {"crf": str(crf), "x264-params": "mbtree=0"}
+                stream.codec_context.thread_count = 1
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        if stream is None:
+            raise VideoError(f"{path}: no frames to write")
+        container.mux(stream.encode())
+    return path
+
+
+def write_gif(
+    frames: Iterable[Image.Image], path: str | Path, fps: int, longest: int = 256
+) -> Path:
+    """A looping GIF preview, at most `longest` px a side (Pillow; every browser plays it)."""
+    small = []
+    for frame in frames:
+        scale = min(1.0, longest / max(frame.size))
+        size = tuple(max(1, round(side * scale)) for side in frame.size)
+        small.append(frame.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    if not small:
+        raise VideoError(f"{path}: no frames to write")
+    with atomic_path(path) as tmp:
+        small[0].save(
+            tmp, format="GIF", save_all=True, append_images=small[1:], loop=0,
+            duration=round(1000 / fps), disposal=1,
+        )  # fmt: skip
+    return Path(path)

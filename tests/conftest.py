@@ -65,6 +65,9 @@ def small_config() -> dict:
     config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
     config["prompts"].update(placements=["start", "end"], weights=[1.0, 1.2])
     config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
+    config["animate"]["animations"]["drift"].update(
+        models={0: "te~0.25/step-2", 2: "te~0.25/step-4"}, max_frames=4, steps=4
+    )
     return config
 
 

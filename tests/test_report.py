@@ -45,13 +45,25 @@ def test_large_images_get_webp_thumbnails_and_the_page_states_their_weight(tmp_p
     assert f"thumbnails {weight['thumbnails'] / 1e6:.1f} MB" in index.read_text()
 
 
-def test_animations_get_their_own_section(tmp_path):
-    clip = tmp_path / "drift.gif"
-    frames = [Image.new("RGB", (16, 16), (i * 60, 0, 0)) for i in range(3)]
-    frames[0].save(clip, save_all=True, append_images=frames[1:], duration=100)
-    html = synthetic_report(tmp_path / "r", animations=[clip]).read_text()
-    assert '<section id="animations">' in html and 'src="animations/drift.gif"' in html
-    assert (tmp_path / "r" / "report" / "animations" / "drift.gif").is_file()
+def test_animations_get_their_own_section_with_their_settings(tmp_path):
+    import numpy as np
+
+    from stylesweep.video import write_mp4
+
+    folder = tmp_path / "animate" / "drift"
+    frames = [np.full((16, 16, 3), (i * 60, 0, 0), np.uint8) for i in range(3)]
+    video = write_mp4(frames, folder / "animation.mp4", fps=4)
+    settings = {"models": {"0": "base", "2": "te~0.1/step-2"}, "prompts": f"{EVIL}",
+                "max_frames": 3, "fps": 4, "size": 16}  # fmt: skip
+    made = {"name": "drift", "frames": 3, "diffused_per_second": 1.5, "settings": settings}
+    (folder / "settings.json").write_text(json.dumps(made))
+    html = synthetic_report(
+        tmp_path / "r", animations=[str(video), str(folder / "settings.json")]
+    ).read_text()
+    assert '<section id="animations">' in html and 'src="animations/drift.mp4"' in html
+    assert "3 frames at 4 fps" in html and "frame 2: te~0.1/step-2" in html
+    assert EVIL not in html  # the prompt is escaped here too
+    assert (tmp_path / "r" / "report" / "animations" / "drift.mp4").is_file()
     assert '<section id="animations">' not in synthetic_report(tmp_path / "s").read_text()
 
 

@@ -1,0 +1,23 @@
+# Deforum-style animations with the sweep's models: one job per named animation. Its frames
+# are cached in results/animate/<name>/frames/ (not an output: Snakemake would delete them),
+# so a killed job resumes, and a longer animation renders only its new frames.
+rule animate:
+    input:
+        unpack(animate_inputs),
+    output:
+        video="results/animate/{animation}/animation.mp4",
+        preview="results/animate/{animation}/preview.gif",
+        settings="results/animate/{animation}/settings.json",
+    log:
+        "logs/animate/{animation}.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    resources:
+        gpu=1,
+    params:
+        animation=lambda wildcards: canonical(animation(wildcards.animation)),
+        models=lambda wildcards: canonical(animation_models()),
+        text=param(animation_text_settings()),
+        version=stage_version("animate"),
+    script:
+        "../scripts/animate.py"

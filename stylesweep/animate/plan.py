@@ -1,0 +1,158 @@
+"""An animation's plan: what decides each frame, from its config (no torch here).
+
+The workflow checks a plan when it reads the config, so that a schedule that does not parse
+or a model that is not in the sweep stops the run before any job starts; the render job
+follows the plan frame by frame. A frame's recipe holds everything that decides its pixels
+given the frames before it, so a frame on disk whose recipe (and every earlier frame's)
+matches the plan is the frame this plan would render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from stylesweep.animate.schedule import ScheduleError, evaluate_schedule, value_at
+
+# Scheduled numbers, in Deforum's keyframe syntax; `strength` has Deforum's meaning.
+SCHEDULED = (
+    "zoom",
+    "angle",
+    "translation_x",
+    "translation_y",
+    "strength",
+    "cfg_scale",
+    "noise",
+    "contrast",
+    "steps",
+)
+MOTION = ("zoom", "angle", "translation_x", "translation_y")
+SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
+# The sampler's text settings come from sample: (the grids' emphasis and prompt chunking).
+TEXT_KEYS = ("clip_skip", "emphasis", "wrap_length", "pad_conds")
+
+
+class AnimationError(ValueError):
+    """An animation setting that cannot be used, named with its fix."""
+
+
+def deforum_strength(kept: float) -> float:
+    """diffusers' img2img strength for Deforum's: Deforum's strength is the share of the
+    previous frame kept (its default 0.65), diffusers' the share of the schedule run again
+    (so 0.35)."""
+    return 1.0 - min(max(float(kept), 0.0), 1.0)
+
+
+def stepped(value: str | dict, name: str) -> dict[int, str]:
+    """A schedule that steps rather than interpolates (prompts, models): one value for the
+    whole animation, or {frame: value} from YAML (keys as numbers or digit strings)."""
+    if not isinstance(value, dict):
+        return {0: value}
+    keyframes = {}
+    for frame, text in value.items():
+        if not str(frame).isdigit():
+            raise AnimationError(f"{name}: {frame!r} is not a frame number; use 0, 12, ...")
+        keyframes[int(frame)] = text
+    value_at(keyframes, 0, name)  # it must say what frame 0 is
+    return dict(sorted(keyframes.items()))
+
+
+def diffused_frames(max_frames: int, cadence: int) -> list[int]:
+    """Every `cadence`-th frame, and the last, go through the model; the others are blends."""
+    frames = list(range(0, max_frames, cadence))
+    if frames[-1] != max_frames - 1:
+        frames.append(max_frames - 1)
+    return frames
+
+
+def frame_seeds(settings: dict, max_frames: int, where: str) -> list[int]:
+    """Each frame's seed by Deforum's seed behaviours: iter (seed + frame), fixed, random
+    (drawn from the seed, frame by frame, so a longer animation keeps the first seeds) or a
+    keyframe schedule."""
+    seed, behaviour = settings["seed"], settings["seed_behavior"]
+    if behaviour == "iter":
+        return [seed + frame for frame in range(max_frames)]
+    if behaviour == "fixed":
+        return [seed] * max_frames
+    if behaviour == "random":
+        return [
+            int(np.random.SeedSequence([seed, frame]).generate_state(1)[0])
+            for frame in range(max_frames)
+        ]
+    if behaviour == "schedule":
+        values = evaluate_schedule(
+            settings["seed_schedule"], max_frames, seed, f"{where}.seed_schedule"
+        )
+        return [int(round(value)) for value in values]
+    raise AnimationError(
+        f"{where}.seed_behavior: {behaviour!r} is not one of {', '.join(SEED_BEHAVIOURS)}"
+    )
+
+
+def plan_animation(
+    name: str,
+    settings: dict,
+    models: dict[str, dict],
+    common: dict,
+) -> list[dict]:
+    """The recipe of every frame of animation `name`.
+
+    `models` maps each model the sweep has to {"hash": weights hash, "key": trigger key};
+    `common` holds what every frame shares and the schedules do not say (size, text
+    settings, the init image's hash, the stage's version). Raises AnimationError (a
+    ScheduleError for a schedule) naming the setting.
+    """
+    where = f"animate.animations.{name}"
+    max_frames = settings["max_frames"]
+    try:
+        values = {
+            key: evaluate_schedule(settings[key], max_frames, settings["seed"], f"{where}.{key}")
+            for key in SCHEDULED
+        }
+        seeds = frame_seeds(settings, max_frames, where)
+        prompts = stepped(settings["prompts"], f"{where}.prompts")
+        model_schedule = stepped(settings["models"], f"{where}.models")
+    except ScheduleError as error:
+        raise AnimationError(str(error)) from None
+    for model in model_schedule.values():
+        if model not in models:
+            raise AnimationError(
+                f"{where}.models: {model!r} is not a model of the sweep; "
+                f"models: {', '.join(models)}"
+            )
+    shared = {**common, "cadence": settings["cadence"], "border": settings["border"],
+              "colour_match": settings["colour_match"]}  # fmt: skip
+    shared_hash = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:16]
+    diffused = diffused_frames(max_frames, settings["cadence"])
+    plan = []
+    for frame in range(max_frames):
+        recipe = {"frame": frame, "shared": shared_hash}
+        recipe.update({key: float(values[key][frame]) for key in MOTION})
+        if frame in diffused:
+            model = value_at(model_schedule, frame, f"{where}.models")
+            recipe.update(
+                kind="diffused",
+                model=model,
+                model_hash=models[model]["hash"],
+                prompt=value_at(prompts, frame, f"{where}.prompts").replace(
+                    "{key}", models[model]["key"]
+                ),
+                negative=settings["negative"],
+                seed=seeds[frame],
+                sampler=settings["sampler"],
+                steps=max(1, int(round(values["steps"][frame]))),
+                cfg_scale=float(values["cfg_scale"][frame]),
+                strength=float(values["strength"][frame]),
+                noise=float(values["noise"][frame]),
+                contrast=float(values["contrast"][frame]),
+            )
+        else:
+            before = max(k for k in diffused if k < frame)
+            after = min(k for k in diffused if k > frame)
+            recipe.update(
+                kind="tween", between=[before, after], weight=(frame - before) / (after - before)
+            )
+        plan.append(recipe)
+    return plan

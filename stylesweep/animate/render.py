@@ -1,0 +1,246 @@
+"""Render a Deforum-style 2D animation with the sweep's models, frame by frame, resumably.
+
+A diffused frame is the previous diffused frame warped on through every frame's motion
+(zoom, rotation, translation), its colours matched to the first frame, its contrast changed
+and noise added, then img2img with the model, prompt and settings of its frame: the grids'
+own loop (GridRenderer), so the same scheduler, emphasis and seeds as the grids. With a
+cadence of N, every N-th frame is diffused and a frame between is the previous diffused
+frame, warped on, blended into the next.
+
+Every frame is a PNG carrying its recipe. The only state carried from frame to frame is
+those PNGs' pixels, so a killed animation resumes where it stopped, and a longer one renders
+only the new frames, with the same bytes as an uninterrupted render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from PIL.PngImagePlugin import PngInfo
+from tqdm import tqdm
+
+from stylesweep.animate.frames import add_noise, apply_contrast, blend, match_colours, warp
+from stylesweep.animate.plan import MOTION, deforum_strength, plan_animation, stepped
+from stylesweep.files import atomic_path, sha256_file, write_json
+from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
+from stylesweep.versions import package_versions
+from stylesweep.video import write_gif, write_mp4
+
+log = logging.getLogger(__name__)
+
+FRAMES = "frames"
+RECIPE = "stylesweep"  # the PNG text chunk holding a frame's recipe
+
+
+def frame_path(out_dir: Path, frame: int) -> Path:
+    return out_dir / FRAMES / f"{frame:05d}.png"
+
+
+def saved_recipe(path: Path) -> dict | None:
+    """The recipe a frame PNG was saved with, or None (missing, unreadable, foreign)."""
+    try:
+        with Image.open(path) as image:
+            return json.loads(image.text[RECIPE])
+    except (OSError, KeyError, ValueError, AttributeError):
+        return None
+
+
+def frames_done(out_dir: Path, plan: list[dict]) -> int:
+    """How many frames from the start are on disk with the plan's recipe."""
+    for frame, recipe in enumerate(plan):
+        if saved_recipe(frame_path(out_dir, frame)) != recipe:
+            return frame
+    return len(plan)
+
+
+def save_frame(pixels: np.ndarray, out_dir: Path, recipe: dict) -> None:
+    info = PngInfo()
+    info.add_text(RECIPE, json.dumps(recipe, sort_keys=True))
+    with atomic_path(frame_path(out_dir, recipe["frame"])) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info)
+
+
+def load_frame(out_dir: Path, frame: int) -> np.ndarray:
+    with Image.open(frame_path(out_dir, frame)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def load_init_image(path: str | Path, size: int) -> np.ndarray:
+    """The init image cropped to a square at its centre and resized, as the stills are."""
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        return np.asarray(ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS))
+
+
+def to_pixels(image: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 to the VAE's 1x3xHxW in [-1, 1]."""
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+
+class ModelSwitcher:
+    """The renderer of the model a frame uses. A switch loads the base afresh and puts the
+    checkpoint on it, so a frame's pixels never depend on which model came before."""
+
+    def __init__(self, base_dir: str | Path, checkpoints: dict[str, str | None], device: str):
+        self.base_dir, self.checkpoints, self.device = base_dir, checkpoints, device
+        self.model: str | None = None
+        self.renderer: GridRenderer | None = None
+
+    def get(self, model: str) -> GridRenderer:
+        if model != self.model:
+            self.renderer = GridRenderer(self.base_dir, self.device)
+            if self.checkpoints[model] is not None:
+                self.renderer.use_checkpoint(self.checkpoints[model])
+            self.model = model
+        return self.renderer
+
+
+def render_animation(
+    *,
+    name: str,
+    settings: dict,
+    models: dict[str, dict],
+    base_dir: str | Path,
+    base_hash: str,
+    text: dict,
+    out_dir: str | Path,
+    init_image: str | Path | None = None,
+    version: int = 1,
+    device: str = "cpu",
+) -> dict:
+    """Render (or reuse) every frame of one animation, then write its MP4, GIF preview and
+    settings.json into out_dir; return the settings written.
+
+    `models` maps each model of the sweep to {"checkpoint": its folder (None for the base),
+    "key": its trigger key}; `text` holds sample:'s clip_skip, emphasis, wrap_length and pad_conds.
+    """
+    out_dir = Path(out_dir)
+    sampler_settings(settings["sampler"])  # a wrong name fails before any model loads
+    size = settings["size"]
+    where = f"animate.animations.{name}"
+    used = set(stepped(settings["models"], f"{where}.models").values())
+    # only the models the animation uses are hashed (the hash checks their files' sizes)
+    models = {
+        model: {
+            **entry,
+            "hash": weights_hash_of(entry["checkpoint"], base_hash) if model in used else "",
+        }
+        for model, entry in models.items()
+    }
+    common = {
+        "size": size,
+        "text": text,
+        "init": sha256_file(init_image) if init_image else None,
+        "version": version,
+    }
+    plan = plan_animation(name, settings, models, common)
+    done = frames_done(out_dir, plan)
+    diffused = [recipe["frame"] for recipe in plan if recipe["kind"] == "diffused"]
+    # resume from the last diffused frame on disk: what follows it is made from it
+    resume = max((frame for frame in diffused if frame < done), default=None)
+    log.info("%s: %d of %d frames on disk, rendering from frame %s",
+             name, done, len(plan), 0 if resume is None else resume + 1)  # fmt: skip
+
+    checkpoints = {model: entry["checkpoint"] for model, entry in models.items()}
+    switcher = ModelSwitcher(base_dir, checkpoints, device)
+    started, rendered = time.perf_counter(), 0
+    progress = tqdm(total=len(plan), initial=0 if resume is None else resume + 1, unit="frame",
+                    desc=f"animating {name}")  # fmt: skip
+    previous = load_frame(out_dir, resume) if resume is not None else None
+    reference = load_frame(out_dir, 0) if resume is not None else None
+    for index, frame in enumerate(diffused):
+        if resume is not None and frame <= resume:
+            continue
+        recipe = plan[frame]
+        if previous is None:
+            start = load_init_image(init_image, size) if init_image else None
+            warped = []
+        else:
+            before = diffused[index - 1]
+            warped, moving = [], previous
+            for between in range(before + 1, frame + 1):
+                moving = warp(moving, *(plan[between][key] for key in MOTION), settings["border"])
+                warped.append(moving)
+            start = warped[-1]
+            if settings["colour_match"] != "off":
+                start = match_colours(start, reference, settings["colour_match"])
+            start = apply_contrast(start, recipe["contrast"])
+            start = add_noise(start, recipe["noise"], recipe["seed"])
+        image = diffuse(switcher.get(recipe["model"]), recipe, name, size, text, start)
+        save_frame(image, out_dir, recipe)
+        rendered += 1
+        # the frames between the last diffused one and this one
+        for between, moving in zip(plan[frame - len(warped) + 1 : frame], warped, strict=False):
+            save_frame(blend(moving, image, between["weight"]), out_dir, between)
+        progress.update(len(warped) or 1)
+        previous = image
+        if reference is None:
+            reference = image
+    progress.close()
+    seconds = time.perf_counter() - started
+
+    write_mp4(
+        (load_frame(out_dir, frame) for frame in range(len(plan))),
+        out_dir / "animation.mp4",
+        settings["fps"],
+    )
+    write_gif(
+        (Image.fromarray(load_frame(out_dir, frame)) for frame in range(len(plan))),
+        out_dir / "preview.gif",
+        settings["fps"],
+    )
+    summary = {
+        "name": name,
+        "settings": settings,
+        "text": text,
+        "models": {model: models[model]["hash"] for model in sorted(used)},
+        "base_hash": base_hash,
+        "frames": len(plan),
+        "diffused": len(diffused),
+        "rendered": rendered,
+        "reused": len(diffused) - rendered,
+        "seconds": round(seconds, 3),
+        "diffused_per_second": round(rendered / seconds, 3) if rendered else None,
+        "device": device,
+        "versions": package_versions(),
+        "recipes": plan,
+    }
+    write_json(out_dir / "settings.json", summary)
+    return summary
+
+
+def diffuse(
+    renderer: GridRenderer,
+    recipe: dict,
+    name: str,
+    size: int,
+    text: dict,
+    start: np.ndarray | None,
+) -> np.ndarray:
+    """One frame through the model: txt2img without a start image, else img2img."""
+    job = Recipe(
+        model=recipe["model"],
+        model_hash=recipe["model_hash"],
+        variant=name,
+        prompt=recipe["prompt"],
+        negative=recipe["negative"],
+        seed=recipe["seed"],
+        cfg_scale=recipe["cfg_scale"],
+        sampler=recipe["sampler"],
+        steps=recipe["steps"],
+        width=size,
+        height=size,
+        **text,
+    )
+    if start is None:
+        (image,) = renderer.denoise([job])
+    else:
+        strength = deforum_strength(recipe["strength"])
+        (image,) = renderer.denoise([job], init=to_pixels(start), strength=strength)
+    return np.asarray(image.convert("RGB"))
