@@ -15,8 +15,8 @@ rule animate:
     resources:
         gpu=1,
     params:
-        animation=lambda wildcards: canonical(animation(wildcards.animation)),
-        models=lambda wildcards: canonical(animation_models()),
+        animation=lambda wildcards: animation_settings(wildcards.animation),
+        models=lambda wildcards: animation_used_models(wildcards.animation),
         text=param(animation_text_settings()),
         version=stage_version("animate"),
     script:

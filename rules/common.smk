@@ -461,18 +461,31 @@ def check_animations():
             raise WorkflowError(f"config key {error}") from None
 
 
+def animation_settings(name):
+    """An animation's settings as its job's param: the seed schedule only when the seeds
+    follow it, so that an edit that changes no frame reruns nothing."""
+    settings = dict(animation(name))
+    if settings["seed_behavior"] != "schedule":
+        del settings["seed_schedule"]
+    return canonical(settings)
+
+
+def animation_used_models(name):
+    """The models an animation's frames use, with their checkpoints and keys (not the
+    others: a run added to the sweep leaves the animation alone)."""
+    schedule = animation(name)["models"]
+    used = schedule.values() if isinstance(schedule, dict) else [schedule]
+    models = animation_models()
+    return canonical({model: models[model] for model in used})
+
+
 def animate_inputs(wildcards):
     settings = animation(wildcards.animation)
-    used = as_list(settings["models"])
-    if isinstance(settings["models"], dict):
-        used = list(settings["models"].values())
-    models = animation_models()
+    models = animation_used_models(wildcards.animation)
     inputs = {
         "base": base_model_dir(),
         "base_hash": BASE_HASH,
-        "checkpoints": [
-            models[m]["checkpoint"] for m in dict.fromkeys(used) if m != "base"
-        ],
+        "checkpoints": [m["checkpoint"] for m in models.values() if m["checkpoint"]],
     }
     init = settings["init_image"]
     key = f"animate.animations.{wildcards.animation}.init_image"

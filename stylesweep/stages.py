@@ -25,7 +25,7 @@ STAGE_VERSIONS = {
     "score": 1,
     "make_thumbnails": 1,
     "report": 2,
-    "publish_report": 1,
+    "publish_report": 2,
     "export": 1,
     "animate": 1,
 }

@@ -189,6 +189,18 @@ def schema_defaults() -> dict:
     return config
 
 
+def animation_settings(**overrides) -> dict:
+    """An animation's settings: the schema's defaults, small (3 frames of 64 px, 4 steps,
+    moving), then `overrides`."""
+    from snakemake.utils import validate
+
+    settings = {"models": "base", "prompts": "{key}, a pattern", "size": 64, "steps": 4,
+                "max_frames": 3, "zoom": "0: (1.1)", "angle": "0: (5)", **overrides}  # fmt: skip
+    config = {"train": {"key": "vsynth"}, "animate": {"animations": {"a": settings}}}
+    validate(config, str(SCHEMA), set_default=True)
+    return config["animate"]["animations"]["a"]
+
+
 def train_settings(**overrides):
     """TrainSettings of a segment with the schema's defaults, then `overrides` (segment
     fields such as text_encoder_steps are given directly). Tests train a handful of steps,

@@ -21,6 +21,10 @@ DATASET = {
     "score": 3, "export": 2, **REPORT,
 }  # fmt: skip
 NOTHING: dict[str, int] = {}
+ANIMATION = {"animate": 1, **REPORT}
+# The item of a map of named items whose keys the table covers: the tests' animation.
+NAMED_ITEM = {"animate.animations": "drift"}
+DRIFT = "animate.animations.drift"
 
 # (config key, new value, the jobs `snakemake -n` lists without `all`, what it means)
 # Values given as "{workdir}/..." are paths inside the finished workflow's folder.
@@ -109,6 +113,33 @@ RERUNS = [
     ("sample.batch_size", 4, NOTHING, "speed, not a result"),
     ("export.checkpoints", ["last", "te~0.25/step-2"], {"export": 1}, "the new exports"),
     ("export.precision", "fp32", {"export": 1}, "DreamBooth exports"),
+    ("animate.animations",
+     {"spin": {"models": "base", "prompts": "{key}", "max_frames": 2, "size": 64, "steps": 2}},
+     ANIMATION, "the new animation only"),
+    (f"{DRIFT}.models", {0: "te~0.25/step-4"}, ANIMATION, "the frames from the first switch on"),
+    (f"{DRIFT}.prompts", "{key} waves", ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.negative", "blurry", ANIMATION, "every frame"),
+    (f"{DRIFT}.max_frames", 6, ANIMATION, "the new frames only"),
+    (f"{DRIFT}.fps", 4, ANIMATION, "the video, not its frames"),
+    (f"{DRIFT}.size", 128, ANIMATION, "every frame"),
+    (f"{DRIFT}.init_image", None, ANIMATION, "every frame"),
+    (f"{DRIFT}.sampler", "Euler", ANIMATION, "every frame"),
+    (f"{DRIFT}.steps", "0: (4), 2: (6)", ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.cfg_scale", "0: (5)", ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.strength", 0.5, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.zoom", "0: (1.0), 3: (1.1)", ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.angle", 1, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.translation_x", 1, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.translation_y", 1, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.noise", 0.05, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.contrast", 1.1, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.border", "wrap", ANIMATION, "the frames after the first"),
+    (f"{DRIFT}.colour_match", "rgb", ANIMATION, "the frames after the first"),
+    (f"{DRIFT}.cadence", 2, ANIMATION, "the frames after the first"),
+    (f"{DRIFT}.seed", 3, ANIMATION, "every frame"),
+    (f"{DRIFT}.seed_behavior", "fixed", ANIMATION, "the frames after the first"),
+    (f"{DRIFT}.seed_schedule", "0: (s+1)", NOTHING,
+     "nothing unless seed_behavior is schedule"),
     ("report.title", "My {best} report", REPORT, "the page only"),
     ("report.thumbnail_size", 128, {"make_thumbnails": 3, **REPORT}, "thumbnails and page"),
 ]

@@ -24,21 +24,10 @@ from stylesweep.conditioning import encode_prompts
 from stylesweep.files import sha256_file
 from stylesweep.sample import GridRenderer, Recipe, make_scheduler
 
-from .conftest import SCHEMA
+from .conftest import animation_settings as animation
 
 TEXT = {"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False}
 MODELS = {"base": {"hash": "b", "key": "vsynth"}, "run/step-2": {"hash": "c", "key": "zq"}}
-
-
-def animation(**overrides) -> dict:
-    """An animation's settings: the schema's defaults, small, then `overrides`."""
-    from snakemake.utils import validate
-
-    settings = {"models": "base", "prompts": "{key}, a pattern", "size": 64, "steps": 4,
-                "max_frames": 3, "zoom": "0: (1.1)", "angle": "0: (5)", **overrides}  # fmt: skip
-    config = {"train": {"key": "vsynth"}, "animate": {"animations": {"a": settings}}}
-    validate(config, str(SCHEMA), set_default=True)
-    return config["animate"]["animations"]["a"]
 
 
 def test_deforum_strength_is_the_share_of_the_previous_frame_kept():

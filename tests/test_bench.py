@@ -1,5 +1,6 @@
-"""bench/run.py: its scoring baseline measures what stylesweep.score measures, and its table
-has every row with positive ratios. (Running the whole benchmark takes minutes: not here.)"""
+"""bench/run.py: its scoring baseline measures what stylesweep.score measures, its animation
+baseline renders render_animation's frames, --rows picks rows, and its table has every row
+with positive ratios. (Running the whole benchmark takes minutes: not here.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from .conftest import REPO
 
@@ -51,11 +54,51 @@ def test_naive_scores_are_score_group_s(bench_run, tmp_path):
             assert theirs[key] == pytest.approx(value, abs=1e-5), key
 
 
+def test_the_animation_row_times_the_same_frames_both_ways(bench_run, tmp_path):
+    from stylesweep.animate.render import frame_path
+
+    args = bench_run.parse(["--device", "cpu", "--rows", "animation", "--frames", "3",
+                            "--steps", "6", "--work", str(tmp_path)])  # fmt: skip
+    bench_run.prepare(args, tmp_path)
+    results = {}
+    for side in ("ours", "base"):
+        args.child = f"animation-{side}"
+        results[side] = bench_run.child(args)
+        assert results[side]["value"] > 0 and results[side]["peak_mib"] > 0
+    assert results["ours"]["frames_value"] >= results["ours"]["value"]  # no MP4 or GIF
+    assert 0 < results["base"]["load_s"] < results["base"]["seconds"]
+    (ours,) = tmp_path.glob("animation-ours-*/animation")
+    (stock,) = tmp_path.glob("animation-base-*/stock")
+    assert (ours / "animation.mp4").stat().st_size > 0 and (ours / "preview.gif").exists()
+    frames = [
+        [np.asarray(Image.open(path), np.int16) for path in paths]
+        for paths in ([frame_path(ours, i) for i in range(3)], sorted(stock.glob("*.png")))
+    ]
+    assert len(frames[1]) == 3
+    for mine, theirs in zip(*frames, strict=True):  # the same animation, both ways
+        assert np.abs(mine - theirs).max() <= 1
+    assert np.abs(frames[0][2] - frames[0][1]).mean() > 5  # and it moves
+
+
+def test_rows_picks_rows_in_the_table_s_order(bench_run):
+    args = bench_run.parse(["--device", "cpu", "--rows", "animation,sampling"])
+    assert args.rows == ["sampling", "animation"] and args.frames == 12
+    results = {f"{row}-{side}": {"value": 1.0, "peak_mib": 900.0}
+               for row in args.rows for side in ("ours", "base")}  # fmt: skip
+    lines = bench_run.table(args, results, None).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [
+        bench_run.ROWS["sampling"],
+        bench_run.ROWS["animation"],
+    ]
+    with pytest.raises(SystemExit):
+        bench_run.parse(["--rows", "animations"])
+
+
 def test_table_has_every_row_with_positive_ratios(bench_run):
     args = bench_run.parse(["--device", "cpu"])
     results = {
         f"{row}-{side}": {"value": value, "peak_mib": 900.0 + value, "imports_mib": 850.0}
-        for row in ("training", "sampling", "scoring", "report")
+        for row in ("training", "sampling", "animation", "scoring", "report")
         for side, value in (("ours", 2.0), ("base", 1.0))
     }
     results["report-ours"] |= {"first_screen": 1e5, "all_full": 1e7, "images": 192}

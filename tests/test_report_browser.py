@@ -131,6 +131,17 @@ def test_lightbox_shows_the_full_image_and_moves_with_the_keyboard(finished, ope
     assert page.evaluate("document.activeElement.classList.contains('cell')")
 
 
+def test_the_animation_plays_with_its_settings(finished, open_page):
+    page = open_page(finished / "results" / "report" / "index.html")
+    video = "document.querySelector('#animations video')"
+    page.wait_for_function(f"() => {video} && {video}.readyState >= 2", timeout=20_000)
+    assert page.evaluate(f"{video}.videoWidth") == 64  # Chromium decoded the H.264 stream
+    started = page.evaluate(f"{video}.play().then(() => {video}.currentTime)")
+    page.wait_for_function(f"() => {video}.currentTime > {started} + 0.1", timeout=10_000)
+    caption = page.locator("#animations figcaption").first.inner_text()
+    assert "drift" in caption and "frame 2: te~0.25/step-4" in caption
+
+
 def test_a_prompt_with_a_script_tag_shows_as_text(tmp_path, open_page):
     page = open_page(synthetic_report(tmp_path))
     assert EVIL in page.text_content("table.variants")

@@ -15,7 +15,7 @@ from stylesweep.config import load_schema
 from stylesweep.sources import astronaut_path
 
 from .conftest import REPO, SCHEMA, small_config, snakemake, write_config
-from .rerun_table import RERUNS, markdown
+from .rerun_table import NAMED_ITEM, RERUNS, markdown
 
 pytestmark = pytest.mark.workflow
 
@@ -30,13 +30,19 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def schema_keys(schema: dict, prefix: str = "") -> list[str]:
-    """Every settable key of the schema; sweep and extra_runs count as one key each."""
+def schema_keys(schema: dict, prefix: str = "", root: dict | None = None) -> list[str]:
+    """Every settable key of the schema; sweep and extra_runs count as one key each. A map
+    of named items (animate.animations) is a key, and so is each key of the tests' item."""
+    root = root or schema
     keys = []
     for name, spec in schema.get("properties", {}).items():
         key = f"{prefix}{name}"
-        if spec.get("type") == "object" and name != "sweep":
-            keys += schema_keys(spec, key + ".")
+        item = spec.get("additionalProperties")
+        if isinstance(item, dict) and "$ref" in item:
+            definition = root["$defs"][item["$ref"].split("/")[-1]]
+            keys += [key, *schema_keys(definition, f"{key}.{NAMED_ITEM[key]}.", root)]
+        elif spec.get("type") == "object" and name != "sweep":
+            keys += schema_keys(spec, key + ".", root)
         else:
             keys.append(key)
     return keys

@@ -28,7 +28,8 @@ from stylesweep.stages import STAGE_VERSIONS
 from .conftest import REPO, train_settings
 
 RECORD = REPO / "tests" / "stage_fingerprints.json"
-VOLATILE = {"versions", "weights_sha256", "base_model_hash", "model_hash", "file", "base_model"}
+VOLATILE = {"versions", "weights_sha256", "base_model_hash", "model_hash", "file", "base_model",
+            "seconds", "diffused_per_second", "model_hashes", "device"}  # fmt: skip
 
 
 def _clean(value):
@@ -150,6 +151,21 @@ def outputs(tmp_path_factory, tiny_model, interrogator) -> dict[str, str]:
         export_checkpoint(tiny_model, root / "train" / name / "step-2",
                           root / "export" / name, precision=precision)  # fmt: skip
     found["export"] = fingerprint(tree(root / "export"), root)
+
+    from stylesweep.animate.render import render_animation
+
+    from .conftest import animation_settings
+
+    model = {"checkpoint": str(root / "train" / "db" / "step-2"), "key": "vsynth"}
+    render_animation(
+        name="a", settings=animation_settings(models="db/step-2", init_image="portrait"),
+        models={"db/step-2": model}, base_dir=tiny_model, base_hash="tiny",
+        text={"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False},
+        out_dir=root / "animate", init_image=root / "portrait.png",
+    )  # fmt: skip
+    found["animate"] = fingerprint(
+        [*tree(root / "animate", "*.png"), root / "animate" / "settings.json"], root
+    )
 
     from .conftest import synthetic_report
 

@@ -199,7 +199,7 @@ def render_animation(
         "name": name,
         "settings": settings,
         "text": text,
-        "models": {model: models[model]["hash"] for model in sorted(used)},
+        "model_hashes": {model: models[model]["hash"] for model in sorted(used)},
         "base_hash": base_hash,
         "frames": len(plan),
         "diffused": len(diffused),
