@@ -2,14 +2,16 @@
 the same run on the same machine, printed as markdown with the date, machine and versions.
 
 Rows: DreamBooth training steps/s (bench_training), grid sampling images/s (bench_sampling),
-scoring images/s (stylesweep.score against one image at a time through open_clip), report
-build time (bench_report), a job's start-up imports (bench_imports). Each measurement runs in
+animation diffused frames/s (bench_animate), scoring images/s (stylesweep.score against one
+image at a time through open_clip), report build time (bench_report), a job's start-up
+imports (bench_imports); --rows picks some of them. Each measurement runs in
 a fresh process, so its peak memory is its own: on CUDA torch.cuda.max_memory_allocated, on
 CPU the process's peak resident set (VmHWM; getrusage's ru_maxrss in a child started from a
 large parent can report the parent's size).
 
     python bench/run.py                                   # tiny model, CPU, 64 px
     python bench/run.py --device cuda                     # SD 1.5 size, random weights, 512 px
+    python bench/run.py --rows animation --threads 1      # one row
 """
 
 from __future__ import annotations
@@ -35,10 +37,22 @@ CFGS = [3.0, 7.0]
 ROWS = {
     "training": "DreamBooth training, batch 1 (steps/s)",
     "sampling": "grid sampling (images/s)",
+    "animation": "animation (diffused frames/s)",
     "scoring": "scoring (images/s)",
     "report": "report build (s)",
     "imports": "sample job start-up: imports (s)",
 }
+
+
+def rows(text: str) -> list[str]:
+    """--rows: names of ROWS, comma-separated, measured in ROWS' order."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ROWS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown row {', '.join(unknown) or repr(text)}: use some of {', '.join(ROWS)}"
+        )
+    return [row for row in ROWS if row in names]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +63,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=25, help="sampling steps")
     parser.add_argument("--seeds", type=int, default=16, help=f"sampling grid: seeds x {CFGS}")
     parser.add_argument("--batch", type=int, default=32, help="images per UNet call (ours)")
+    parser.add_argument("--frames", type=int, help="animation frames: 12 for tiny, 24 for sd15")
     parser.add_argument("--train-steps", type=int, help="100 for tiny, 60 for sd15")
     parser.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"],
                         help="training, both loops: bf16 on CUDA, no on CPU")  # fmt: skip
@@ -58,6 +73,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--import-repeat", type=int, default=3, help="imports: best of N")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--peak-tflops", type=float, help="device peak (CUDA: 800, H100 bf16)")
+    choices = ",".join(ROWS)
+    parser.add_argument("--rows", type=rows, default=list(ROWS), help=f"some of {choices}")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one measurement, in its own process
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -67,6 +84,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.model = args.model or ("sd15" if cuda else "tiny")
     args.size = args.size or (512 if args.model == "sd15" else 64)
     args.train_steps = args.train_steps or (60 if args.model == "sd15" else 100)
+    args.frames = args.frames or (24 if args.model == "sd15" else 12)
     args.mixed_precision = args.mixed_precision or ("bf16" if cuda else "no")
     args.thumbnail = args.thumbnail or min(256, args.size // 2)
     if args.peak_tflops is None and cuda:
@@ -166,6 +184,7 @@ def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, ou
 def child(args: argparse.Namespace) -> dict:
     """Run one measurement (args.child: row-side) on the inputs the parent prepared."""
     # Every child imports the same modules first, so their resident sets start alike.
+    import bench_animate
     import bench_report
     import bench_sampling
     import bench_training
@@ -201,6 +220,22 @@ def child(args: argparse.Namespace) -> dict:
             seconds, _ = bench_sampling.time_stock(folder, recipes, device, dtype)
             calls = len(recipes) * args.steps
         result |= {"value": len(recipes) / seconds, "unet_calls": calls}
+    elif row == "animation":
+        init = work / "animate" / "init.png"
+        bench_animate.warm_device(device)  # CUDA's start-up, outside both timings
+        if side == "ours":
+            settings, text = bench_animate.settings_for(args.frames, args.size, args.steps)
+            seconds, summary = bench_animate.time_ours(
+                folder, init, settings, text, device, own / "animation"
+            )
+            if summary["rendered"] != args.frames:
+                raise SystemExit(f"rendered {summary['rendered']} of {args.frames} frames")
+            result["frames_value"] = summary["rendered"] / summary["seconds"]
+        else:
+            seconds, result["load_s"] = bench_animate.stock_frames(
+                folder, init, args.frames, args.steps, device, own / "stock"
+            )
+        result |= {"value": args.frames / seconds, "seconds": seconds}
     elif row == "scoring":
         clip = clip_for(args.model, device)
         base, manifest = map(Path, inputs["sample_manifests"][:2])
@@ -262,7 +297,9 @@ def measure(name: str, work: Path) -> dict:
 
 
 def prepare(args: argparse.Namespace, work: Path) -> None:
-    """The base model, training images, and rendered images with scores, in `work`."""
+    """The base model, and what the rows measured need (training images, the animation's
+    init image, rendered images with scores), in `work`."""
+    import bench_animate
     import bench_report
     import bench_training
 
@@ -270,15 +307,21 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
 
     build = build_tiny_model if args.model == "tiny" else build_sd15_sized_model
     folder = build(work / "model")
-    (work / "train").mkdir()
-    bench_training.prepare(folder, work / "train", args.size)
-    inputs = bench_report.write_inputs(
-        work / "report-inputs", args.size, args.report_models, args.report_seeds, CFGS
-    )
+    if "training" in args.rows:
+        (work / "train").mkdir()
+        bench_training.prepare(folder, work / "train", args.size)
+    if "animation" in args.rows:
+        (work / "animate").mkdir()
+        bench_animate.write_init(work / "animate" / "init.png", args.size)
+    inputs = {}
+    if {"scoring", "report"} & set(args.rows):
+        inputs = bench_report.write_inputs(
+            work / "report-inputs", args.size, args.report_models, args.report_seeds, CFGS
+        )
+        base = Path(inputs["sample_manifests"][0])  # scoring's warm-up: two base images
+        warm = json.loads(base.read_text())
+        base.with_name("warm.json").write_text(json.dumps({"images": warm["images"][:2]}))
     (work / "inputs.json").write_text(json.dumps(inputs, default=str))
-    base = Path(inputs["sample_manifests"][0])  # scoring's warm-up: two of the base's images
-    warm = json.loads(base.read_text())
-    base.with_name("warm.json").write_text(json.dumps({"images": warm["images"][:2]}))
 
 
 def machine(device: str) -> str:
@@ -320,18 +363,21 @@ def ratio(a: float, b: float) -> str:
     return number(a / b) if b > 0 else "—"
 
 
-def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, float]) -> str:
+def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, float] | None) -> str:
+    """The markdown table of the rows in args.rows (imports: ours, baseline's seconds)."""
     cuda = args.device.startswith("cuda")
     memory = "peak GPU memory, MiB (report: RSS)" if cuda else "peak RSS of its process, MiB"
     share = cuda and args.model == "sd15" and args.peak_tflops
     scale = (args.size / 512) ** 2  # UNet work grows with the latent area (attention faster)
     tflop_image = 2 * args.steps * SD15_TFLOP * scale  # CFG: 2 UNet images per image
     tflop_step = 3 * SD15_TFLOP * scale  # forward and backward, batch 1
-    report = r["report-ours"]
+    report = r.get("report-ours", {"all_full": float("nan"), "first_screen": float("nan")})
     baselines = {
         "training": f"plain diffusers loop, uncached VAE and text encoder "
         f"(mixed precision {args.mixed_precision})",
         "sampling": "StableDiffusionPipeline, one image per call",
+        "animation": "StableDiffusionImg2ImgPipeline, one call per frame, the same frame "
+        "operations, PNGs saved with PIL (timed from its load)",
         "scoring": "same measures, one image at a time through open_clip",
         "report": f"plain HTML page of every full image ({report['all_full'] / 1e6:.1f} MB "
         f"to load, against {report['first_screen'] / 1e6:.2f} MB for the report's first screen)",
@@ -340,6 +386,7 @@ def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, fl
     ours = {
         "training": "train_segment",
         "sampling": f"GridRenderer, batch {args.batch}",
+        "animation": "render_animation, the whole call (frames, MP4 and GIF)",
         "scoring": "score_group",
         "report": "build_report",
         "imports": "`import stylesweep.sample`",
@@ -350,7 +397,8 @@ def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, fl
         head += [f"share of {args.peak_tflops:g} TFLOP/s: ours / baseline"]
     head += ["stylesweep is", "baseline is"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for row, label in ROWS.items():
+    for row in args.rows:
+        label = ROWS[row]
         if row == "imports":
             mine, theirs, mem = imports[0], imports[1], ["—", "—"]
         else:
@@ -386,39 +434,71 @@ def main() -> None:
     print(f"- Machine: {machine(args.device)}")
     print(f"- Versions: {versions()}")
     print(f"- Command: `python {shlex.join(['bench/run.py', *sys.argv[1:]])}`")
+    from bench_animate import STRENGTH as kept  # Deforum's: img2img runs the rest
+
+    settings = {
+        "training": f"training {args.train_steps} steps (marginal rate), text encoder for "
+        f"the first {args.train_steps // 10}",
+        "sampling": f"sampling {args.seeds} seeds x {len(CFGS)} CFG scales = "
+        f"{args.seeds * len(CFGS)} images, {args.steps} steps, Euler a",
+        "animation": f"animation {args.frames} frames from an init image, Deforum strength "
+        f"{kept} ({int(args.steps * (1 - kept) + 1e-9)} of {args.steps} steps run), CFG 7, "
+        f"Euler a, zoom 1.04, angle 2, lab colour match, cadence 1",
+        "scoring": f"scoring {scored} images",
+        "report": f"report of {images} images, {args.thumbnail} px thumbnails",
+    }
+    measured = "; ".join(settings[row] for row in args.rows if row in settings)
     print(
-        f"- Settings: {args.model} model, random weights, {args.size} px on {args.device}; "
-        f"training {args.train_steps} steps (marginal rate), text encoder for the first "
-        f"{args.train_steps // 10}; sampling {args.seeds} seeds x {len(CFGS)} CFG scales = "
-        f"{args.seeds * len(CFGS)} images, {args.steps} steps, Euler a; scoring {scored} images; "
-        f"report of {images} images, {args.thumbnail} px thumbnails\n",
+        f"- Settings: {args.model} model, random weights, {args.size} px on {args.device}"
+        + (f"; {measured}" if measured else "")
+        + "\n",
         flush=True,
     )
     results = {}
     with tempfile.TemporaryDirectory(prefix="stylesweep-bench-") as tmp:
         work = Path(tmp)
         prepare(args, work)
-        for row in ("training", "sampling", "scoring", "report"):
+        for row in args.rows:
+            if row == "imports":
+                continue  # measured below, in fresh interpreters of its own
             for side in ("ours", "base"):
                 results[f"{row}-{side}"] = measure(f"{row}-{side}", work)
-    imports = (
-        bench_imports.import_seconds("stylesweep.sample", args.import_repeat),
-        bench_imports.import_seconds(
-            "diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion", args.import_repeat
-        ),
-    )
+    imports = None
+    if "imports" in args.rows:
+        imports = (
+            bench_imports.import_seconds("stylesweep.sample", args.import_repeat),
+            bench_imports.import_seconds(
+                "diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion",
+                args.import_repeat,
+            ),
+        )
     print(table(args, results, imports))
     load = os.getloadavg()  # other work on the machine slows the many small calls most
-    calls = results["sampling-ours"]["unet_calls"], results["sampling-base"]["unet_calls"]
-    imports_mib = min(result["imports_mib"] for result in results.values())
-    print(
-        f"\nSpeed ÷ baseline's above 1: stylesweep is faster; memory ÷ baseline's below 1: it "
-        f"needs less. Each measurement ran in its own process, one after another, after the "
-        f"same imports (a resident set of {imports_mib:.0f} MiB after them, included in the "
-        f"RSS above); sampling made {calls[0]} UNet calls against {calls[1]}. "
+    notes = ["Speed ÷ baseline's above 1: stylesweep is faster; memory ÷ baseline's below 1: "
+             "it needs less."]  # fmt: skip
+    if results:
+        imports_mib = min(result["imports_mib"] for result in results.values())
+        notes.append(
+            f"Each measurement ran in its own process, one after another, after the same "
+            f"imports (a resident set of {imports_mib:.0f} MiB after them, included in the RSS "
+            f"above)."
+        )
+    if "sampling" in args.rows:
+        calls = results["sampling-ours"]["unet_calls"], results["sampling-base"]["unet_calls"]
+        notes.append(f"Sampling made {calls[0]} UNet calls against {calls[1]}.")
+    if "animation" in args.rows:
+        ours, base = results["animation-ours"], results["animation-base"]
+        notes.append(
+            f"Animation: {args.frames} frames in {ours['seconds']:.2f} s against "
+            f"{base['seconds']:.2f} s (the baseline's pipeline load {base['load_s']:.2f} s of "
+            f"them); render_animation's frames alone (its `seconds`, model load included, no "
+            f"MP4 or GIF): {number(ours['frames_value'])} frames/s."
+        )
+    notes.append(
         f"Benchmark wall time {time.perf_counter() - started:.0f} s; load average at the end "
         f"{load[0]:.2f} (1 min), {load[1]:.2f} (5 min)."
     )
+    print("\n" + " ".join(notes))
 
 
 if __name__ == "__main__":
