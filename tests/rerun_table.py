@@ -12,13 +12,16 @@ from __future__ import annotations
 # Job counts of the small config's runs, by what an edit touches.
 REPORT = {"report": 1, "publish_report": 1}  # the page is built, then published whole
 ONE_RUN = {"train": 2, "sample": 1, "make_thumbnails": 1, "score": 1, "export": 1, **REPORT}
-BOTH_RUNS = {"train": 4, "sample": 2, "make_thumbnails": 2, "score": 2, "export": 2, **REPORT}
+# The DreamBooth run's checkpoints are the tests' animation's models: it follows that run.
+DB_RUN = {**ONE_RUN, "animate": 1}
+BOTH_RUNS = {"train": 4, "sample": 2, "make_thumbnails": 2, "score": 2, "export": 2,
+             "animate": 1, **REPORT}  # fmt: skip
 IMAGES = {"sample": 3, "make_thumbnails": 3, "score": 3, **REPORT}
 VARIANTS = {"prompt_variants": 1, **IMAGES}
 PROMPTS = {"base_prompt": 1, **VARIANTS}
 DATASET = {
     "prepare_dataset": 1, "encode_dataset": 1, "train": 4, "sample": 2, "make_thumbnails": 2,
-    "score": 3, "export": 2, **REPORT,
+    "score": 3, "export": 2, "animate": 1, **REPORT,
 }  # fmt: skip
 NOTHING: dict[str, int] = {}
 ANIMATION = {"animate": 1, **REPORT}
@@ -32,7 +35,7 @@ DRIFT = "animate.animations.drift"
 RERUNS = [
     ("base_model", "{workdir}/results/base/model",
      {"hash_base_model": 1, "encode_dataset": 1, "train": 4, "sample": 3, "make_thumbnails": 3,
-      "score": 3, "export": 2, **REPORT},
+      "score": 3, "export": 2, "animate": 1, **REPORT},
      "everything that reads the model"),
     ("device", "cpu", NOTHING, "a place, not a result"),
     ("dataset.stills", "{workdir}/mystills", DATASET, "the dataset and all training"),
@@ -49,18 +52,18 @@ RERUNS = [
      "the dataset and all training, if the stills hold a video"),
     ("dataset.dedupe_distance", 2, DATASET,
      "the dataset and all training, if the stills hold a video"),
-    ("train.method", "lora", ONE_RUN, "the runs that do not set their own"),
+    ("train.method", "lora", DB_RUN, "the runs that do not set their own"),
     ("train.key", "vsynth2",
-     {"prompt_variants": 1, "train": 4, **IMAGES, "export": 2},
+     {"prompt_variants": 1, "train": 4, **IMAGES, "export": 2, "animate": 1},
      "every run and every prompt"),
-    ("train.instance_prompt", "{key} style", ONE_RUN,
+    ("train.instance_prompt", "{key} style", DB_RUN,
      "runs that caption with it (not textual inversion)"),
     ("train.max_steps", 6, {**BOTH_RUNS, "train": 6},
      "every segment while the schedule spans max_steps"),
     ("train.checkpoint_every", 1, {**BOTH_RUNS, "train": 8}, "every segment"),
     ("train.text_encoder_fraction", 0.3, NOTHING, "nothing: the sweep sets it"),
-    ("train.text_encoder_steps", 3, ONE_RUN, "DreamBooth runs, the segments it falls in"),
-    ("train.learning_rate", 2.0e-3, ONE_RUN, "runs that do not set their own"),
+    ("train.text_encoder_steps", 3, DB_RUN, "DreamBooth runs, the segments it falls in"),
+    ("train.learning_rate", 2.0e-3, DB_RUN, "runs that do not set their own"),
     ("train.lr_schedule", "cosine", BOTH_RUNS, "every run"),
     ("train.lr_warmup_steps", 1, BOTH_RUNS, "every run"),
     ("train.lr_horizon", 100, BOTH_RUNS, "every run with a decaying schedule"),
@@ -69,7 +72,7 @@ RERUNS = [
     ("train.noise_offset", 0.05, BOTH_RUNS, "every run"),
     ("train.snr_gamma", 5, BOTH_RUNS, "every run"),
     ("train.random_flip", True, BOTH_RUNS, "every run"),
-    ("train.captions", "filename", ONE_RUN, "runs that caption images (not textual inversion)"),
+    ("train.captions", "filename", DB_RUN, "runs that caption images (not textual inversion)"),
     ("train.num_vectors", 3, ONE_RUN, "textual-inversion runs"),
     ("train.init_word", "texture", ONE_RUN, "textual-inversion runs"),
     ("train.lora_rank", 4, NOTHING, "LoRA runs (none here)"),
@@ -80,7 +83,7 @@ RERUNS = [
     ("train.gradient_checkpointing", True, BOTH_RUNS, "every run"),
     ("train.mixed_precision", "bf16", BOTH_RUNS, "every run"),
     ("train.optimizer", "adamw8bit", BOTH_RUNS, "every run"),
-    ("train.prior_loss_weight", 1.0, {"render_class_images": 1, **ONE_RUN},
+    ("train.prior_loss_weight", 1.0, {"render_class_images": 1, **DB_RUN},
      "the class images, once, and the runs that use them"),
     ("train.class_prompt", "a pattern", NOTHING, "runs with prior preservation (none here)"),
     ("train.num_class_images", 10, NOTHING, "runs with prior preservation (none here)"),
@@ -92,7 +95,8 @@ RERUNS = [
      [{"method": "textual_inversion", "learning_rate": 0.05}, {"seed": 7}], ONE_RUN,
      "the new run only"),
     ("prompts.base_prompt", "a portrait of a man", PROMPTS, "every image"),
-    ("prompts.portrait", "{workdir}/portrait.png", PROMPTS, "every image"),
+    ("prompts.portrait", "{workdir}/portrait.png", {**PROMPTS, "animate": 1},
+     "every image, and animations that start from it"),
     ("prompts.interrogator.clip_model", "ViT-B-32/openai", PROMPTS, "every image"),
     ("prompts.interrogator.caption_model", None, PROMPTS, "every image"),
     ("prompts.interrogator.mode", "classic", PROMPTS, "every image"),
@@ -106,10 +110,10 @@ RERUNS = [
     ("sample.sampler", "Euler", IMAGES, "every image"),
     ("sample.steps", 5, IMAGES, "every image"),
     ("sample.size", 128, IMAGES, "every image"),
-    ("sample.clip_skip", 2, IMAGES, "every image"),
-    ("sample.emphasis", "comfy", IMAGES, "every image"),
-    ("sample.wrap_length", 10, IMAGES, "every image"),
-    ("sample.pad_conds", True, IMAGES, "every image"),
+    ("sample.clip_skip", 2, {**IMAGES, "animate": 1}, "every image and frame"),
+    ("sample.emphasis", "comfy", {**IMAGES, "animate": 1}, "every image and frame"),
+    ("sample.wrap_length", 10, {**IMAGES, "animate": 1}, "every image and frame"),
+    ("sample.pad_conds", True, {**IMAGES, "animate": 1}, "every image and frame"),
     ("sample.batch_size", 4, NOTHING, "speed, not a result"),
     ("export.checkpoints", ["last", "te~0.25/step-2"], {"export": 1}, "the new exports"),
     ("export.precision", "fp32", {"export": 1}, "DreamBooth exports"),

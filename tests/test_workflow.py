@@ -59,6 +59,18 @@ def test_a_second_run_has_nothing_to_do(finished):
             lambda c: c.update(base_model="models/sd15.safetensors"),
             "config key 'base_model': models/sd15.safetensors does not exist",
         ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(zoom="0: (1.0), 10 (1.1)"),
+            "config key animate.animations.drift.zoom",
+        ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(angle="0: (os.system(1))"),
+            "animate.animations.drift.angle",
+        ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(models={0: "te~9/step-2"}),
+            "'te~9/step-2' is not a model of the sweep; models: base, te~0.25/step-2",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):
