@@ -115,11 +115,17 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
     dataset = root / "dataset"
     dataset.mkdir(parents=True)
     Image.new("RGB", (size, size)).save(dataset / "a.png")
+    Image.new("RGB", (size, size), "red").save(dataset / "clip_001500ms.png")
     write_json(dataset / "manifest.json", {
         "resolution": size, "crop": "center",
         "images": [{"file": "a.png", "source": f"{EVIL}.png", "sha256": "0" * 64,
-                    "original_size": [size, size]}],
+                    "original_size": [size, size]},
+                   {"file": "clip_001500ms.png", "source": "clip.mp4", "time": 1.5,
+                    "taken": "scene change", "sha256": "1" * 64, "original_size": [16, 8]}],
         "skipped": [{"source": "b.txt", "reason": "not an image file (.txt)"}],
+        "videos": [{"source": "clip.mp4", "duration": 3.0, "fps": 8.0, "frames_taken": 2,
+                    "frames_kept": 1, "frames_dropped": 1}],
+        "dropped": [{"source": "clip.mp4", "time": 0.5, "reason": "blurred (variance 3.1)"}],
     })  # fmt: skip
     base_prompt = f"a portrait {EVIL}"
     write_json(root / "base.json", {"prompts": [{"prompt": base_prompt, "source": "config"}]})

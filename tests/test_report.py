@@ -32,6 +32,14 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
     assert weight["images"] == 8 and weight["html"] == index.stat().st_size
 
 
+def test_the_dataset_section_names_each_frames_video_and_time_and_the_dropped_frames(tmp_path):
+    html = synthetic_report(tmp_path).read_text()
+    dataset = html[html.index('<section id="dataset">') :]
+    assert 'title="clip.mp4 at 1.50 s (scene change)"' in dataset
+    assert "<td><code>clip.mp4</code></td><td>3.0 s</td><td>8.0</td>" in dataset
+    assert "<code>clip.mp4</code> at 0.50 s: blurred (variance 3.1)" in dataset
+
+
 def test_large_images_get_webp_thumbnails_and_the_page_states_their_weight(tmp_path):
     index = synthetic_report(tmp_path, size=96, thumbnail_size=32)
     data = grid_data(index.read_text())
