@@ -52,27 +52,32 @@ SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 STILL_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
-def explicit_sweep():
-    """`train.sweep` as the last --configfile that sets it wrote it, or None.
+def explicit(section, key):
+    """`section.key` as the last --configfile that sets it wrote it (with that file's
+    path), or None.
 
     Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise
-    inherit the demo's sweep from config.yaml; an explicit sweep replaces it whole.
+    inherit the demo's sweep from config.yaml, and `animations: {}` the demo's animation;
+    such a map, given explicitly, replaces the inherited one whole.
     """
     found = None
     for path in workflow.overwrite_configfiles or []:
         try:
-            train = (yaml.safe_load(Path(path).read_text()) or {}).get("train") or {}
+            part = (yaml.safe_load(Path(path).read_text()) or {}).get(section) or {}
         except (OSError, yaml.YAMLError, AttributeError):
             continue
-        if isinstance(train, dict) and "sweep" in train:
-            found = (train["sweep"] or {}, str(path))
+        if isinstance(part, dict) and key in part:
+            found = (part[key] or {}, str(path))
     return found
 
 
 SWEEP_SOURCE = "config.yaml"
-EXPLICIT_SWEEP = explicit_sweep()
+EXPLICIT_SWEEP = explicit("train", "sweep")
 if EXPLICIT_SWEEP:
     config.setdefault("train", {})["sweep"], SWEEP_SOURCE = EXPLICIT_SWEEP
+EXPLICIT_ANIMATIONS = explicit("animate", "animations")
+if EXPLICIT_ANIMATIONS:
+    config.setdefault("animate", {})["animations"] = EXPLICIT_ANIMATIONS[0]
 
 try:
     check_config(config, SCHEMA)

@@ -121,9 +121,19 @@ def test_an_explicit_empty_sweep_means_one_run(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text(yaml.safe_dump({"train": {"sweep": {}, "extra_runs": []}}))
     result = snakemake(tmp_path, "-n", "--configfile", str(mine))
+    # the demo's animation switches between checkpoints of runs that are gone
+    assert result.returncode != 0
+    assert "'te~0.05/step-20' is not a model of the sweep; models: base, default/step-20" in (
+        result.stdout + result.stderr  # a dry run prints its errors to stdout
+    )
+    # an explicit map of animations replaces the demo's too
+    mine.write_text(yaml.safe_dump({"train": {"sweep": {}, "extra_runs": []},
+                                    "animate": {"animations": {}}}))  # fmt: skip
+    result = snakemake(tmp_path, "-n", "--configfile", str(mine))
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"1 training runs from train.sweep of {mine}" in result.stderr
     assert job_counts(result.stdout)["train"] == 2  # one run, two checkpoints
+    assert "animate" not in job_counts(result.stdout)
 
 
 def test_a_deleted_image_is_rendered_again(finished):
