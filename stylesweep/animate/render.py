@@ -162,16 +162,8 @@ def render_animation(
             start = load_init_image(init_image, size) if init_image else None
             warped = []
         else:
-            before = diffused[index - 1]
-            warped, moving = [], previous
-            for between in range(before + 1, frame + 1):
-                moving = warp(moving, *(plan[between][key] for key in MOTION), settings["border"])
-                warped.append(moving)
-            start = warped[-1]
-            if settings["colour_match"] != "off":
-                start = match_colours(start, reference, settings["colour_match"])
-            start = apply_contrast(start, recipe["contrast"])
-            start = add_noise(start, recipe["noise"], recipe["seed"])
+            warped = moved_on(previous, plan[diffused[index - 1] + 1 : frame + 1], settings)
+            start = img2img_start(warped[-1], reference, recipe, settings["colour_match"])
         image = diffuse(switcher.get(recipe["model"]), recipe, name, size, text, start)
         save_frame(image, out_dir, recipe)
         rendered += 1
@@ -213,6 +205,26 @@ def render_animation(
     }
     write_json(out_dir / "settings.json", summary)
     return summary
+
+
+def moved_on(image: np.ndarray, frames: list[dict], settings: dict) -> list[np.ndarray]:
+    """`image` moved by each frame's motion in turn: where it is at each of `frames`."""
+    moved = []
+    for recipe in frames:
+        image = warp(image, *(recipe[key] for key in MOTION), settings["border"])
+        moved.append(image)
+    return moved
+
+
+def img2img_start(
+    warped: np.ndarray, reference: np.ndarray, recipe: dict, colour_match: str
+) -> np.ndarray:
+    """What img2img redraws: the warped frame, its colours matched to the first frame's,
+    its contrast changed, and noise from the frame's seed added, as Deforum does."""
+    if colour_match != "off":
+        warped = match_colours(warped, reference, colour_match)
+    warped = apply_contrast(warped, recipe["contrast"])
+    return add_noise(warped, recipe["noise"], recipe["seed"])
 
 
 def diffuse(
