@@ -42,6 +42,9 @@ def tiny_config() -> dict:
     )
     config["sample"].update(seeds=[1], cfg_scales=[7], steps=2)
     config["export"]["checkpoints"] = []
+    config["animate"]["animations"]["drift"].update(
+        models="te~0.25/step-2", max_frames=2, steps="0: (2)"
+    )
     return config
 
 
