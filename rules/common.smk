@@ -36,7 +36,7 @@ from stylesweep.sources import (
     resolve_base_model,
 )
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
-from stylesweep.animate.plan import AnimationError, plan_animation
+from stylesweep.animate.plan import AnimationError, models_used, plan_animation
 from stylesweep.stages import stage_version
 from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
@@ -57,8 +57,7 @@ def explicit(section, key):
     path), or None.
 
     Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise
-    inherit the demo's sweep from config.yaml, and `animations: {}` the demo's animation;
-    such a map, given explicitly, replaces the inherited one whole.
+    inherit the demo's sweep from config.yaml, and `animations: {}` the demo's animation.
     """
     found = None
     for path in workflow.overwrite_configfiles or []:
@@ -75,9 +74,14 @@ SWEEP_SOURCE = "config.yaml"
 EXPLICIT_SWEEP = explicit("train", "sweep")
 if EXPLICIT_SWEEP:
     config.setdefault("train", {})["sweep"], SWEEP_SOURCE = EXPLICIT_SWEEP
+# A sweep given explicitly replaces the inherited one whole; animations given explicitly
+# are the only ones made, each merged key by key with config.yaml's of the same name.
 EXPLICIT_ANIMATIONS = explicit("animate", "animations")
 if EXPLICIT_ANIMATIONS:
-    config.setdefault("animate", {})["animations"] = EXPLICIT_ANIMATIONS[0]
+    merged = config.setdefault("animate", {}).get("animations") or {}
+    config["animate"]["animations"] = {
+        name: merged.get(name, {}) for name in EXPLICIT_ANIMATIONS[0]
+    }
 
 try:
     check_config(config, SCHEMA)
@@ -478,8 +482,7 @@ def animation_settings(name):
 def animation_used_models(name):
     """The models an animation's frames use, with their checkpoints and keys (not the
     others: a run added to the sweep leaves the animation alone)."""
-    schedule = animation(name)["models"]
-    used = schedule.values() if isinstance(schedule, dict) else [schedule]
+    used = models_used(animation(name), f"animate.animations.{name}")
     models = animation_models()
     return canonical({model: models[model] for model in used})
 

@@ -231,7 +231,9 @@ class GridRenderer:
             )
             latents = latents * scheduler.init_noise_sigma
         else:
-            timesteps, latents = self._noised_latents(scheduler, init, strength, generators)
+            timesteps, latents = self._noised_latents(
+                scheduler, first.steps, init, strength, generators
+            )
         for t in timesteps:
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             if same_length:
@@ -254,12 +256,16 @@ class GridRenderer:
         return self.image_processor.postprocess(decoded.float(), output_type="pil")
 
     def _noised_latents(
-        self, scheduler, init: torch.Tensor, strength: float, generators: list[torch.Generator]
+        self,
+        scheduler,
+        steps: int,
+        init: torch.Tensor,
+        strength: float,
+        generators: list[torch.Generator],
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The timesteps left and the starting latents of img2img, in the order diffusers'
         StableDiffusionImg2ImgPipeline draws its noise (the latents' sample, then the noise)."""
         vae = self.components.vae
-        steps = len(scheduler.timesteps) // scheduler.order
         skipped = steps - min(int(steps * strength), steps)
         timesteps = scheduler.timesteps[skipped * scheduler.order :]
         if hasattr(scheduler, "set_begin_index"):

@@ -18,6 +18,7 @@ from stylesweep.animate.plan import (
     deforum_strength,
     diffused_frames,
     frame_seeds,
+    models_used,
     plan_animation,
 )
 from stylesweep.conditioning import encode_prompts
@@ -71,6 +72,18 @@ def test_cadence_diffuses_every_nth_frame_and_the_last():
 def test_a_model_not_in_the_sweep_is_named_with_the_models():
     with pytest.raises(AnimationError, match=r"'te~9/step-1'.*models: base, run/step-2"):
         plan_animation("a", animation(models={0: "base", 5: "te~9/step-1"}), MODELS, common={})
+
+
+def test_a_zoom_at_or_below_0_or_steps_below_1_name_the_key_and_the_frame():
+    with pytest.raises(AnimationError, match=r"a\.zoom: -0\.1 at frame 2; zoom must be above 0"):
+        plan_animation("a", animation(zoom="0: (1.0), 2: (-0.1)"), MODELS, common={})
+    with pytest.raises(AnimationError, match=r"a\.steps: 0 at frame 0"):
+        plan_animation("a", animation(steps=0), MODELS, common={})
+
+
+def test_models_switched_in_after_the_last_frame_are_not_used():
+    settings = animation(models={0: "base", 2: "run/step-2", 9: "gone/step-1"}, max_frames=4)
+    assert models_used(settings, "a") == ["base", "run/step-2"]
 
 
 def test_a_bad_schedule_names_the_key_and_the_position():
@@ -170,3 +183,39 @@ def test_cadence_blends_the_frames_between(tiny_model, tmp_path):
     first, middle, last = (np.asarray(Image.open(render.frame_path(tmp_path, i)), np.int16)
                            for i in range(3))  # fmt: skip
     assert np.abs(middle - (first + last) / 2).max() <= 1  # no motion: the plain average
+
+
+def test_cadence_blends_both_frames_where_the_camera_is(tiny_model, tmp_path):
+    """With motion, the frame between is the first moved on one frame and the last moved
+    back one frame, averaged: both where the camera is at the middle frame."""
+    from stylesweep.animate.frames import unwarp, warp
+
+    render_into(tmp_path, tiny_model, max_frames=3, cadence=2, zoom=1.1, angle=6)
+    first, middle, last = (render.load_frame(tmp_path, i) for i in range(3))
+    moved_on, moved_back = warp(first, 1.1, 6, 0, 0), unwarp(last, [(1.1, 6, 0, 0)])
+    expected = (moved_on.astype(np.int16) + moved_back) / 2
+    assert np.abs(middle - expected).max() <= 1
+    assert np.abs(middle - (first.astype(np.int16) + last) / 2).max() > 10  # not in place
+
+
+def test_a_frame_between_is_not_kept_beside_a_newer_next_frame(tiny_model, tmp_path, monkeypatch):
+    """Killed after the next diffused frame was saved with a new prompt, but before the
+    frames between it and the one before were saved again: those are made again."""
+    render_into(tmp_path / "whole", tiny_model, max_frames=3, cadence=2,
+                prompts={0: "{key}", 2: "{key}, waves"})  # fmt: skip
+    render_into(tmp_path / "edited", tiny_model, max_frames=3, cadence=2)
+    original = render.save_frame
+
+    def dies_after_the_next_frame(pixels, out_dir, recipe):
+        original(pixels, out_dir, recipe)
+        if recipe["frame"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "save_frame", dies_after_the_next_frame)
+    with pytest.raises(KeyboardInterrupt):
+        render_into(tmp_path / "edited", tiny_model, max_frames=3, cadence=2,
+                    prompts={0: "{key}", 2: "{key}, waves"})  # fmt: skip
+    monkeypatch.setattr(render, "save_frame", original)
+    render_into(tmp_path / "edited", tiny_model, max_frames=3, cadence=2,
+                prompts={0: "{key}", 2: "{key}, waves"})  # fmt: skip
+    assert frame_bytes(tmp_path / "edited", 3) == frame_bytes(tmp_path / "whole", 3)

@@ -13,6 +13,7 @@ from stylesweep.animate.frames import (
     apply_contrast,
     blend,
     match_colours,
+    unwarp,
     warp,
 )
 
@@ -310,3 +311,16 @@ def test_every_operation_returns_uint8_of_the_inputs_shape(operation):
     out = operation(image)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert out.tobytes() == operation(image).tobytes()  # deterministic
+
+
+# unwarp
+
+
+def test_unwarp_moves_a_frame_back_through_the_motions_in_their_order():
+    motions = [(1.0, 0.0, -8.0, 6.0), (1.05, -30.0, 0.0, 0.0)]  # they do not commute
+    moved = warp(warp(picture(), *motions[0]), *motions[1])
+    back = unwarp(moved, motions)
+    assert abs(np.subtract(square_centre(back), square_centre(picture()))).max() < 0.6
+    wrong_order = unwarp(moved, motions[::-1])
+    assert abs(np.subtract(square_centre(wrong_order), square_centre(picture()))).max() > 2
+    assert unwarp(picture(), [(1.0, 0.0, 0.0, 0.0)]).tobytes() == picture().tobytes()

@@ -106,6 +106,34 @@ def warp(
     return _to_uint8(warped)
 
 
+def unwarp(
+    image: np.ndarray,
+    motions: list[tuple[float, float, float, float]],
+    border: str = "replicate",
+) -> np.ndarray:
+    """`image` moved back through `motions` ((zoom, angle, translation_x, translation_y) each,
+    in the order they were applied): where a frame made after them stood before them.
+
+    Diffusion cadence blends the next diffused frame, moved back to a frame between, with the
+    last one moved on to it, so that both stand where the camera is at that frame.
+    """
+    _check_choice(border, BORDERS, "border")
+    _check_image(image)
+    forward = np.eye(3)
+    for motion in motions:
+        forward = _motion_matrix(image.shape, *motion) @ forward
+    if np.allclose(forward, np.eye(3)):
+        return image.copy()
+    from skimage.transform import warp as skimage_warp
+
+    # skimage wants the map from output to source: moving back, that is the forward motion
+    moved = skimage_warp(
+        image.astype(np.float64), forward, order=1, mode=_SKIMAGE_MODE[border],
+        preserve_range=True,
+    )  # fmt: skip
+    return _to_uint8(moved)
+
+
 def match_colours(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndarray:
     """Histogram-match `image` to `reference`, channel by channel, in the colour space `mode`.
 

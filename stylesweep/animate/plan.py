@@ -59,6 +59,14 @@ def stepped(value: str | dict, name: str) -> dict[int, str]:
     return dict(sorted(keyframes.items()))
 
 
+def models_used(settings: dict, where: str) -> list[str]:
+    """The models of the model schedule that some frame uses (a switch at or after
+    max_frames is not reached), in the order they first appear."""
+    schedule = stepped(settings["models"], f"{where}.models")
+    frames = [frame for frame in schedule if frame < settings["max_frames"]]
+    return list(dict.fromkeys(value_at(schedule, frame, f"{where}.models") for frame in frames))
+
+
 def diffused_frames(max_frames: int, cadence: int) -> list[int]:
     """Every `cadence`-th frame, and the last, go through the model; the others are blends."""
     frames = list(range(0, max_frames, cadence))
@@ -116,6 +124,13 @@ def plan_animation(
         model_schedule = stepped(settings["models"], f"{where}.models")
     except ScheduleError as error:
         raise AnimationError(str(error)) from None
+    for key, low in (("zoom", 0.0), ("steps", 0.5)):
+        bad = np.flatnonzero(values[key] <= low)
+        if bad.size:
+            raise AnimationError(
+                f"{where}.{key}: {values[key][bad[0]]:g} at frame {bad[0]}; "
+                f"{key} must be {'above 0' if key == 'zoom' else 'at least 1'} at every frame"
+            )
     for model in model_schedule.values():
         if model not in models:
             raise AnimationError(
@@ -142,7 +157,7 @@ def plan_animation(
                 negative=settings["negative"],
                 seed=seeds[frame],
                 sampler=settings["sampler"],
-                steps=max(1, int(round(values["steps"][frame]))),
+                steps=int(round(values["steps"][frame])),
                 cfg_scale=float(values["cfg_scale"][frame]),
                 strength=float(values["strength"][frame]),
                 noise=float(values["noise"][frame]),
@@ -155,4 +170,10 @@ def plan_animation(
                 kind="tween", between=[before, after], weight=(frame - before) / (after - before)
             )
         plan.append(recipe)
+    # A frame between two diffused frames is made from the next one too: its recipe carries
+    # that frame's, so a frame between is never kept beside a newer next frame.
+    for recipe in plan:
+        if recipe["kind"] == "tween":
+            following = json.dumps(plan[recipe["between"][1]], sort_keys=True)
+            recipe["next"] = hashlib.sha256(following.encode()).hexdigest()[:16]
     return plan

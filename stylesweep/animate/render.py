@@ -25,8 +25,15 @@ from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
 from tqdm import tqdm
 
-from stylesweep.animate.frames import add_noise, apply_contrast, blend, match_colours, warp
-from stylesweep.animate.plan import MOTION, deforum_strength, plan_animation, stepped
+from stylesweep.animate.frames import (
+    add_noise,
+    apply_contrast,
+    blend,
+    match_colours,
+    unwarp,
+    warp,
+)
+from stylesweep.animate.plan import MOTION, deforum_strength, models_used, plan_animation
 from stylesweep.files import atomic_path, sha256_file, write_json
 from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
 from stylesweep.versions import package_versions
@@ -124,7 +131,7 @@ def render_animation(
     sampler_settings(settings["sampler"])  # a wrong name fails before any model loads
     size = settings["size"]
     where = f"animate.animations.{name}"
-    used = set(stepped(settings["models"], f"{where}.models").values())
+    used = set(models_used(settings, where))
     # only the models the animation uses are hashed (the hash checks their files' sizes)
     models = {
         model: {
@@ -167,9 +174,14 @@ def render_animation(
         image = diffuse(switcher.get(recipe["model"]), recipe, name, size, text, start)
         save_frame(image, out_dir, recipe)
         rendered += 1
-        # the frames between the last diffused one and this one
-        for between, moving in zip(plan[frame - len(warped) + 1 : frame], warped, strict=False):
-            save_frame(blend(moving, image, between["weight"]), out_dir, between)
+        # the frames between the last diffused one and this one: the last one moved on,
+        # blended into this one moved back, both where the camera is at that frame
+        between = plan[frame - len(warped) + 1 : frame]
+        for offset, (recipe_between, moving) in enumerate(zip(between, warped, strict=False)):
+            motions = [tuple(r[key] for key in MOTION) for r in between[offset + 1 :]]
+            motions.append(tuple(recipe[key] for key in MOTION))
+            following = unwarp(image, motions, settings["border"])
+            save_frame(blend(moving, following, recipe_between["weight"]), out_dir, recipe_between)
         progress.update(len(warped) or 1)
         previous = image
         if reference is None:
