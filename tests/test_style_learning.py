@@ -148,9 +148,7 @@ def test_prior_preservation_keeps_the_class_closer_to_the_base(demo):
             )  # fmt: skip
             for seed in range(16)
         ]
-        out = demo / "class_renders" / model.replace("/", "_")
-        renderer.render(recipes, out, batch_size=16)
-        return [Image.open(out / r.file_name()).convert("RGB") for r in recipes]
+        return renderer.denoise(recipes)
 
     @torch.no_grad()
     def features(pictures: list[Image.Image]) -> torch.Tensor:

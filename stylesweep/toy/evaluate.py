@@ -8,7 +8,6 @@ the painter. Renders go through stylesweep's own sampler (GridRenderer), as the 
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from stylesweep.clip_model import toy_clip
 from stylesweep.sample import GridRenderer, Recipe
 from stylesweep.toy.configs import IMAGE_SIZE
 from stylesweep.toy.world import draw, held_out_indices
+
+BATCH = 32  # images per UNet call
 
 
 @dataclass
@@ -62,13 +63,11 @@ def render_captions(
         )
         for i, (caption, seed) in enumerate(zip(captions, seeds, strict=True))
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        renderer.render(recipes, tmp, batch_size=32)
-        images = []
-        for recipe in recipes:
-            with Image.open(Path(tmp) / recipe.file_name()) as image:
-                images.append(image.convert("RGB"))
-    return images
+    return [
+        image
+        for start in range(0, len(recipes), BATCH)
+        for image in renderer.denoise(recipes[start : start + BATCH])
+    ]
 
 
 def caption_ranking(
