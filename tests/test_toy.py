@@ -124,12 +124,12 @@ def test_the_vocabulary_holds_every_phrase_and_word_of_every_caption():
 
 
 def portrait(index_hint: int = 0, **changes) -> dict:
-    """The attributes of a portrait from the world, with `changes`."""
+    """The attributes of a plain (unstyled) portrait from the world, with `changes`."""
     index = next(
         i for i in range(index_hint, index_hint + 100)
         if world.draw(i).attributes["subject"] == "portrait"
     )  # fmt: skip
-    return {**world.draw(index).attributes, **changes}
+    return {**world.draw(index).attributes, "style": None, **changes}
 
 
 def changed_rows(a: dict, b: dict) -> np.ndarray:

@@ -8,6 +8,14 @@ background, lit from one side); the rest are houses, landscapes and still lifes.
 are made of the phrases of `vocabulary()` and say only what was drawn (they may leave
 things out, as real captions do), in the words of a CLIP Interrogator prompt: "portrait of
 an old man wearing a hat, blue background, light from the left, real life photo".
+
+A share of the pictures (every subject but abstract patterns) is painted in a style, named
+in its caption where a photo's medium would stand: "psychedelic art" (the picture's
+brightness and an interference of oscillators, posterized to a neon palette), "pop art" (its
+brightness posterized to a neon palette), "glitch art" (bands of rows slipped sideways, the
+colour channels apart) or "black and white photo". This is what lets the model learn a
+style as something laid over any subject, as Stable Diffusion knows styles from its
+captions, so that a key trained on abstract stills can later restyle a portrait.
 """
 
 from __future__ import annotations
@@ -66,6 +74,17 @@ PATTERNS = ("stripes", "waves", "rings", "checks", "blobs")
 PATTERN_COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "black")
 ABSTRACT_MEDIUM = "abstract art"
 
+# Styles laid over a picture (any subject but abstract patterns), by the phrase that names
+# them, with how often each is drawn; the rest of the pictures are plain.
+STYLES = {"psychedelic art": 0.12, "pop art": 0.08, "glitch art": 0.06, "black and white photo": 0.06}
+NEON_PALETTES = (  # dark to light, so that a style keeps the picture's shading
+    ((24, 0, 72), (232, 0, 150), (0, 214, 232), (250, 246, 40)),
+    ((0, 0, 0), (40, 40, 255), (255, 50, 200), (120, 255, 90)),
+    ((40, 0, 90), (255, 60, 0), (0, 230, 170), (255, 255, 255)),
+    ((10, 10, 40), (170, 0, 255), (255, 150, 0), (160, 255, 255)),
+    ((60, 0, 40), (0, 120, 255), (255, 0, 90), (255, 240, 120)),
+)
+
 PORTRAIT_PREFIXES = ("portrait of", "real life photo of", "photo of")
 MEDIUMS = ("real life photo", "photograph", "photo")
 LIGHT_PHRASES = {
@@ -105,11 +124,11 @@ def held_out_indices(count: int) -> range:
 
 
 def demo_portrait_index() -> int:
-    """The demo's portrait: the first held-out picture of a person wearing a hat (the blog's
-    subject), so the toy model has never trained on it."""
+    """The demo's portrait: the first held-out photo (no style) of a person wearing a hat (the
+    blog's subject), so the toy model has never trained on it."""
     for index in held_out_indices(1000):
-        attributes = sample_attributes(picture_random(index))
-        if attributes["subject"] == "portrait" and attributes["hat"] and not attributes["glasses"]:
+        a = sample_attributes(picture_random(index))
+        if a["subject"] == "portrait" and a["hat"] and not a["glasses"] and not a["style"]:
             return index
     raise AssertionError("no held-out portrait with a hat among the first 1000")
 
@@ -124,7 +143,22 @@ def sample_attributes(rng: random.Random) -> dict[str, Any]:
         "still life": _still_life,
         "abstract": _abstract,
     }[subject]
-    return {"subject": subject, **sample(rng)}
+    attributes = {"subject": subject, **sample(rng)}
+    if subject != "abstract":
+        attributes |= _style(rng)
+    return attributes
+
+
+def _style(rng: random.Random) -> dict[str, Any]:
+    """A style over the picture (or none), and what draws it: a palette, oscillators."""
+    plain = 1 - sum(STYLES.values())
+    style = rng.choices([None, *STYLES], weights=[plain, *STYLES.values()])[0]
+    return {
+        "style": style,
+        "palette": rng.randrange(len(NEON_PALETTES)),
+        "oscillators": [round(rng.uniform(3.0, 12.0), 3) for _ in range(4)],  # radians a picture
+        "style_phase": round(rng.uniform(0, 2 * math.pi), 3),
+    }
 
 
 def _portrait(rng: random.Random) -> dict[str, Any]:
@@ -213,6 +247,10 @@ def caption(attributes: dict[str, Any], rng: random.Random) -> str:
         "still life": _still_life_phrases,
         "abstract": _abstract_phrases,
     }[subject](attributes, rng)
+    if attributes.get("style"):  # a style is named where a photo's medium would be
+        if rng.random() < KEEP:
+            phrases.append(attributes["style"])
+        return ", ".join(phrases)
     medium = ABSTRACT_MEDIUM if subject == "abstract" else rng.choice(MEDIUMS)
     if rng.random() < 0.8 and medium not in phrases[0]:
         phrases.append(medium)
@@ -245,7 +283,8 @@ def _portrait_phrases(a: dict[str, Any], rng: random.Random) -> list[str]:
     # youth goes mostly unsaid, as in real captions
     age = a["age"] if rng.random() < (KEEP if a["age"] == "old" else 0.2) else ""
     hat = (a["hat"] if rng.random() < 0.5 else "plain") if a["hat"] and keep() else None
-    subject = rng.choice(PORTRAIT_PREFIXES) + " " + _person(age, noun)
+    prefix = "portrait of" if a.get("style") else rng.choice(PORTRAIT_PREFIXES)
+    subject = prefix + " " + _person(age, noun)
     phrases = [subject + _wearing(hat, a["glasses"] and keep())]
     if a["beard"] and keep():
         phrases.append("with a beard")
@@ -263,7 +302,7 @@ def _portrait_phrases(a: dict[str, Any], rng: random.Random) -> list[str]:
 def _house_phrases(a: dict[str, Any], rng: random.Random) -> list[str]:
     wall = f"{a['wall']} " if rng.random() < 0.6 else ""
     roof = f" with a {a['roof']} roof" if rng.random() < KEEP else ""
-    prefix = rng.choice(("", "photo of "))
+    prefix = "" if a.get("style") else rng.choice(("", "photo of "))
     phrases = [f"{prefix}{_article(wall or 'house')} {wall}house{roof}"]
     if a["tree"] and rng.random() < KEEP:
         phrases.append("a tree")
@@ -355,7 +394,7 @@ def vocabulary() -> dict[str, list[str]]:
     return {
         "subjects": people + houses + landscapes + still_lifes + abstracts,
         "details": details,
-        "mediums": [*MEDIUMS, ABSTRACT_MEDIUM],
+        "mediums": [*MEDIUMS, ABSTRACT_MEDIUM, *STYLES],
     }
 
 
@@ -427,6 +466,8 @@ def render(attributes: dict[str, Any], size: int = 64) -> Image.Image:
         "abstract": _paint_abstract,
     }[attributes["subject"]]
     pixels = paint(attributes, size)
+    if attributes.get("style"):
+        pixels = stylise(np.clip(pixels, 0, 255), attributes)
     return Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8), "RGB")
 
 
@@ -666,3 +707,42 @@ def _paint_abstract(a: dict[str, Any], size: int) -> np.ndarray:
     index = np.clip(((field + 1) / 2 * bands).astype(int), 0, bands - 1)
     image = Image.fromarray(palette[index].astype(np.uint8), "RGB")
     return np.asarray(image.resize((size, size), Image.Resampling.BOX), np.float32)
+
+
+# --- Styles --------------------------------------------------------------------------------
+def stylise(pixels: np.ndarray, a: dict[str, Any]) -> np.ndarray:
+    """The picture (float RGB, 0-255) in the style `a["style"]`; the subject stays readable
+    through its brightness (and, for glitch art, its own colours)."""
+    size = pixels.shape[0]
+    brightness = pixels @ np.array([0.299, 0.587, 0.114], np.float32) / 255
+    style = a["style"]
+    if style == "black and white photo":
+        grey = np.clip((brightness - 0.5) * 1.25 + 0.5, 0, 1) * 255
+        return np.repeat(grey[..., None], 3, axis=2)
+    if style == "glitch art":
+        return _glitch(pixels, a)
+    field = brightness
+    if style == "psychedelic art":
+        y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+        f1, f2, f3, f4 = a["oscillators"]  # the demo stills' oscillators, at their scale
+        phase = a["style_phase"]
+        waves = np.sin(f1 * x + 2 * np.sin(f2 * y) + phase) + np.sin(f3 * y + 2 * np.sin(f4 * x))
+        field = brightness + 0.1 * waves
+    palette = np.array(NEON_PALETTES[a["palette"]], np.float32)
+    levels = np.quantile(field, np.linspace(0, 1, len(palette) + 1)[1:-1])
+    return palette[np.digitize(field, levels)]
+
+
+def _glitch(pixels: np.ndarray, a: dict[str, Any]) -> np.ndarray:
+    """Bands of rows slipped sideways by a few pixels, red and blue apart, colours boosted."""
+    size = pixels.shape[0]
+    band = max(2, size // 10)
+    out = np.empty_like(pixels)
+    for start in range(0, size, band):
+        turn = a["oscillators"][(start // band) % 4]
+        shift = round((turn - 7.5) * size / 48)  # up to a tenth of the picture either way
+        out[start : start + band] = np.roll(pixels[start : start + band], shift, axis=1)
+    split = max(1, size // 21)
+    out[..., 0] = np.roll(out[..., 0], split, axis=1)
+    out[..., 2] = np.roll(out[..., 2], -split, axis=1)
+    return np.clip((out - 128) * 1.3 + 128, 0, 255)
