@@ -18,7 +18,7 @@ STAGE_VERSIONS = {
     "encode_dataset": 1,
     "render_class_images": 1,
     "train": 1,
-    "draw_portrait": 1,
+    "draw_portrait": 2,
     "base_prompt": 1,
     "prompt_variants": 1,
     "sample": 1,

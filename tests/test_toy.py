@@ -123,6 +123,40 @@ def test_the_vocabulary_holds_every_phrase_and_word_of_every_caption():
     )
 
 
+def test_a_style_is_named_only_where_it_was_drawn_and_never_beside_a_photo():
+    styled = 0
+    for index in SAMPLE:
+        picture = world.draw(index)
+        phrases = picture.caption.split(", ")
+        style = picture.attributes.get("style")
+        assert {p for p in phrases if p in world.STYLES} <= {style}, picture
+        if style:
+            styled += 1
+            assert not set(phrases) & set(world.MEDIUMS), picture
+            assert "photo of" not in phrases[0], picture
+    assert 0.15 < styled / len(SAMPLE) < 0.5, styled
+
+
+def test_a_neon_style_paints_the_subject_in_its_palette_and_keeps_its_shading():
+    """Pop art and psychedelic art use only their palette's colours, dark for dark: pop art
+    keeps the order of brightness exactly, psychedelic art mostly, under its waves."""
+    plain = portrait(0, hat="red")
+    brightness = np.asarray(world.render(plain).convert("L"), np.float32).ravel()
+
+    def levels(style: str) -> np.ndarray:
+        attributes = {**plain, "style": style}
+        pixels = np.asarray(world.render(attributes)).reshape(-1, 3)
+        palette = world.NEON_PALETTES[attributes["palette"]]
+        return np.array([palette.index(tuple(p)) for p in pixels.tolist()])
+
+    pop = levels("pop art")
+    spans = [(brightness[pop == k].min(), brightness[pop == k].max()) for k in np.unique(pop)]
+    assert len(spans) >= 3 and all(a[1] <= b[0] + 1 for a, b in zip(spans, spans[1:])), spans
+    assert np.corrcoef(levels("psychedelic art"), brightness)[0, 1] > 0.4
+    glitch = np.asarray(world.render({**plain, "style": "glitch art"}), np.int16)
+    assert np.abs(glitch - np.asarray(world.render(plain), np.int16)).mean() > 10
+
+
 def portrait(index_hint: int = 0, **changes) -> dict:
     """The attributes of a plain (unstyled) portrait from the world, with `changes`."""
     index = next(
