@@ -22,6 +22,10 @@ def main() -> None:
     parser.add_argument("--columns", default="step", help="grid axis of the columns")
     parser.add_argument("--rows", default="run", help="grid axis of the rows")
     parser.add_argument("--cell", default="96", help="cell size in px")
+    parser.add_argument(
+        "--fixed", action="append", default=[], metavar="AXIS=VALUE",
+        help="a value of an axis off the grid, as its menu shows it (e.g. placement=end)",
+    )  # fmt: skip
     args = parser.parse_args()
     executable = os.environ.get("STYLESWEEP_CHROMIUM") or shutil.which("chromium")
     with sync_playwright() as playwright:
@@ -30,6 +34,9 @@ def main() -> None:
         page.goto(args.report.resolve().as_uri())
         page.select_option("#axis-x", args.columns)
         page.select_option("#axis-y", args.rows)
+        for fixed in args.fixed:
+            axis, value = fixed.split("=", 1)
+            page.select_option(f"#fixed-{axis}", label=value)
         page.fill("#cell-size", args.cell)
         page.dispatch_event("#cell-size", "input")
         page.locator("#grid-view").screenshot(path=DOCS / "grid.png")
