@@ -151,7 +151,8 @@ def test_a_neon_style_paints_the_subject_in_its_palette_and_keeps_its_shading():
 
     pop = levels("pop art")
     spans = [(brightness[pop == k].min(), brightness[pop == k].max()) for k in np.unique(pop)]
-    assert len(spans) >= 3 and all(a[1] <= b[0] + 1 for a, b in zip(spans, spans[1:])), spans
+    assert len(spans) >= 3, spans
+    assert all(a[1] <= b[0] + 1 for a, b in zip(spans, spans[1:], strict=False)), spans
     assert np.corrcoef(levels("psychedelic art"), brightness)[0, 1] > 0.4
     glitch = np.asarray(world.render({**plain, "style": "glitch art"}), np.int16)
     assert np.abs(glitch - np.asarray(world.render(plain), np.int16)).mean() > 10

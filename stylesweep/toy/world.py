@@ -76,7 +76,12 @@ ABSTRACT_MEDIUM = "abstract art"
 
 # Styles laid over a picture (any subject but abstract patterns), by the phrase that names
 # them, with how often each is drawn; the rest of the pictures are plain.
-STYLES = {"psychedelic art": 0.12, "pop art": 0.08, "glitch art": 0.06, "black and white photo": 0.06}
+STYLES = {
+    "psychedelic art": 0.12,
+    "pop art": 0.08,
+    "glitch art": 0.06,
+    "black and white photo": 0.06,
+}
 NEON_PALETTES = (  # dark to light, so that a style keeps the picture's shading
     ((24, 0, 72), (232, 0, 150), (0, 214, 232), (250, 246, 40)),
     ((0, 0, 0), (40, 40, 255), (255, 50, 200), (120, 255, 90)),
