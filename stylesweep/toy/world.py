@@ -13,9 +13,11 @@ A share of the pictures (every subject but abstract patterns) is painted in a st
 in its caption where a photo's medium would stand: "psychedelic art" (the picture's
 brightness and an interference of oscillators, posterized to a neon palette), "pop art" (its
 brightness posterized to a neon palette), "glitch art" (bands of rows slipped sideways, the
-colour channels apart) or "black and white photo". This is what lets the model learn a
-style as something laid over any subject, as Stable Diffusion knows styles from its
-captions, so that a key trained on abstract stills can later restyle a portrait.
+colour channels apart) or "black and white photo". The other phrases still name what was
+drawn under the style (a "pink background" stays one in pop art, in its own shade of the
+palette). This is what lets the model learn a style as something laid over any subject, as
+Stable Diffusion knows styles from its captions, so that a key trained on abstract stills
+can later restyle a portrait.
 """
 
 from __future__ import annotations
@@ -155,7 +157,10 @@ def sample_attributes(rng: random.Random) -> dict[str, Any]:
 
 
 def _style(rng: random.Random) -> dict[str, Any]:
-    """A style over the picture (or none), and what draws it: a palette, oscillators."""
+    """A style over the picture (or none), and what draws it: a palette, oscillators.
+
+    Drawn for plain pictures too, so that the random stream after it is the same either way.
+    """
     plain = 1 - sum(STYLES.values())
     style = rng.choices([None, *STYLES], weights=[plain, *STYLES.values()])[0]
     return {
