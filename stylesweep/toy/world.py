@@ -723,14 +723,14 @@ def _paint_abstract(a: dict[str, Any], size: int) -> np.ndarray:
 def stylise(pixels: np.ndarray, a: dict[str, Any]) -> np.ndarray:
     """The picture (float RGB, 0-255) in the style `a["style"]`; the subject stays readable
     through its brightness (and, for glitch art, its own colours)."""
+    style = a["style"]
+    if style == "glitch art":  # the picture's own colours, moved: no brightness needed
+        return _glitch(pixels, a)
     size = pixels.shape[0]
     brightness = pixels @ np.array([0.299, 0.587, 0.114], np.float32) / 255
-    style = a["style"]
     if style == "black and white photo":
         grey = np.clip((brightness - 0.5) * 1.25 + 0.5, 0, 1) * 255
         return np.repeat(grey[..., None], 3, axis=2)
-    if style == "glitch art":
-        return _glitch(pixels, a)
     field = brightness
     if style == "psychedelic art":
         y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
