@@ -82,7 +82,10 @@ def export_lora(
     apply_checkpoint(components, checkpoint_dir)
     peft = {}
     for part in ("unet", "text_encoder"):
-        state = get_peft_model_state_dict(getattr(components, part), adapter_name=ADAPTER)
+        module = getattr(components, part)
+        if ADAPTER not in getattr(module, "peft_config", {}):
+            continue  # no adapters here (lora_text_encoder: false): a UNet-only LoRA
+        state = get_peft_model_state_dict(module, adapter_name=ADAPTER)
         for key, value in state.items():
             if part == "text_encoder" and not key.startswith("text_model."):
                 key = "text_model." + key  # kohya names CLIP's modules as transformers 4 did

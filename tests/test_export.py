@@ -92,3 +92,15 @@ def test_dreambooth_exports_a_single_file_checkpoint(tiny_model, latents, tmp_pa
     with safe_open(str(half), "pt") as handle:
         assert handle.get_tensor(keys[0]).dtype == torch.float16
     assert half.stat().st_size < 0.6 * path.stat().st_size
+
+
+def test_lora_without_text_encoder_adapters_exports_unet_keys_only(tiny_model, latents, tmp_path):
+    checkpoint = trained(tiny_model, latents, tmp_path, method="lora", learning_rate=5e-2,
+                         lora_rank=4, lora_alpha=8, lora_text_encoder=False)  # fmt: skip
+    path = export_checkpoint(tiny_model, checkpoint, tmp_path / "export", precision=None)
+    with safe_open(str(path), "pt") as handle:
+        keys = list(handle.keys())
+    assert keys and all(k.startswith("lora_unet_") for k in keys)
+    pipeline = StableDiffusionPipeline.from_pretrained(tiny_model)
+    pipeline.load_lora_weights(str(path))
+    assert np.abs(stock(pipeline) - ours(tiny_model, checkpoint, tmp_path)).max() <= 1
