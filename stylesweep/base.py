@@ -25,7 +25,7 @@ from transformers.models.clip.configuration_clip import CLIPTextConfig
 from transformers.models.clip.modeling_clip import CLIPTextModel
 from transformers.models.clip.tokenization_clip import CLIPTokenizer
 
-from stylesweep.files import sha256_tree
+from stylesweep.files import naming_full_disk, sha256_tree, share_files
 from stylesweep.logs import spent
 from stylesweep.sources import BaseModelError, check_model_folder
 from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
@@ -132,7 +132,9 @@ def save_model(
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(partial)
+    with naming_full_disk(partial / "unet" / "diffusion_pytorch_model.safetensors"):
+        pipeline.save_pretrained(partial)
+    share_files(partial)  # diffusers' safetensors files are private
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return folder

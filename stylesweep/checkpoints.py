@@ -19,8 +19,10 @@ from safetensors.torch import load
 
 from stylesweep.base import Components
 from stylesweep.files import (
+    naming_full_disk,
     read_json,
     sha256_file,
+    share_files,
     sort_safetensors_metadata,
     write_json,
     write_safetensors,
@@ -203,11 +205,15 @@ def save_checkpoint(
     elif lora is not None:
         from diffusers import StableDiffusionPipeline
 
-        StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **lora)
+        with naming_full_disk(checkpoint_dir / LORA):
+            StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **lora)
         sort_safetensors_metadata(checkpoint_dir / LORA)
     else:
-        components.unet.save_pretrained(checkpoint_dir / "unet")
-        components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
+        with naming_full_disk(checkpoint_dir / WEIGHTS["unet"]):
+            components.unet.save_pretrained(checkpoint_dir / "unet")
+        with naming_full_disk(checkpoint_dir / WEIGHTS["text_encoder"]):
+            components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
+    share_files(checkpoint_dir)  # diffusers' and transformers' safetensors files are private
     written = [part for part, relative in WEIGHTS.items() if (checkpoint_dir / relative).is_file()]
     hashes = {part: sha256_file(checkpoint_dir / WEIGHTS[part]) for part in written}
     sizes = {part: (checkpoint_dir / WEIGHTS[part]).stat().st_size for part in written}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -13,12 +14,51 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# How a failed write says the disk is full: the OS's errno, safetensors' (Rust) message, and
+# torch.save's zip writer, which reports a short write only as "unexpected pos".
+NO_SPACE_SIGNS = ("No space left on device", "StorageFull", "os error 28")
+TORCH_WRITE_SIGNS = ("inline_container.cc", "PytorchStreamWriter failed")
+
+
+class NoSpaceError(OSError):
+    """A write that failed because the disk is full, named with its path and the fix."""
+
+
+def is_out_of_space(error: BaseException) -> bool:
+    """Whether `error`, raised while writing, means the disk (or quota) is full."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error)
+    if isinstance(error, RuntimeError) and any(sign in text for sign in TORCH_WRITE_SIGNS):
+        return True
+    return any(sign in text for sign in NO_SPACE_SIGNS)
+
+
+@contextlib.contextmanager
+def naming_full_disk(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a write failure for lack of space in the block into one line naming `path`."""
+    try:
+        yield
+    except NoSpaceError:
+        raise
+    except Exception as error:
+        if not is_out_of_space(error):
+            raise
+        folder = Path(path).parent
+        full = NoSpaceError(
+            f"no space left on device while writing {path}: free space under {folder} and rerun"
+        )
+        full.errno = errno.ENOSPC
+        raise full from error
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
 
-    A reader (or a killed job) never sees a half-written file.
+    A reader (or a killed job) never sees a half-written file. The file gets ordinary
+    permissions (0666 less the umask) whatever made it: mkstemp, and safetensors' own
+    writer, make files private.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,18 +67,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     )
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes files private; these are for sharing
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with naming_full_disk(path):
+            yield tmp_path
+            os.chmod(tmp_path, shared_mode())
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def shared_mode() -> int:
+    """The mode of a file made the ordinary way (open): 0666 less the process's umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
+
+
+def share_files(root: str | os.PathLike) -> None:
+    """Give every file under `root` ordinary permissions, for folders that a library's
+    save_pretrained wrote (its safetensors files are private, 0600)."""
+    mode = shared_mode()
+    for file in Path(root).rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            os.chmod(file, mode)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -1,14 +1,26 @@
-"""The same tensors and metadata are written as the same .safetensors bytes."""
+"""Atomic writes: the same tensors as the same .safetensors bytes, ordinary permissions, a
+full disk named with the file."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import struct
 
+import pytest
 import torch
 from safetensors.torch import load_file, safe_open
 
-from stylesweep.files import sort_safetensors_metadata, write_safetensors
+from stylesweep.files import (
+    NoSpaceError,
+    atomic_path,
+    share_files,
+    sort_safetensors_metadata,
+    write_json,
+    write_safetensors,
+)
 
 TENSORS = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4, dtype=torch.float16)}
 METADATA = {f"key_{i:02d}": f"value {i}" for i in range(20)} | {"format": "pt"}
@@ -44,3 +56,65 @@ def test_a_file_without_metadata_is_left_alone(tmp_path):
     before = path.read_bytes()
     sort_safetensors_metadata(path)
     assert path.read_bytes() == before
+
+
+def test_written_files_get_the_umasks_permissions(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = write_safetensors(tmp_path / "latents.safetensors", TENSORS)
+        text = tmp_path / "manifest.json"
+        write_json(text, {"a": 1})
+        share_files_dir = tmp_path / "saved"
+        share_files_dir.mkdir()
+        private = share_files_dir / "model.safetensors"
+        private.write_bytes(b"x")
+        private.chmod(0o600)
+        share_files(share_files_dir)
+    finally:
+        os.umask(old)
+    for file in (path, text, private):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o640, file
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 1088 vs 1024"),
+        Exception(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No '
+            'space left on device" })'
+        ),
+    ],
+)
+def test_a_full_disk_is_named_with_the_path(tmp_path, failure):
+    target = tmp_path / "run" / "state.pt"
+
+    with pytest.raises(NoSpaceError) as caught, atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise failure
+
+    message = str(caught.value)
+    assert message == (
+        f"no space left on device while writing {target}: free space under {target.parent} "
+        "and rerun"
+    )
+    assert "\n" not in message
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_torch_save_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch.serialization, "_save", full)
+    target = tmp_path / "state.pt"
+    expected = f"while writing {target}: free space under"
+    with pytest.raises(NoSpaceError, match=expected), atomic_path(target) as tmp:
+        torch.save({"a": torch.zeros(2)}, tmp)
+
+
+def test_other_write_errors_pass_through(tmp_path):
+    with pytest.raises(ValueError, match="bad tensor"), atomic_path(tmp_path / "x") as tmp:
+        tmp.write_bytes(b"")
+        raise ValueError("bad tensor")
