@@ -125,6 +125,37 @@ def write_safetensors(
     return Path(path)
 
 
+class DamagedFileError(ValueError):
+    """A file the workflow wrote that cannot be read back (truncated by a full disk, a kill
+    outside the atomic writers, or a copy that stopped short)."""
+
+
+REMAKE = "delete it and rerun snakemake, which writes it again"
+
+
+def read_safetensors(
+    path: str | os.PathLike, fix: str = REMAKE
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors and metadata of a .safetensors file; a damaged one is named, with `fix`.
+
+    safetensors' own error ("incomplete metadata, file not fully covered") names neither.
+    """
+    from safetensors import safe_open  # torch is heavy; only readers of tensors need it
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: {fix}")
+    try:
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+        return load_file(str(path)), metadata
+    except Exception as error:  # safetensors raises its own error types
+        raise DamagedFileError(
+            f"{path} is truncated or damaged ({str(error).splitlines()[0]}): {fix}"
+        ) from error
+
+
 def sort_safetensors_metadata(path: str | os.PathLike) -> None:
     """Put a .safetensors file's metadata in sorted order, in place.
 

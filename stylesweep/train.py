@@ -19,13 +19,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from stylesweep.base import load_components
 from stylesweep.checkpoints import apply_checkpoint
-from stylesweep.files import atomic_path, write_text
+from stylesweep.files import atomic_path, read_safetensors, write_text
 from stylesweep.methods import TrainingError, TrainSettings, make_method
 from stylesweep.versions import package_versions
 
@@ -140,10 +138,11 @@ def train_segment(
     unet, text_encoder = components.unet.to(device), components.text_encoder.to(device)
     scheduler = components.noise_scheduler
 
-    latents = load_file(str(latents_path))
-    with safe_open(str(latents_path), "pt") as handle:  # the image list rides in its metadata
-        captions = captions_for(settings, json.loads(handle.metadata()["images"]))
-    class_latents = load_file(str(class_latents_path)) if prior else {}
+    latents, metadata = read_safetensors(latents_path, fix=remake("encode_dataset"))
+    captions = captions_for(settings, json.loads(metadata["images"]))  # the image list
+    class_latents = (
+        read_safetensors(class_latents_path, fix=remake("render_class_images"))[0] if prior else {}
+    )
     scaling = components.vae.config.scaling_factor
     del components.vae
 
@@ -276,6 +275,11 @@ def train_segment(
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses
+
+
+def remake(rule: str) -> str:
+    """What to do about a damaged file that the workflow's `rule` writes."""
+    return f"delete it and rerun snakemake (or run `snakemake --forcerun {rule}`)"
 
 
 def make_optimizer(groups: list[dict], settings: TrainSettings) -> torch.optim.Optimizer:

@@ -14,8 +14,10 @@ import torch
 from safetensors.torch import load_file, safe_open
 
 from stylesweep.files import (
+    DamagedFileError,
     NoSpaceError,
     atomic_path,
+    read_safetensors,
     share_files,
     sort_safetensors_metadata,
     write_json,
@@ -118,3 +120,18 @@ def test_other_write_errors_pass_through(tmp_path):
     with pytest.raises(ValueError, match="bad tensor"), atomic_path(tmp_path / "x") as tmp:
         tmp.write_bytes(b"")
         raise ValueError("bad tensor")
+
+
+@pytest.mark.parametrize("keep", [0, 5, 100, -10])
+def test_a_truncated_safetensors_file_is_named_with_the_fix(tmp_path, keep):
+    path = write_safetensors(tmp_path / "latents.safetensors", TENSORS, METADATA)
+    assert read_safetensors(path)[1] == METADATA
+    path.write_bytes(path.read_bytes()[:keep])
+
+    with pytest.raises(DamagedFileError) as caught:
+        read_safetensors(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path} is truncated or damaged (")
+    assert message.endswith("delete it and rerun snakemake, which writes it again")
+    assert "\n" not in message

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from stylesweep.checkpoints import WEIGHTS, read_manifest
-from stylesweep.files import sha256_file
+from stylesweep.files import DamagedFileError, sha256_file
 from stylesweep.report import read_losses
 from stylesweep.train import TrainingError, lr_factor, train_segment
 from tests.conftest import train_settings
@@ -279,3 +279,16 @@ def test_the_same_lora_run_writes_the_same_bytes_in_two_processes(tiny_model, la
     for name in ("pytorch_lora_weights.safetensors", "manifest.json"):
         first, second = (tmp_path / seed / "step-1" / name for seed in ("1", "2"))
         assert sha256_file(first) == sha256_file(second), name  # a digest: bytes flood the log
+
+
+def test_truncated_latents_are_named_with_the_fix(tiny_model, latents, tmp_path):
+    truncated = tmp_path / "latents.safetensors"
+    truncated.write_bytes(Path(latents).read_bytes()[:-100])
+    with pytest.raises(DamagedFileError) as caught:
+        train(tiny_model, truncated, tmp_path, 0, 2)
+    message = str(caught.value)
+    assert message.startswith(f"{truncated} is truncated or damaged (")
+    assert message.endswith(
+        "delete it and rerun snakemake (or run `snakemake --forcerun encode_dataset`)"
+    )
+    assert "\n" not in message
