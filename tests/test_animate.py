@@ -81,6 +81,38 @@ def test_a_zoom_at_or_below_0_or_steps_below_1_name_the_key_and_the_frame():
         plan_animation("a", animation(steps=0), MODELS, common={})
 
 
+def test_a_strength_outside_0_to_1_names_the_key_and_the_frame():
+    # refused rather than clamped: the recipe would say 1.5 where 1.0 was rendered
+    with pytest.raises(
+        AnimationError, match=r"a\.strength: 1\.5 at frame 2; strength is the share"
+    ):
+        plan_animation("a", animation(strength="0: (0.5), 2: (1.5)"), MODELS, common={})
+    with pytest.raises(AnimationError, match=r"a\.strength: -0\.1 at frame 0.*from 0 \(none\)"):
+        plan_animation("a", animation(strength="0: (-0.1)"), MODELS, common={})
+    plan = plan_animation("a", animation(strength="0: (0), 2: (1)"), MODELS, common={})
+    assert [f["strength"] for f in plan] == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"seed_behavior": "schedule", "seed_schedule": "0: (1e30)"},
+            r"seed_schedule: seed 1e\+30 at frame 0",
+        ),
+        (
+            {"seed_behavior": "schedule", "seed_schedule": "0: (5), 1: (-3)"},
+            r"seed_schedule: seed -3 at frame 1",
+        ),
+        ({"seed": 2**64 - 2}, rf"a\.seed: seed {2**64} at frame 2"),
+    ],
+    ids=["huge", "negative", "iter-past-the-end"],
+)
+def test_a_seed_a_generator_cannot_take_names_the_key_frame_and_range(settings, message):
+    with pytest.raises(AnimationError, match=rf"{message} is out of range.* from 0 to 2\*\*64 - 1"):
+        plan_animation("a", animation(**settings), MODELS, common={})
+
+
 def test_models_switched_in_after_the_last_frame_are_not_used():
     settings = animation(models={0: "base", 2: "run/step-2", 9: "gone/step-1"}, max_frames=4)
     assert models_used(settings, "a") == ["base", "run/step-2"]

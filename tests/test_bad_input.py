@@ -179,3 +179,32 @@ def test_a_config_path_with_braces_is_named(tmp_path):
     assert result.returncode != 0
     assert "config key 'dataset.stills'" in result.stdout + result.stderr
     assert "which Snakemake reads as a wildcard; rename it" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda a: a.update(translation_x="0: (10**10**10)"),
+            "animate.animations.drift.translation_x, frame 0: '10**10**10' makes a number far "
+            "too large for a schedule",
+        ),
+        (
+            lambda a: a.update(strength="0: (0.65), 1: (1.5)"),
+            "animate.animations.drift.strength: 1.5 at frame 1; strength is the share of the "
+            "previous frame kept, from 0 (none) to 1 (all)",
+        ),
+        (
+            lambda a: a.update(seed_behavior="schedule", seed_schedule="0: (1e30)"),
+            "animate.animations.drift.seed_schedule: seed 1e+30 at frame 0 is out of range; a "
+            "seed is a whole number from 0 to 2**64 - 1",
+        ),
+    ],
+    ids=["explosive-schedule", "strength", "seed"],
+)
+def test_animation_mistakes_are_named_before_any_job(tmp_path, edit, message):
+    config = small_config()
+    edit(config["animate"]["animations"]["drift"])
+    result = dry_run(tmp_path, config)  # 10**10**10 used to hang here for hours
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr

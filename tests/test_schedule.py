@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -187,6 +190,39 @@ def test_an_expression_must_give_a_finite_real_value():
         evaluate("0: (1.5j*t)")
     # a bad value outside the expression's own frames does not count
     np.testing.assert_allclose(evaluate("0: (1), 1: (log(t))", max_frames=3), [1, 0, np.log(2)])
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["10**10**10", "t * 9**9**9", "where(t > 1, 10.0**10**10, 0)", "1 << 10**10", "2**5000"],
+)
+def test_an_explosive_number_is_refused_at_once_naming_the_schedule(expression):
+    # numexpr's parse would work 10**10**10 out in Python integers, for hours: run it apart
+    code = (
+        "from stylesweep.animate.schedule import ScheduleError, evaluate_schedule\n"
+        "try:\n"
+        f"    evaluate_schedule({f'0: ({expression})'!r}, 3, 0, {NAME!r})\n"
+        "except ScheduleError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{NAME}, frame 0: {expression!r} makes a number far too large" in result.stdout
+
+
+@pytest.mark.parametrize("expression", ["'a' * 10**5", "(1,) * 10**5", "t + (1, 2)"])
+def test_text_and_sequences_are_refused_before_they_are_built(expression):
+    with pytest.raises(ScheduleError, match=rf"{NAME}: .*a schedule's value is a number"):
+        check_expression(expression, NAME)
+
+
+def test_large_numbers_a_float_holds_still_work():
+    assert evaluate("0: (10**400 / 10**399)", max_frames=2).tolist() == [10.0, 10.0]
+    assert evaluate("0: (2**0.5 + 10**-400 - 2**3)", max_frames=1)[0] == pytest.approx(2**0.5 - 8)
+    with pytest.raises(ScheduleError, match=r"inf at frame 2"):
+        evaluate("0: (1), 2: (exp(1000*t))", max_frames=4)
 
 
 def test_is_number():

@@ -34,6 +34,10 @@ SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
 TEXT_KEYS = ("clip_skip", "emphasis", "wrap_length", "pad_conds")
 
 
+# A frame's seed seeds torch's CPU generator, which takes 0 to 2**64 - 1.
+SEED_RANGE = (0, 2**64 - 1)
+
+
 class AnimationError(ValueError):
     """An animation setting that cannot be used, named with its fix."""
 
@@ -81,22 +85,33 @@ def frame_seeds(settings: dict, max_frames: int, where: str) -> list[int]:
     keyframe schedule."""
     seed, behaviour = settings["seed"], settings["seed_behavior"]
     if behaviour == "iter":
-        return [seed + frame for frame in range(max_frames)]
-    if behaviour == "fixed":
-        return [seed] * max_frames
-    if behaviour == "random":
+        seeds, key = [seed + frame for frame in range(max_frames)], "seed"
+    elif behaviour == "fixed":
+        seeds, key = [seed] * max_frames, "seed"
+    elif behaviour == "random":
         return [
             int(np.random.SeedSequence([seed, frame]).generate_state(1)[0])
             for frame in range(max_frames)
         ]
-    if behaviour == "schedule":
+    elif behaviour == "schedule":
         values = evaluate_schedule(
             settings["seed_schedule"], max_frames, seed, f"{where}.seed_schedule"
         )
-        return [int(round(value)) for value in values]
-    raise AnimationError(
-        f"{where}.seed_behavior: {behaviour!r} is not one of {', '.join(SEED_BEHAVIOURS)}"
-    )
+        seeds, key = [int(round(value)) for value in values], "seed_schedule"
+    else:
+        raise AnimationError(
+            f"{where}.seed_behavior: {behaviour!r} is not one of {', '.join(SEED_BEHAVIOURS)}"
+        )
+    # Caught here, before any job: torch would stop the render job with an OverflowError.
+    low, high = SEED_RANGE
+    for frame, value in enumerate(seeds):
+        if not low <= value <= high:
+            shown = value if abs(value) < 10**20 else f"{value:g}"
+            raise AnimationError(
+                f"{where}.{key}: seed {shown} at frame {frame} is out of range; a seed is a "
+                f"whole number from {low} to 2**64 - 1 ({high})"
+            )
+    return seeds
 
 
 def plan_animation(
@@ -131,6 +146,13 @@ def plan_animation(
                 f"{where}.{key}: {values[key][bad[0]]:g} at frame {bad[0]}; "
                 f"{key} must be {'above 0' if key == 'zoom' else 'at least 1'} at every frame"
             )
+    # Deforum's strength is the share of the previous frame kept: a share, from 0 to 1.
+    bad = np.flatnonzero((values["strength"] < 0) | (values["strength"] > 1))
+    if bad.size:
+        raise AnimationError(
+            f"{where}.strength: {values['strength'][bad[0]]:g} at frame {bad[0]}; strength is "
+            "the share of the previous frame kept, from 0 (none) to 1 (all), at every frame"
+        )
     for model in model_schedule.values():
         if model not in models:
             raise AnimationError(

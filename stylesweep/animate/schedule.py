@@ -8,7 +8,9 @@ A schedule gives a setting (zoom, angle, strength...) a value at every frame. Ke
 
 from __future__ import annotations
 
+import ast
 import math
+import operator
 import re
 
 import numexpr
@@ -33,6 +35,26 @@ _IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _SYNTAX = (
     "keyframes are written `frame: (value)` and separated by commas, e.g. `0: (1.0), 30: (1.02)`"
 )
+# numexpr reads an expression with Python's eval, which works out the constant parts with
+# Python's unbounded integers first: `10**10**10` would compute for hours before numexpr
+# sees it. Constant parts are worked out here first, refusing any integer wider than this
+# (float64 ends near 2**1024, numexpr's integers at 2**63), so every check is quick.
+MAX_BITS = 4096
+_CONSTANT_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
+}
+_UNARY_OPS = {ast.UAdd: operator.pos, ast.USub: operator.neg, ast.Invert: operator.invert}
 
 
 class ScheduleError(ValueError):
@@ -167,6 +189,61 @@ def parse_keyframes(text: str, name: str) -> dict[int, str]:
     return keyframes
 
 
+def _result_bits(op: ast.operator, left: object, right: object) -> float:
+    """An upper bound of the width in bits of `left op right` on integers, found without
+    computing it (0 where it cannot grow past its operands' widths)."""
+    if not isinstance(left, int) or not isinstance(right, int):
+        return 0  # float and complex arithmetic overflows or gives inf, quickly
+    if isinstance(op, ast.Pow) and right > 0 and abs(left) > 1:
+        return right * math.log2(abs(left))
+    if isinstance(op, ast.LShift) and right > 0:
+        return left.bit_length() + right
+    return 0
+
+
+def _constant_value(node: ast.AST, expression: str, name: str) -> object:
+    """The value of `node` where it is made of numbers only, else None; refuses a number
+    too large for a schedule, and sequences, before numexpr's eval would build them."""
+    too_large = (
+        f"{name}: {expression!r} makes a number far too large for a schedule (a value must "
+        "fit a float64, below about 1.8e308); write a smaller number or exponent"
+    )
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, int | float | complex | str | bytes) else None
+    if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict | ast.JoinedStr):
+        raise ScheduleError(
+            f"{name}: {expression!r} holds a {type(node).__name__.lower()}; a schedule's "
+            "value is a number"
+        )
+    # every part is checked, also inside calls and comparisons, each once
+    values = [_constant_value(child, expression, name) for child in ast.iter_child_nodes(node)]
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPS and values[-1] is not None:
+        try:
+            return _UNARY_OPS[type(node.op)](values[-1])
+        except TypeError:
+            return None
+    if isinstance(node, ast.BinOp) and type(node.op) in _CONSTANT_OPS:
+        left, right = values[0], values[-1]  # the operator node sits between them
+        if left is None or right is None:
+            return None
+        if isinstance(left, str | bytes) or isinstance(right, str | bytes):  # 'a' * 10**10
+            raise ScheduleError(
+                f"{name}: {expression!r} holds text; a schedule's value is a number"
+            )
+        if _result_bits(node.op, left, right) > MAX_BITS:
+            raise ScheduleError(too_large)
+        try:
+            result = _CONSTANT_OPS[type(node.op)](left, right)
+        except OverflowError:
+            raise ScheduleError(too_large) from None
+        except (ArithmeticError, TypeError, ValueError):
+            return None  # numexpr reports it
+        if isinstance(result, int) and result.bit_length() > MAX_BITS:
+            raise ScheduleError(too_large)
+        return result
+    return None
+
+
 def check_expression(expression: str, name: str) -> None:
     """Refuse an expression numexpr cannot read or that uses a variable other than NAMES.
 
@@ -177,6 +254,17 @@ def check_expression(expression: str, name: str) -> None:
         f"Allowed: the variables {', '.join(NAMES)} and numexpr's functions such as sin, cos, "
         "tan, arctan2, sqrt, exp, log, abs and where."
     )
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass  # numexpr reports it below, in its own words
+    else:
+        try:
+            _constant_value(tree.body, expression, name)
+        except RecursionError:
+            raise ScheduleError(
+                f"{name}: {expression[:60]!r}... is nested too deeply to check; shorten it"
+            ) from None
     try:
         variables, _ = necompiler.getExprNames(expression, _CONTEXT)
         tree = necompiler.expressionToAST(necompiler.stringToExpression(expression, {}, _CONTEXT))
