@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,32 @@ def canonical(value: Any) -> Any:
     return value
 
 
+# A number in exponent form that YAML 1.1 (PyYAML) reads as text: it wants a dot in the
+# mantissa and a sign in the exponent, as in 1.0e-4.
+_TEXT_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def number_hint(value: Any, integer: bool = False) -> str:
+    """For a string such as '1e-4' that PyYAML read as text: how to write it as a number
+    (as digits where the key wants an integer)."""
+    if not isinstance(value, str) or not _TEXT_EXPONENT.fullmatch(value.strip()):
+        return ""
+    text = value.strip()
+    if integer and float(text).is_integer():
+        return f"; YAML reads {value} as text: write it as digits, {int(float(text))}"
+    mantissa, _, exponent = text.lower().partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    written = f"{mantissa}e{exponent}"
+    if written == text.lower():
+        return "; it is in quotes, so YAML reads it as text: remove the quotes"
+    return (
+        f"; YAML reads {value} as text (PyYAML needs a dot and a signed exponent): write {written}"
+    )
+
+
 def check_config(config: dict, schema_file: str | Path) -> None:
     """Raise ConfigError naming the first offending key (jsonschema's best match)."""
     schema = load_schema(schema_file)
@@ -65,7 +92,9 @@ def check_config(config: dict, schema_file: str | Path) -> None:
             f"config key '{key}' is unknown; known keys here: {', '.join(known)} "
             "(see the comments in config.yaml)"
         )
-    raise ConfigError(f"config key '{where}': {error.message}")
+    integer = error.validator == "type" and "integer" in error.validator_value
+    hint = number_hint(error.instance, integer)
+    raise ConfigError(f"config key '{where}': {error.message}{hint}")
 
 
 if __name__ == "__main__":  # python -m stylesweep.config my-config.yaml: check its YAML

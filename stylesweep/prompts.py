@@ -120,6 +120,17 @@ def insert_key(base_prompt: str, key_text: str, placement: str) -> str:
     )
 
 
+def check_placements(placements: list[str]) -> None:
+    """Refuse a placement that is neither start, middle nor end and, as a template, lacks
+    `{key}`: the workflow checks it when it reads the config, before any job."""
+    for placement in placements:
+        if placement not in PLACEMENTS and "{key}" not in placement:
+            raise PromptError(
+                f"{placement!r} is not start, middle or end, and as a template it lacks "
+                f"{{key}}, where the key goes; write e.g. '{{key}}, {placement}'"
+            )
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str

@@ -208,3 +208,29 @@ def test_animation_mistakes_are_named_before_any_job(tmp_path, edit, message):
     result = dry_run(tmp_path, config)  # 10**10**10 used to hang here for hours
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_a_placement_template_without_key_is_named_before_any_job(tmp_path):
+    config = small_config()
+    config["prompts"]["placements"] = ["start", "my style, a portrait"]
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert (
+        "config key 'prompts.placements': 'my style, a portrait' is not start, middle or end, "
+        "and as a template it lacks {key}, where the key goes; write e.g. '{key}, my style, a "
+        "portrait'"
+    ) in result.stdout + result.stderr
+
+
+def test_a_number_yaml_reads_as_text_gets_the_fix_before_any_job(tmp_path):
+    text = (REPO / "config.yaml").read_text()
+    assert "\n  learning_rate: " in text
+    (tmp_path / "config.yaml").write_text(
+        text.replace("\n  learning_rate: ", "\n  learning_rate: 1e-4 #", 1)
+    )
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert (
+        "config key 'train.learning_rate': '1e-4' is not of type 'number'; YAML reads 1e-4 as "
+        "text (PyYAML needs a dot and a signed exponent): write 1.0e-4"
+    ) in result.stdout + result.stderr

@@ -45,6 +45,26 @@ def test_wrong_type_is_named():
         check_config(config, SCHEMA)
 
 
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("learning_rate: 1e-4", "'1e-4' is not of type 'number'; YAML reads 1e-4 as text "
+         "(PyYAML needs a dot and a signed exponent): write 1.0e-4"),
+        ("learning_rate: 1.5E4", "write 1.5e+4"),
+        ("learning_rate: '1.0e-4'", "it is in quotes, so YAML reads it as text: remove the quotes"),
+        ("max_steps: 1e3", "'1e3' is not of type 'integer'; YAML reads 1e3 as text: write it "
+         "as digits, 1000"),
+    ],
+)  # fmt: skip
+def test_a_number_in_exponent_form_read_as_text_gets_the_fix(line, hint):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["train"].update(yaml.safe_load(line))  # PyYAML reads each value as a string
+    with pytest.raises(ConfigError) as error:
+        check_config(config, REPO / "schemas" / "config.schema.yaml")
+    assert str(error.value).startswith(f"config key 'train.{line.split(':')[0]}': ")
+    assert str(error.value).endswith(hint)
+
+
 def test_the_librarys_names_are_the_schemas_enums():
     """One source of allowed values: each list of names in the library equals its enum."""
     from stylesweep import conditioning, dataset, interrogate, methods, sample, train

@@ -2,6 +2,7 @@ import pytest
 
 from stylesweep.prompts import (
     PromptError,
+    check_placements,
     emphasize,
     infotext,
     insert_key,
@@ -78,6 +79,13 @@ def test_insert_key_at_start_middle_end_and_template():
     assert insert_key("one phrase", "K", "middle") == "one phrase, K"
     with pytest.raises(PromptError, match="unknown key placement"):
         insert_key(base, "K", "top")
+
+
+def test_a_template_without_key_is_named_with_the_fix():
+    check_placements(["start", "middle", "end", "painting of {key}"])
+    fix = r"lacks \{key\}.*write e\.g\. '\{key\}, my style, a portrait'$"
+    with pytest.raises(PromptError, match=rf"^'my style, a portrait' is not start, middle.*{fix}"):
+        check_placements(["start", "my style, a portrait"])
 
 
 def test_variants_cover_placements_times_weights_and_parse_back_to_the_weight():
