@@ -25,6 +25,8 @@ SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder")
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -125,7 +127,27 @@ def check_model_folder(folder: str | Path) -> Path:
             f"base model folder {folder} lacks {', '.join(missing)}: it must hold a diffusers "
             "layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/)"
         )
+    for name in WEIGHT_COMPONENTS:
+        check_weights_are_safetensors(folder / name)
     return folder
+
+
+def check_weights_are_safetensors(component: Path) -> None:
+    """Refuse a component whose weights are only a pickle (diffusers' `.bin`).
+
+    Loading a pickle can run any code in it (diffusers says only "Defaulting to unsafe
+    serialization", then fails deep in torch.load if the pickle needs more than tensors),
+    and the base model's hash covers .safetensors files only.
+    """
+    if any(component.glob("*.safetensors")):
+        return
+    pickles = sorted(p for p in component.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise BaseModelError(
+            f"base model file {pickles[0]} is a pickle, which stylesweep does not load (it "
+            "could run code): convert the model to .safetensors where you trust it (diffusers' "
+            "save_pretrained writes them) and set base_model to the converted folder"
+        )
 
 
 def astronaut_path() -> Path:

@@ -234,3 +234,17 @@ def test_a_number_yaml_reads_as_text_gets_the_fix_before_any_job(tmp_path):
         "config key 'train.learning_rate': '1e-4' is not of type 'number'; YAML reads 1e-4 as "
         "text (PyYAML needs a dot and a signed exponent): write 1.0e-4"
     ) in result.stdout + result.stderr
+
+
+def test_a_model_folder_of_pickled_weights_is_named_before_any_job(tiny_model, tmp_path):
+    from .test_base import pickled_model
+
+    folder = pickled_model(tiny_model, tmp_path / "pickled")
+    config = small_config()
+    config["base_model"] = str(folder)
+    result = dry_run(tmp_path, config)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"base model file {folder}/unet/diffusion_pytorch_model.bin is a pickle" in output
+    assert "convert the model to .safetensors" in output
+    assert "unsafe serialization" not in output and "Traceback" not in output

@@ -62,3 +62,32 @@ def test_a_hub_id_resolves_from_the_local_cache_only(tiny_model, tmp_path):
     with pytest.raises(BaseModelError, match="neither .safetensors nor .ckpt"):
         resolve_base_model(str(other))
     assert resolve_base_model(str(tiny_model)) == tiny_model
+
+
+def pickled_model(tiny_model, folder):
+    """The tiny model with its UNet weights as a pickle that needs code (argparse) to load."""
+    import argparse
+    import shutil
+
+    from safetensors.torch import load_file
+
+    shutil.copytree(tiny_model, folder)
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    state = load_file(str(weights)) | {"extra": argparse.Namespace(a=1)}
+    torch.save(state, folder / "unet" / "diffusion_pytorch_model.bin")
+    weights.unlink()
+    return folder
+
+
+def test_a_folder_of_pickled_weights_is_refused_in_one_line(tiny_model, tmp_path):
+    from stylesweep.base import load_components
+
+    folder = pickled_model(tiny_model, tmp_path / "pickled")
+    for load in (check_model_folder, load_components):
+        with pytest.raises(BaseModelError) as caught:
+            load(folder)
+        message = str(caught.value)
+        assert message.startswith(
+            f"base model file {folder}/unet/diffusion_pytorch_model.bin is a pickle"
+        )
+        assert "convert the model to .safetensors" in message and "\n" not in message
