@@ -161,10 +161,24 @@ def stills_fingerprint():
     if stills == BUILTIN_STILLS:
         return ""
     digest = hashlib.sha256()
+    undecodable = []
     for path in sorted(p for p in Path(stills).rglob("*") if p.is_file()):
         info = path.stat()
-        digest.update(
-            f"{path.relative_to(stills)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode()
+        # A name that is not UTF-8 (Linux allows any bytes) is hashed as its bytes: the
+        # surrogates Python reads them as cannot be encoded otherwise.
+        name = str(path.relative_to(stills)).encode("utf-8", "surrogateescape")
+        digest.update(name + f"\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            undecodable.append(name.decode("utf-8", "backslashreplace"))
+    if undecodable and workflow.is_main_process:
+        shown = ", ".join(f"'{name}'" for name in undecodable[:3])
+        print(
+            f"stylesweep: warning: dataset.stills: {len(undecodable)} file name(s) not valid "
+            f"UTF-8 ({shown}): used, shown with \\x escapes "
+            "in the manifest and report; rename them to keep their names readable",
+            file=sys.stderr,
         )
     return digest.hexdigest()
 

@@ -4,6 +4,7 @@ before any job runs where it can be seen then, and nothing computed lost."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -208,6 +209,26 @@ def test_animation_mistakes_are_named_before_any_job(tmp_path, edit, message):
     result = dry_run(tmp_path, config)  # 10**10**10 used to hang here for hours
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_a_still_whose_name_is_not_utf8_is_used_with_a_warning(tmp_path):
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    Image.new("RGB", (64, 64), (200, 20, 20)).save(os.fsencode(stills) + b"/bad\xffname.png", "PNG")
+    Image.new("RGB", (64, 64), (20, 200, 20)).save(stills / "good.png")
+    config = small_config()
+    config["dataset"]["stills"] = str(stills)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "results/dataset")  # stopped every call, -n too
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        "dataset.stills: 1 file name(s) not valid UTF-8 ('bad\\xffname.png'): used"
+    ) in result.stderr
+    manifest = json.loads((tmp_path / "results" / "dataset" / "manifest.json").read_text())
+    assert [(entry["source"], entry["file"]) for entry in manifest["images"]] == [
+        ("bad\\xffname.png", "bad_name.png"),
+        ("good.png", "good.png"),
+    ]
 
 
 def test_a_placement_template_without_key_is_named_before_any_job(tmp_path):
