@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import PIL
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json, write_safetensors
 from stylesweep.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -35,6 +36,7 @@ from stylesweep.video import (
 log = logging.getLogger(__name__)
 
 CAPTION_SUFFIXES = {".txt", ".caption"}
+HEIF_SUFFIXES = {".heic", ".heif"}  # iPhone photos; Pillow needs a plugin for them
 CROPS = ("center", "smart")
 FEW_IMAGES = 5
 # a still whose square crop is enlarged more than this many times is warned about
@@ -122,17 +124,29 @@ def filename_caption(stem: str) -> str:
     return " ".join(stem.replace("_", " ").split())
 
 
-def sidecar_caption(image: Path) -> str | None:
+def sidecar_caption(image: Path, relative: str) -> str | None:
     """The kohya convention: `image.txt` (or `.caption`) beside the image holds its caption.
 
-    UTF-8, with or without the byte order mark Windows editors write; other bytes become U+FFFD
-    rather than stopping the stage.
+    UTF-8, with or without the byte order mark Windows editors write. A file in another
+    encoding stops the stage naming it (read on, its accents would train as U+FFFD); an empty
+    one is warned about and gives the caption "". `relative` is the image's name as shown.
     """
-    for suffix in CAPTION_SUFFIXES:
+    for suffix in sorted(CAPTION_SUFFIXES):
         path = image.with_suffix(suffix)
         if path.is_file():
-            text = path.read_bytes().decode("utf-8-sig", errors="replace")
-            return " ".join(text.split())
+            shown = f"{relative[: -len(image.suffix) or None]}{suffix}"
+            try:
+                text = path.read_bytes().decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                raise DatasetError(
+                    f"caption file {shown} is not UTF-8 (byte 0x{error.object[error.start]:02x} "
+                    f"at position {error.start}); save it as UTF-8 in your editor, or move it "
+                    "away if it is not the caption of its image"
+                ) from None
+            caption = " ".join(text.split())
+            if not caption:
+                log.warning("caption file %s is empty: its image has no caption from it", shown)
+            return caption
     return None
 
 
@@ -212,8 +226,26 @@ def error_text(error: Exception, source: Path, relative: str) -> str:
     return text.replace(str(source), relative)
 
 
+def reads_avif() -> bool:
+    """Whether this Pillow reads AVIF (11.2 and later, built with libavif, as its wheels are)."""
+    try:
+        return bool(features.check_module("avif"))
+    except ValueError:  # a Pillow that predates AVIF does not know the name
+        return False
+
+
 def kind_reason(suffix: str) -> str | None:
     """Why a file is not read as a still, from its suffix alone; None for an image or a video."""
+    if suffix in HEIF_SUFFIXES:
+        return (
+            f"HEIC/HEIF image ({suffix}): Pillow reads it only with the pillow-heif plugin, "
+            "which stylesweep does not load; convert it to PNG, JPEG or AVIF"
+        )
+    if suffix == ".avif" and not reads_avif():
+        return (
+            f"AVIF image: this Pillow ({PIL.__version__}) cannot read AVIF; install Pillow 11.2 "
+            "or later, or convert it to PNG or JPEG"
+        )
     if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
         return f"not an image file ({suffix or 'no suffix'})"
     return None
@@ -336,6 +368,7 @@ def _video_frames(
     if warning:
         log.warning("%s", warning)
     chosen = set(evenly(len(passed), settings.max_frames))
+    caption = sidecar_caption(source, relative)  # every frame's
     images = []
     for index, (time, taken, waiting, code) in enumerate(passed):
         if index not in chosen:
@@ -356,7 +389,7 @@ def _video_frames(
                 "taken": taken,
                 "sha256": digest,
                 "original_size": video.size,
-                "caption": sidecar_caption(source),
+                "caption": caption,
                 "filename_caption": filename_caption(printable(source.stem)),
                 "note": note,
                 "warning": warning,
@@ -463,7 +496,7 @@ def prepare_dataset(
                 "source": relative,
                 "sha256": digest,
                 "original_size": original_size,
-                "caption": sidecar_caption(source),
+                "caption": sidecar_caption(source, relative),
                 "filename_caption": filename_caption(printable(source.stem)),
                 "note": note,
                 "warning": warning,

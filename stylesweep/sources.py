@@ -22,7 +22,7 @@ DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 # What a stills folder may hold. The dataset stage takes frames from videos, and from an
 # animated GIF (a .gif of one frame is a still, so .gif is listed with the images).
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 STAGE_VERSIONS = {
     "make_demo_stills": 4,
-    "prepare_dataset": 2,
+    "prepare_dataset": 3,
     "make_base_model": 1,
     "hash_base_model": 1,
     "encode_dataset": 1,

@@ -91,11 +91,18 @@ def captions_for(settings: TrainSettings, images: list[dict]) -> list[str]:
     if settings.captions == "filename":
         return [entry["filename_caption"] or settings.prompt for entry in images]
     if settings.captions == "sidecar":
-        missing = [entry["source"] for entry in images if not entry.get("caption")]
-        if missing:
-            log.warning(
-                "%d images have no caption file; they use %r", len(missing), settings.prompt
-            )
+        # "" is an empty caption file (the dataset stage warned), None no caption file
+        for problem, caption, fix in (
+            ("an empty caption file", "", "write their captions in them"),
+            ("no caption file", None, "put a .txt caption beside each"),
+        ):
+            sources = {e["source"]: None for e in images if e.get("caption") == caption}
+            if sources:
+                shown = ", ".join(list(sources)[:5]) + (", ..." if len(sources) > 5 else "")
+                log.warning(
+                    "%d stills have %s (%s); they use %r: %s",
+                    len(sources), problem, shown, settings.prompt, fix,
+                )  # fmt: skip
         return [entry.get("caption") or settings.prompt for entry in images]
     return [settings.prompt] * len(images)
 

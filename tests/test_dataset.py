@@ -4,6 +4,7 @@ import re
 import sys
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image
 
@@ -84,16 +85,70 @@ def test_captions_from_file_names_and_sidecars(stills, tmp_path):
     assert captions["wide.png"] == "a caption" and captions["tall.jpg"] is None
 
 
-def test_sidecar_captions_with_a_byte_order_mark_or_bad_bytes(tmp_path):
+def test_sidecar_captions_with_a_byte_order_mark_or_bad_bytes(tmp_path, caplog):
     stills = tmp_path / "stills"
-    stills.mkdir()
-    for name in ("bom", "latin"):
+    (stills / "sub").mkdir(parents=True)
+    for name in ("bom", "empty", "sub/latin"):
         Image.new("RGB", (80, 80), (len(name), 0, 0)).save(stills / f"{name}.png")
     (stills / "bom.txt").write_bytes("\ufeffneon grid\r\n".encode())  # as Notepad saves it
-    (stills / "latin.txt").write_bytes(b"caf\xe9 lights")
-    manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
+    (stills / "empty.txt").write_bytes(b" \n")
+    (stills / "sub" / "latin.caption").write_bytes(b"caf\xe9 lights")  # Latin-1, not UTF-8
+    # its accent would train as U+FFFD: the file is named with the fix
+    fix = r"save it as UTF-8 in your editor, or move it away if it is not the caption"
+    with pytest.raises(DatasetError, match=rf"^caption file sub/latin\.caption is not UTF-8 "
+                       rf"\(byte 0xe9 at position 3\); {fix}"):  # fmt: skip
+        prepare_dataset(stills, tmp_path / "out", 64, "center")
+    (stills / "sub" / "latin.caption").write_text("café lights", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
     captions = {entry["source"]: entry["caption"] for entry in manifest["images"]}
-    assert captions == {"bom.png": "neon grid", "latin.png": "caf\ufffd lights"}
+    assert captions == {"bom.png": "neon grid", "empty.png": "", "sub/latin.png": "café lights"}
+    assert "caption file empty.txt is empty: its image has no caption from it" in caplog.text
+
+
+def test_training_on_sidecars_names_the_stills_with_an_empty_or_no_caption_file(caplog):
+    from stylesweep.train import captions_for
+    from tests.conftest import train_settings
+
+    settings = train_settings(captions="sidecar", instance_prompt="{key} style", key="vsynth")
+    images = [
+        {"source": "a.png", "caption": "neon"},
+        {"source": "empty.png", "caption": ""},
+        {"source": "clip.mp4", "caption": None},  # two frames of one video
+        {"source": "clip.mp4", "caption": None},
+    ]
+    with caplog.at_level("WARNING"):
+        captions = captions_for(settings, images)
+    assert captions == ["neon", "vsynth style", "vsynth style", "vsynth style"]
+    assert (
+        "1 stills have an empty caption file (empty.png); they use 'vsynth style': write their "
+        "captions in them" in caplog.text
+    )
+    assert "1 stills have no caption file (clip.mp4); they use 'vsynth style'" in caplog.text
+
+
+def test_avif_stills_are_read_and_heic_stills_are_skipped_with_the_fix(tmp_path):
+    from stylesweep.dataset import reads_avif
+
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    Image.new("RGB", (80, 80), (200, 30, 30)).save(stills / "red.png")
+    (stills / "phone.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(16))
+    avif = reads_avif()
+    if avif:  # Pillow 11.2 and later write AVIF too
+        Image.new("RGB", (80, 60), (30, 30, 200)).save(stills / "blue.avif")
+    manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
+    skipped = {entry["source"]: entry["reason"] for entry in manifest["skipped"]}
+    assert skipped["phone.HEIC"].startswith("HEIC/HEIF image (.heic): Pillow reads it only with")
+    assert skipped["phone.HEIC"].endswith("convert it to PNG, JPEG or AVIF")
+    if not avif:
+        pytest.skip(f"this Pillow ({PIL.__version__}) cannot write AVIF; the HEIC part passed")
+    kept = {entry["source"]: entry for entry in manifest["images"]}
+    assert kept["blue.avif"]["original_size"] == [80, 60] and "blue.avif" not in skipped
+    with Image.open(tmp_path / "out" / kept["blue.avif"]["file"]) as image:
+        assert image.size == (64, 64)
+        red, green, blue = image.getpixel((32, 32))
+        assert blue > 150 and red < 80  # lossy, but blue
 
 
 def test_a_one_image_dataset_is_warned_about(tmp_path):
