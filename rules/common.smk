@@ -37,6 +37,7 @@ from stylesweep.sources import (
 )
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import AnimationError, models_used, plan_animation
+from stylesweep.keys import BadKey, check_keys, check_train_key
 from stylesweep.stages import stage_version
 from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
@@ -84,13 +85,15 @@ if EXPLICIT_ANIMATIONS:
     }
 
 try:
+    check_train_key(config)  # before the schema, whose pattern for the key says no why
     check_config(config, SCHEMA)
-except ConfigError as error:
+except (ConfigError, BadKey) as error:
     raise WorkflowError(str(error)) from None
 validate(config, str(SCHEMA), set_default=True)
 
 try:
     RUNS = expand_runs(config["train"], train_keys(load_schema(SCHEMA)))
+    check_keys(config["train"]["key"], RUNS)  # a file name; a textual-inversion key
 except ValueError as error:
     raise WorkflowError(str(error)) from None
 MODELS = model_names(RUNS)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load
+from tokenizers import AddedToken
 
 from stylesweep.base import Components
 from stylesweep.files import (
@@ -27,6 +28,7 @@ from stylesweep.files import (
     write_json,
     write_safetensors,
 )
+from stylesweep.keys import check_vocabulary, key_tokens
 
 MANIFEST = "manifest.json"
 EMBEDDINGS = "learned_embeds.safetensors"
@@ -83,21 +85,24 @@ def load_verified(path: Path, manifest: dict, part: str) -> dict[str, torch.Tens
         raise damaged(path) from error
 
 
-def key_tokens(key: str, num_vectors: int) -> list[str]:
-    """The tokens of a learned key: `key`, then `key_1` ... (diffusers' multi-vector names)."""
-    return [key] + [f"{key}_{i}" for i in range(1, num_vectors)]
-
-
 def input_embeddings(components: Components) -> torch.nn.Embedding:
     return components.text_encoder.get_input_embeddings()
 
 
-def add_key_tokens(components: Components, tokens: list[str]) -> list[int]:
-    """Add the tokens to the tokenizer (once) and grow the encoder's embedding table to match."""
+def add_key_tokens(components: Components, key: str, num_vectors: int) -> list[int]:
+    """Add a learned key's tokens to the tokenizer (once) and grow the encoder's embedding
+    table to match; return their ids.
+
+    A key that is an entry of the tokenizer's own vocabulary is refused (stylesweep.keys).
+    The tokens match only whole words: `sks` never takes the end of "tasks" or "asks".
+    """
     tokenizer = components.tokenizer
-    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    learned = {str(t) for t in tokenizer.added_tokens_decoder.values() if not t.special}
+    check_vocabulary(key, num_vectors, set(tokenizer.get_vocab()) - learned)
+    tokens = key_tokens(key, num_vectors)
+    missing = [t for t in tokens if t not in learned]
     if missing:
-        tokenizer.add_tokens(missing)
+        tokenizer.add_tokens([AddedToken(t, single_word=True) for t in missing])
         components.text_encoder.resize_token_embeddings(len(tokenizer))
     return tokenizer.convert_tokens_to_ids(tokens)
 
@@ -133,7 +138,7 @@ def apply_checkpoint(
 def apply_embeddings(components: Components, learned: dict[str, torch.Tensor]) -> None:
     """Put learned key vectors ({key: [vectors, width]}) into the tokenizer and encoder."""
     for key, vectors in learned.items():
-        ids = add_key_tokens(components, key_tokens(key, vectors.shape[0]))
+        ids = add_key_tokens(components, key, vectors.shape[0])
         weight = input_embeddings(components).weight
         if vectors.shape[1] != weight.shape[1]:
             raise CheckpointError(

@@ -22,6 +22,7 @@ from stylesweep import __version__
 from stylesweep.base import load_components
 from stylesweep.checkpoints import ADAPTER, EMBEDDINGS, apply_checkpoint, read_manifest
 from stylesweep.files import write_safetensors
+from stylesweep.keys import BadKey, check_file_name
 from stylesweep.single_file import DTYPES, save_single_file
 
 
@@ -66,6 +67,10 @@ def export_single_file(
 
 def export_embedding(checkpoint_dir: str | Path, manifest: dict, out_dir: Path) -> Path:
     key = manifest["settings"]["key"]
+    try:  # the key becomes the file name: `AC/DC` or `../x` would write elsewhere
+        check_file_name(key)
+    except BadKey as error:
+        raise ExportError(f"{checkpoint_dir}: {error}") from None
     vectors = load_file(str(Path(checkpoint_dir) / EMBEDDINGS))[key]
     path = out_dir / f"{key}.safetensors"
     return write_safetensors(path, {"emb_params": vectors.contiguous()}, _metadata(manifest))

@@ -174,7 +174,7 @@ class TextualInversion:
         self.tokens = key_tokens(settings.key, settings.num_vectors)
 
     def prepare(self, components: Components, resuming: bool) -> None:
-        self.token_ids = add_key_tokens(components, self.tokens)
+        self.token_ids = add_key_tokens(components, self.settings.key, self.settings.num_vectors)
         ids = components.tokenizer(self.settings.init_word, add_special_tokens=False).input_ids
         if not ids:
             raise TrainingError(

@@ -21,13 +21,13 @@ STAGE_VERSIONS = {
     "draw_portrait": 2,
     "base_prompt": 1,
     "prompt_variants": 1,
-    "sample": 1,
+    "sample": 2,
     "score": 1,
     "make_thumbnails": 1,
     "report": 2,
     "publish_report": 2,
     "export": 1,
-    "animate": 1,
+    "animate": 2,
 }
 
 

@@ -312,6 +312,6 @@ def warn_if_key_is_known(components, settings: TrainSettings) -> None:
     if settings.method == "dreambooth" and len(ids) == 1:
         log.warning(
             "train.key %r is a single token the model already knows; a rare made-up word "
-            "(like 'vsynth' or 'sks') keeps its old meaning from leaking into the style",
+            "(like 'vsynth') keeps its old meaning from leaking into the style",
             settings.key,
         )

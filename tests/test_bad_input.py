@@ -257,6 +257,37 @@ def test_a_number_yaml_reads_as_text_gets_the_fix_before_any_job(tmp_path):
     ) in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("AC/DC", "'AC/DC' holds a / or \\"),
+        ("../../../../x", "'../../../../x' holds a / or \\"),
+        ("a\\b", "'a\\\\b' holds a / or \\"),
+        (".hidden", "'.hidden' starts with a dot"),
+        ("tab\tkey", "'tab\\tkey' holds a control character"),
+    ],
+    ids=["slash", "dotdot", "backslash", "dot", "control"],
+)
+def test_a_key_that_cannot_be_a_file_name_is_named_before_any_job(tmp_path, key, message):
+    config = small_config()
+    config["train"]["key"] = key
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"config key 'train.key': {message}" in output and "like 'vsynth'" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_textual_inversion_key_of_the_vocabulary_is_named_before_any_job(tmp_path):
+    config = small_config()  # its extra run is a textual inversion
+    config["train"]["key"] = "art"
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config key 'train.key': 'art' is a textual-inversion key" in output
+    assert "use a made-up word the vocabulary lacks, like 'vsynth'" in output
+
+
 def test_a_model_folder_of_pickled_weights_is_named_before_any_job(tiny_model, tmp_path):
     from .test_base import pickled_model
 

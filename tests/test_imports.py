@@ -21,6 +21,7 @@ FORBIDDEN = {
     "stylesweep.sources": ML | {"numpy", "PIL", "yaml"},  # the Snakefile, every call
     "stylesweep.sweep": ML | {"numpy", "PIL", "yaml"},
     "stylesweep.stages": ML | {"numpy", "PIL", "yaml"},
+    "stylesweep.keys": ML | {"numpy", "PIL", "yaml"},
     "stylesweep.config": ML | {"numpy", "PIL"},
     "stylesweep.device": ML | {"numpy", "PIL"},  # scripts, for the device's name
     "stylesweep.dataset": ML,  # prepare_dataset
