@@ -36,5 +36,5 @@ include: "rules/animate.smk"
 rule all:
     default_target: True
     input:
-        "results/report",
+        PUBLISHED_REPORT,
         export_targets(),

@@ -1,3 +1,6 @@
+PUBLISHED_REPORT = "results/report/.published"
+
+
 rule make_thumbnails:
     input:
         "results/samples/{group}/images.json",
@@ -25,7 +28,14 @@ rule report:
         losses=[path for paths in loss_files().values() for path in paths],
         animations=animation_files(),
     output:
-        directory("results/report_draft"),
+        # The same page as results/report/, for Snakemake's own --report (its htmlindex
+        # needs the folder to be a declared output, which results/report/ cannot be).
+        report(
+            directory("results/report_draft"),
+            htmlindex="index.html",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
     log:
         "logs/report/report.log",
     conda:
@@ -42,18 +52,15 @@ rule report:
         "../scripts/report.py"
 
 
-# The page reaches results/report/ only once it is complete: a report that fails leaves the
-# last good one in place (Snakemake deletes a job's outputs when it starts and when it fails).
+# The page reaches results/report/ only once it is complete, swapped in whole by a rename: a
+# report that fails, or a job killed while it publishes, leaves the last good one in place.
+# Snakemake deletes a job's declared outputs when it starts and when it fails, so the output
+# is a marker inside the published folder, not the folder (deleting the folder remakes it).
 rule publish_report:
     input:
         "results/report_draft",
     output:
-        report(
-            directory("results/report"),
-            htmlindex="index.html",
-            caption="../report/comparison.rst",
-            category="Comparison",
-        ),
+        PUBLISHED_REPORT,
     log:
         "logs/report/publish_report.log",
     conda:

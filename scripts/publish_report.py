@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from stylesweep.logs import log_to, mark_imports_done
 
 with log_to(snakemake.log[0]):
@@ -5,4 +7,5 @@ with log_to(snakemake.log[0]):
 
     mark_imports_done()
 
-    publish_tree(snakemake.input[0], snakemake.output[0])
+    marker = Path(snakemake.output[0])  # results/report/.published
+    publish_tree(snakemake.input[0], marker.parent, marker=marker.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import hashlib
 import json
@@ -188,9 +189,25 @@ def sha256_tree(root: str | os.PathLike, pattern: str = "*.safetensors") -> str:
     return digest.hexdigest()
 
 
-def publish_tree(source: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Copy a finished folder to where it is read, as hard links where the file system
-    allows (no second copy of the images), else as copies."""
+def publish_tree(
+    source: str | os.PathLike, target: str | os.PathLike, marker: str | None = None
+) -> None:
+    """Put a copy of the finished folder `source` at `target`, whole or not at all.
+
+    The copy is made beside `target` (as hard links where the file system allows, so no
+    second copy of the images; else as copies) and swapped in by renaming, so `target` holds
+    the old tree until the swap and the new one after it: a job killed at any point leaves
+    the last good one in place. `marker` names an empty file written into the copy before the
+    swap, for a rule to declare as its output: Snakemake deletes a job's declared outputs when
+    the job starts, so the folder itself cannot be one.
+    """
+    source, target = Path(source), Path(target)
+    staging = target.with_name(f".{target.name}.new")
+    retired = target.with_name(f".{target.name}.old")
+    if retired.exists() and not target.exists():  # killed between the two renames below
+        retired.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)  # a copy that a killed job left unfinished
 
     def link_or_copy(src: str, dst: str) -> None:
         try:
@@ -198,4 +215,31 @@ def publish_tree(source: str | os.PathLike, target: str | os.PathLike) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(source, target, copy_function=link_or_copy)
+    shutil.copytree(source, staging, copy_function=link_or_copy)
+    if marker is not None:
+        (staging / marker).write_text("")
+    if target.exists() and exchange(staging, target):
+        shutil.rmtree(staging)  # the old tree, now
+        return
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step (Linux's renameat2 with RENAME_EXCHANGE); False
+    where the system or file system cannot, for the caller to rename in two steps."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    path, fd = ctypes.c_char_p, ctypes.c_int
+    renameat2.argtypes = [fd, path, fd, path, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange):
+        code = ctypes.get_errno()
+        if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False
+        raise OSError(code, os.strerror(code), str(second))
+    return True

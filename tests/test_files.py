@@ -13,10 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, safe_open
 
+from stylesweep import files
 from stylesweep.files import (
     DamagedFileError,
     NoSpaceError,
     atomic_path,
+    publish_tree,
     read_safetensors,
     share_files,
     sort_safetensors_metadata,
@@ -135,3 +137,55 @@ def test_a_truncated_safetensors_file_is_named_with_the_fix(tmp_path, keep):
     assert message.startswith(f"{path} is truncated or damaged (")
     assert message.endswith("delete it and rerun snakemake, which writes it again")
     assert "\n" not in message
+
+
+def make_report(folder, text: str):
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "a.webp").write_text(text)
+    (folder / "index.html").write_text(text)
+    return folder
+
+
+def test_a_kill_while_publishing_leaves_the_last_good_report(tmp_path, monkeypatch):
+    target = tmp_path / "results" / "report"
+    publish_tree(make_report(tmp_path / "v1", "v1"), target, marker=".published")
+    assert (target / ".published").is_file()
+    (target / ".published").unlink()  # what Snakemake does to a job's output when it starts
+    new = make_report(tmp_path / "v2", "v2")
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # stands in for SIGKILL: the job stops mid-copy
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "link", killed)
+        with pytest.raises(KeyboardInterrupt):
+            publish_tree(new, target, marker=".published")
+    assert (target / "index.html").read_text() == "v1"
+    assert (target / "images" / "a.webp").read_text() == "v1"
+
+    publish_tree(new, target, marker=".published")  # the rerun
+    assert (target / "index.html").read_text() == "v2" and (target / ".published").is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report"]
+    assert (tmp_path / "v2" / "index.html").read_text() == "v2"  # the draft is kept
+
+
+@pytest.mark.parametrize("atomic_swap", [True, False])
+def test_publishing_swaps_the_whole_folder(tmp_path, monkeypatch, atomic_swap):
+    target = tmp_path / "report"
+    publish_tree(make_report(tmp_path / "v1", "v1"), target)
+    (target / "stale.png").write_text("from v1 only")
+    if not atomic_swap:  # a system without renameat2: two renames
+        monkeypatch.setattr(files, "exchange", lambda first, second: False)
+    publish_tree(make_report(tmp_path / "v2", "v2"), target)
+    assert sorted(p.name for p in target.iterdir()) == ["images", "index.html"]
+    assert (target / "index.html").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "v1", "v2"]
+
+
+def test_a_kill_between_the_two_renames_is_repaired_by_the_rerun(tmp_path):
+    target = tmp_path / "report"
+    make_report(tmp_path / ".report.old", "v1")  # the old report, moved aside; no target
+    make_report(tmp_path / ".report.new", "v2-half")
+    publish_tree(make_report(tmp_path / "v2", "v2"), target)
+    assert (target / "index.html").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "v2"]
