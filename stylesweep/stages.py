@@ -24,8 +24,8 @@ STAGE_VERSIONS = {
     "sample": 2,
     "score": 1,
     "make_thumbnails": 1,
-    "report": 2,
-    "publish_report": 2,
+    "report": 3,
+    "publish_report": 3,
     "export": 1,
     "animate": 2,
 }

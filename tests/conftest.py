@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -116,9 +117,18 @@ def grid_data(html: str) -> dict:
     return json.loads(text)
 
 
-def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
-    """A report of two models, two seeds and two CFG scales, with a script tag in every
-    text a user controls: the title, the base prompt, the key and a still's file name."""
+def synthetic_report(
+    root: Path,
+    *,
+    size: int = 8,
+    models: tuple[str, ...] = ("base", "te~0.1/step-2"),
+    seeds: tuple[int, ...] = (1, 2),
+    cfg_scales: tuple[float, ...] = (3.0, 7.0),
+    **options,
+) -> Path:
+    """A report of two models, two seeds and two CFG scales (unless told other ones, of a
+    single run), with a script tag in every text a user controls: the title, the base
+    prompt, the key and a still's file name."""
     from PIL import Image
 
     from stylesweep.files import read_json, write_json
@@ -145,11 +155,11 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
                  "prompt": f"vsynth, {base_prompt}", "base_prompt": base_prompt}]  # fmt: skip
     write_json(root / "variants.json", variants)
     manifests = []
-    for model in ("base", "te~0.1/step-2"):
-        folder = root / "samples" / model.split("/")[0]
+    for group in dict.fromkeys(model.split("/")[0] for model in models):
+        folder = root / "samples" / group
         images = []
-        for seed in (1, 2):
-            for cfg in (3.0, 7.0):
+        for model, seed, cfg in itertools.product(models, seeds, cfg_scales):
+            if model.split("/")[0] == group:
                 step = model.partition("/")[2]
                 name = f"{step + '/' if step else ''}start_w1/seed{seed}_cfg{cfg:g}_x.png"
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -166,17 +176,17 @@ def synthetic_report(root: Path, *, size: int = 8, **options) -> Path:
              "fidelity_base": None if image["model"] == "base" else 1.1 - 0.5 * image["seed"]}
             for manifest in manifests for image in read_json(manifest)["images"]]  # fmt: skip
     write_json(root / "scores.json", {"images": rows, "models": {
-        "base": {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
-        | {"fidelity_base": {"mean": None, "std": None}},
-        "te~0.1/step-2": {k: metrics for k in ("style_colour", "style_clip", "fidelity_base",
-                                               "fidelity_prompt")},
+        model: {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
+        | {"fidelity_base": {"mean": None, "std": None} if model == "base" else metrics}
+        for model in models
     }})  # fmt: skip
-    run = {"method": "dreambooth", "key": EVIL, "max_steps": 2, "checkpoint_every": 2}
-    sample = {"cfg_scales": [3.0, 7.0], "seeds": [1, 2], "sampler": "Euler a", "steps": 4,
-              "size": size}  # fmt: skip
+    last = max(int(model.rpartition("-")[2]) for model in models if model != "base")
+    run = {"method": "dreambooth", "key": EVIL, "max_steps": last, "checkpoint_every": 2}
+    sample = {"cfg_scales": list(cfg_scales), "seeds": list(seeds), "sampler": "Euler a",
+              "steps": 4, "size": size}  # fmt: skip
     return build_report(
         out_dir=root / "report", dataset_dir=dataset, base_prompt_file=root / "base.json",
-        variants_file=root / "variants.json", models=["base", "te~0.1/step-2"],
+        variants_file=root / "variants.json", models=list(models),
         runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
         loss_files={"te~0.1": [root / "loss.csv"]}, sample=sample, base_model="builtin:tiny",
         title=f"t {EVIL}", **options,

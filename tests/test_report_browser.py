@@ -4,6 +4,7 @@ installed by `bash setup.sh test`), driven by Playwright."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -240,3 +241,26 @@ def test_a_new_title_rebuilds_the_page_and_not_the_thumbnails(finished):
             assert job_counts(result.stdout) == jobs, result.stdout[-3000:]
         finally:
             write_config(finished, small_config())
+
+
+def test_axes_of_runs_and_steps_alone_always_leave_a_grid(tmp_path, open_page):
+    """With one seed, CFG scale, placement and weight, only model, run and step vary, and the
+    model axis clashes with the other two: whatever is chosen, the columns keep an axis."""
+    models = ("base", "te~0.1/step-2", "te~0.1/step-4")
+    index = synthetic_report(tmp_path, models=models, seeds=(1,), cfg_scales=(7.0,))
+    page = open_page(index)
+    axes = "['x', 'y', 'z'].map(k => document.getElementById('axis-' + k).value)"
+    assert page.evaluate(axes) == ["model", "", ""]  # no clashing run rows to start with
+    page.select_option("#axis-x", "step")
+    page.select_option("#axis-y", "model")  # the issue's choice: rows = model
+    assert page.evaluate(axes) == ["model", "", ""]
+    assert len(grid_sources(page)) == 3
+    names = {"x": ("model", "run", "step"), "y": ("model", "run", "step", "")}
+    moves = [(place, name) for place in "xyz" for name in names["x" if place == "x" else "y"]]
+    for first, second in itertools.product(moves, repeat=2):
+        page.reload()
+        page.select_option("#axis-y", "")  # as after a chart's link: the model on the columns
+        for place, name in (first, second):
+            page.select_option(f"#axis-{place}", name)
+        chosen = page.evaluate(axes)
+        assert chosen[0] and len(grid_sources(page)) >= 2, (first, second, chosen)

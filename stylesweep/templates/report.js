@@ -49,11 +49,15 @@ function infotext(image) {
   return lines.join('\n');
 }
 
+// The model axis stands for run and step together, so it never shares the page with them.
+const CLASHES = { model: ['run', 'step'], run: ['model'], step: ['model'] };
+const clash = (a, b) => a && b && (a === b || (CLASHES[a] || []).includes(b));
+
 const state = { x: 'model', y: 'seed', z: '', fixed: {} };
 for (const axis of data.axes) { state.fixed[axis.name] = axis.values[0]; }
 // With the run fixed by its menu, start on the first trained run: the base is the control.
 state.fixed.run = axisByName.get('run').values[1] ?? 'base';
-if (!axisByName.get('seed') || axisByName.get('seed').values.length < 2) { state.y = choosable.find(a => a.name !== 'model')?.name || ''; }
+if (!axisByName.get('seed') || axisByName.get('seed').values.length < 2) { state.y = choosable.find(a => !clash(a.name, 'model'))?.name || ''; }
 
 const usesModel = () => [state.x, state.y, state.z].includes('model');
 const showsBase = () => [state.x, state.y, state.z].some(n => n === 'model' || n === 'run');
@@ -102,10 +106,6 @@ function buildControls() {
   }
 }
 
-// The model axis stands for run and step together, so it never shares the page with them.
-const CLASHES = { model: ['run', 'step'], run: ['model'], step: ['model'] };
-const clash = (a, b) => a && b && (a === b || (CLASHES[a] || []).includes(b));
-
 function chooseAxis(key, name) {
   // A place that showed the new axis (or one it clashes with) takes this place's old axis.
   const previous = state[key];
@@ -115,11 +115,14 @@ function chooseAxis(key, name) {
     let replacement = clash(name, previous) ? '' : previous;
     if (other === 'x' && !replacement) {
       const taken = [state.y, state.z];
-      replacement = choosable.find(a => !taken.some(t => clash(a.name, t)))?.name || previous;
+      replacement = choosable.find(a => !taken.some(t => clash(a.name, t)))?.name || '';
     }
     state[other] = replacement;
-    document.getElementById(`axis-${other}`).value = replacement;
   }
+  if (!state.x) {  // no axis is left for the columns (only model, run and step vary): take them
+    [state.x, state[key]] = [name, ''];
+  }
+  for (const place of ['x', 'y', 'z']) { document.getElementById(`axis-${place}`).value = state[place]; }
   render();
 }
 
