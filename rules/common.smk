@@ -306,6 +306,7 @@ def group_models(group):
 def sample_inputs(wildcards):
     mark_incomplete_samples(wildcards.group)
     checkpoints = [c for c in group_models(wildcards.group).values() if c]
+    mark_missing_checkpoints(wildcards.group, checkpoints)
     return {
         "base": base_model_dir(),
         "base_hash": BASE_HASH,
@@ -333,6 +334,24 @@ def mark_incomplete_samples(group):
         print(
             f"stylesweep: {manifest} lists {len(missing)} images that are gone "
             f"({missing[0]}, ...); they will be rendered again",
+            file=sys.stderr,
+        )
+        os.utime(manifest, (0, 0))
+
+
+def mark_missing_checkpoints(group, checkpoints):
+    """A checkpoint folder deleted by hand is trained again, with the later checkpoints of
+    its run (they resume from it).
+
+    Snakemake (since 7.7) does not remake a missing file while what was made from it is up
+    to date, so the run's sample manifest is dated back to 1970, as for missing images: the
+    sample job reruns, and needs the checkpoint back first.
+    """
+    manifest = Path(f"results/samples/{group}/images.json")
+    missing = [folder for folder in checkpoints if not Path(folder).is_dir()]
+    if missing and manifest.is_file() and manifest.stat().st_mtime > 0:
+        print(
+            f"stylesweep: checkpoint {missing[0]} is gone; it will be trained again",
             file=sys.stderr,
         )
         os.utime(manifest, (0, 0))

@@ -300,3 +300,19 @@ def test_a_model_folder_of_pickled_weights_is_named_before_any_job(tiny_model, t
     assert f"base model file {folder}/unet/diffusion_pytorch_model.bin is a pickle" in output
     assert "convert the model to .safetensors" in output
     assert "unsafe serialization" not in output and "Traceback" not in output
+
+
+def test_a_deleted_checkpoint_is_trained_again(finished):
+    checkpoint = finished / "results" / "train" / "te~0.25" / "step-2"
+    before = (checkpoint / "manifest.json").read_bytes()
+    shutil.rmtree(checkpoint)
+    result = snakemake(finished, "-n")
+    assert "stylesweep: checkpoint results/train/te~0.25/step-2 is gone" in result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["train"] == 2  # with step-4, which resumes from it
+    assert counts["sample"] == 1 and counts["publish_report"] == 1
+    result = snakemake(finished)  # to the end, so later tests find the folder complete
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((checkpoint / "manifest.json").read_bytes()) == json.loads(before)
+    assert (finished / "results" / "report" / "index.html").is_file()
+    assert not list((finished / "results").glob(".report.*"))
