@@ -40,4 +40,16 @@ if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".${extras}"
     echo "setup.sh: pip install failed; the whole log is in .venv/install.log" >&2
     exit 1
 fi
+if [ -n "$extras" ]; then
+    # tests/test_slurm.py's executor plugin, kept off the import path of every other run
+    # (see pyproject.toml); pandas is its one dependency that .venv does not hold already.
+    if ! .venv/bin/python -m pip install --disable-pip-version-check --no-deps --upgrade \
+        --target .venv/slurm-plugin "snakemake-executor-plugin-slurm>=2.8,<3" \
+        "snakemake-executor-plugin-slurm-jobstep>=0.6" "pandas>=2" \
+        >> .venv/install.log 2>&1; then
+        tail -n 30 .venv/install.log
+        echo "setup.sh: installing the SLURM plugin for the tests failed (.venv/install.log)" >&2
+        exit 1
+    fi
+fi
 echo "$wanted" > "$stamp"

@@ -2,7 +2,7 @@
 # A one-node SLURM cluster on this machine, for tests/test_slurm.py and for trying
 # profiles/slurm by hand:
 #   bash .ci/start_slurm.sh          install (first time) and start; prints `export SLURM_CONF=...`
-#   bash .ci/start_slurm.sh stop     stop the daemons this script started
+#   bash .ci/start_slurm.sh stop     stop the daemons this script started, unlink its config
 # It installs Debian's slurm-wlm and munge with apt-get when they are missing, writes its own
 # slurm.conf (localhost, no accounting database) into $STYLESWEEP_SLURM (default
 # /var/lib/stylesweep-slurm), links it as /etc/slurm/slurm.conf (the jobs' own srun finds
@@ -28,6 +28,12 @@ if [ "${1:-}" = stop ]; then
             kill "$(cat "$root/$daemon.pid")" 2> /dev/null || true
             rm -f "$root/$daemon.pid"
         fi
+    done
+    # Our configuration leaves /etc/slurm with the daemons: a client that found it would
+    # wait out its timeout on the stopped controller (scontrol, and so Snakemake's SLURM
+    # plugin); without it, a client fails at once.
+    for link in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+        case "$(readlink "$link" 2> /dev/null)" in "$root"/*) rm -f "$link" ;; esac
     done
     exit 0
 fi

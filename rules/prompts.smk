@@ -1,17 +1,3 @@
-from stylesweep.prompts import PromptError, check_placements
-
-
-def variant_placements():
-    """prompts.placements, checked when the workflow reads the config (a template without
-    {key} would otherwise stop the prompt_variants job with a traceback)."""
-    placements = config["prompts"]["placements"]
-    try:
-        check_placements(placements)
-    except PromptError as error:
-        raise WorkflowError(f"config key 'prompts.placements': {error}") from None
-    return placements
-
-
 rule base_prompt:
     input:
         portraits=portrait_paths(),
@@ -44,7 +30,7 @@ rule prompt_variants:
         "../envs/stylesweep.yaml"
     params:
         key=param(config["train"]["key"]),
-        placements=param(variant_placements()),
+        placements=param(config["prompts"]["placements"]),
         weights=param(config["prompts"]["weights"]),
         negative=param(config["prompts"]["negative"]),
         version=stage_version("prompt_variants"),

@@ -4,8 +4,13 @@ The first test starts a real one-node SLURM cluster on this machine (.ci/start_s
 Debian's slurm-wlm and munge, as root, no systemd) and runs a tiny workflow through the
 slurm executor to the report; it is skipped, with the script's reason, where that cannot
 be done (no root, no apt-get, a machine with a SLURM of its own). The second needs no
-cluster: it asks the plugin for the sbatch command line of every job of a dry run.
+cluster: it asks the plugin for the sbatch command line of every job of a dry run. The
+last checks that the machine is left as fast as it was: a user's `snakemake -n` afterwards
+does not wait on the stopped cluster.
 Run them alone with `pytest -m slurm`.
+
+The plugin lives in .venv/slurm-plugin (setup.sh test), not in .venv: these tests alone put
+it on the path (PYTHONPATH for their snakemake runs, sys.path for the command builder).
 """
 
 from __future__ import annotations
@@ -15,17 +20,28 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import REPO, SNAKEMAKE, small_config, write_config
+from .conftest import REPO, SLURM_PLUGIN, SNAKEMAKE, small_config, write_config
 from .test_config import gpu_rules
 
 pytestmark = pytest.mark.slurm
 PROFILE = REPO / "profiles" / "slurm"
 START = REPO / ".ci" / "start_slurm.sh"
+NO_PLUGIN = f"no SLURM plugin in {SLURM_PLUGIN}: bash setup.sh test installs it there"
+
+
+def with_plugin(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the SLURM plugin on the path of Snakemake and of the jobs it submits."""
+    if not (SLURM_PLUGIN / "snakemake_executor_plugin_slurm").is_dir():
+        pytest.skip(NO_PLUGIN)
+    paths = [str(SLURM_PLUGIN), *filter(None, [env.get("PYTHONPATH")])]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def tiny_config() -> dict:
@@ -48,10 +64,10 @@ def tiny_config() -> dict:
     return config
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def slurm_cluster():
-    """A one-node SLURM cluster on this machine, started for these tests when it was not up."""
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e .[slurm]")
+    """A one-node SLURM cluster on this machine, started for the test when it was not up,
+    and stopped after it (then the tests after it see the machine as a user does)."""
     was_up = shutil.which("sinfo") is not None and subprocess.run(
         ["sinfo", "-h"], capture_output=True, timeout=60
     ).returncode == 0  # fmt: skip
@@ -79,7 +95,7 @@ def scheduler_records(run_id: str) -> list[dict[str, str]]:
 @pytest.mark.workflow
 def test_the_workflow_runs_on_a_slurm_cluster_to_the_report(slurm_cluster, tmp_path):
     write_config(tmp_path, tiny_config())
-    env = os.environ | {"SLURM_CONF": slurm_cluster}
+    env = with_plugin(os.environ | {"SLURM_CONF": slurm_cluster})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     command = [
         SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
@@ -119,12 +135,21 @@ class Job:
         self.name, self.resources, self.threads = rule, Resources(resources), 1
 
 
+def no_scontrol(folder: Path) -> dict[str, str]:
+    """The environment with a stand-in `scontrol` that fails at once, for runs that need no
+    cluster (the plugin's start-up query would wait 10 s where SLURM is installed but down)."""
+    (folder / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (folder / "scontrol").chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
 def planned_jobs(workdir: Path, profile: Path) -> list[Job]:
     """The jobs of a dry run through `profile`, with the resources Snakemake gives them."""
     result = subprocess.run(
         [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
          "--profile", str(profile), "--dry-run"],
         capture_output=True, text=True, timeout=300,
+        env=with_plugin(no_scontrol(workdir)),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     jobs = []
@@ -145,9 +170,10 @@ def sbatch_call(job: Job) -> str:
     return get_submit_command(job, params) + set_gres_string(job)
 
 
-def test_gpu_jobs_and_only_they_ask_slurm_for_a_gpu(tmp_path):
+def test_gpu_jobs_and_only_they_ask_slurm_for_a_gpu(tmp_path, monkeypatch):
     """No GPU needed: the plugin's own command builder, on the jobs of a dry run."""
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e .[slurm]")
+    with_plugin({})
+    monkeypatch.syspath_prepend(str(SLURM_PLUGIN))
     config = tiny_config()
     config["prompts"]["base_prompt"] = ""  # interrogation: base_prompt is a GPU job
     config["train"]["prior_loss_weight"] = 1.0  # render_class_images too
@@ -173,3 +199,34 @@ def test_gpu_jobs_and_only_they_ask_slurm_for_a_gpu(tmp_path):
     # runtimes and memory are set for every rule, in the profile alone
     profile = yaml.safe_load(text)
     assert {"runtime", "mem_mb"} <= set(profile["default-resources"])
+
+
+def dry_run_seconds(workdir: Path, env: dict[str, str]) -> float:
+    """The best of two wall times of `snakemake -n` in `workdir`."""
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        result = subprocess.run([SNAKEMAKE, "-n", "--directory", str(workdir), "-s",
+                                 str(REPO / "Snakefile")], capture_output=True, text=True,
+                                env=env, timeout=300)  # fmt: skip
+        times.append(time.perf_counter() - start)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return min(times)
+
+
+def test_the_machine_is_as_fast_after_the_slurm_tests(tmp_path):
+    """After the cluster test (which installs SLURM and stops its daemons), a user's dry run
+    takes as long as one where SLURM cannot keep it waiting: the plugin is not in .venv, and
+    the stopped cluster's configuration is gone from /etc/slurm. With the plugin in .venv
+    this took 10.7 s against about 1 s (issue #20)."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; "
+         "print(u.find_spec('snakemake_executor_plugin_slurm') is None)"],
+        capture_output=True, text=True, env=os.environ | {"PYTHONPATH": ""},
+    )  # fmt: skip
+    assert found.stdout.strip() == "True", "the SLURM plugin is in .venv: remove it"
+    write_config(tmp_path, tiny_config())
+    (tmp_path / "bin").mkdir()
+    as_a_user = dry_run_seconds(tmp_path, dict(os.environ))
+    slurm_answers_at_once = dry_run_seconds(tmp_path, no_scontrol(tmp_path / "bin"))
+    assert as_a_user < 1.5 * slurm_answers_at_once + 1, (as_a_user, slurm_answers_at_once)
