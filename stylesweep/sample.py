@@ -157,7 +157,9 @@ class GridRenderer:
             prompt = recipe.prompt
             if self.key_words:
                 word, expanded = self.key_words
-                prompt = re.sub(rf"(?<![\w]){re.escape(word)}(?![\w])", expanded, prompt)
+                # in any case, as the tokenizer reads it (CLIP lowercases every prompt)
+                pattern = rf"(?<![\w]){re.escape(word)}(?![\w])"
+                prompt = re.sub(pattern, expanded, prompt, flags=re.IGNORECASE)
             tokenizer = self.components.tokenizer
             self.embeddings[key] = encode_prompts(
                 prompt,

@@ -131,6 +131,29 @@ def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_
     assert len(ids) == 2 and min(ids) >= 49408  # two new tokens, one per learned vector
 
 
+def test_a_learned_key_of_several_vectors_is_read_in_any_case(tiny_model, tmp_path):
+    """The tokenizer lowercases prompts, so `vsynth` is the key `VSynth`: every learned
+    vector comes with it, not the first alone."""
+    import torch as t
+
+    from stylesweep.base import load_components
+    from stylesweep.checkpoints import save_checkpoint
+
+    learned = {"VSynth": t.randn(2, 64, generator=t.Generator().manual_seed(0))}
+    checkpoint = tmp_path / "ti" / "step-2"
+    save_checkpoint(load_components(tiny_model), checkpoint,
+                    {"method": "textual_inversion", "tokens": ["VSynth", "VSynth_1"]},
+                    learned=learned)  # fmt: skip
+    renderer = GridRenderer(tiny_model)
+    renderer.use_checkpoint(checkpoint)
+    recipes = [Recipe(model="ti", model_hash="x", variant="k", prompt=f"{key}, a portrait",
+                      negative="", seed=1, cfg_scale=5, sampler="Euler", steps=3, width=64,
+                      height=64, clip_skip=1)
+               for key in ("VSynth", "vsynth", "VSYNTH")]  # fmt: skip
+    exact, *others = (renderer._embed(recipe)[0] for recipe in recipes)
+    assert all(t.equal(exact, other) for other in others)
+
+
 def lora_checkpoint(tiny_model, folder, seed):
     import torch as t
 
