@@ -25,6 +25,7 @@ from stylesweep.sources import (
     BUILTIN_STILLS,
     BUILTIN_TOY,
     DRAWN_PORTRAIT,
+    HEIF_SUFFIXES,
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     BaseModelError,
@@ -152,12 +153,15 @@ def stills_folder():
         return "results/demo/stills"
     if not Path(_existing("dataset.stills", stills)).is_dir():
         raise WorkflowError(f"config key 'dataset.stills': {stills} is not a folder")
-    if not any(
-        path.suffix.lower() in STILL_SUFFIXES for path in Path(stills).rglob("*")
-    ):
+    suffixes = {path.suffix.lower() for path in Path(stills).rglob("*")}
+    if not suffixes & STILL_SUFFIXES:
+        heif = (
+            "; its HEIC/HEIF photos need converting to PNG, JPEG or AVIF first"
+            * bool(suffixes & HEIF_SUFFIXES)
+        )
         raise WorkflowError(
             f"config key 'dataset.stills': {stills} holds no image or video "
-            f"({', '.join(sorted(STILL_SUFFIXES))}); put your stills there"
+            f"({', '.join(sorted(STILL_SUFFIXES))}){heif}; put your stills there"
         )
     return input_path("dataset.stills", stills)
 

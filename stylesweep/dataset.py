@@ -20,7 +20,7 @@ import PIL
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json, write_safetensors
-from stylesweep.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from stylesweep.sources import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from stylesweep.video import (
     Video,
     VideoError,
@@ -36,7 +36,6 @@ from stylesweep.video import (
 log = logging.getLogger(__name__)
 
 CAPTION_SUFFIXES = {".txt", ".caption"}
-HEIF_SUFFIXES = {".heic", ".heif"}  # iPhone photos; Pillow needs a plugin for them
 CROPS = ("center", "smart")
 FEW_IMAGES = 5
 # a still whose square crop is enlarged more than this many times is warned about

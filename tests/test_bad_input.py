@@ -98,6 +98,17 @@ def test_an_empty_stills_folder_is_named_before_any_job(tmp_path):
     assert "holds no image or video" in output and "empty" in output
 
 
+def test_a_stills_folder_of_heic_photos_alone_says_to_convert_them(tmp_path):
+    (tmp_path / "phone").mkdir()
+    (tmp_path / "phone" / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    config = small_config()
+    config["dataset"]["stills"] = str(tmp_path / "phone")
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "its HEIC/HEIF photos need converting to PNG, JPEG or AVIF first" in output
+
+
 def test_a_file_that_is_not_a_checkpoint_is_named_before_any_job(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"this is a text file, not weights")
     config = small_config()
