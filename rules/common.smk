@@ -314,57 +314,50 @@ def group_models(group):
 
 
 def sample_inputs(wildcards):
-    mark_incomplete_samples(wildcards.group)
-    checkpoints = [c for c in group_models(wildcards.group).values() if c]
-    mark_missing_checkpoints(wildcards.group, checkpoints)
+    models = group_models(wildcards.group)
+    mark_stale_samples(wildcards.group, models)
     return {
         "base": base_model_dir(),
         "base_hash": BASE_HASH,
         "variants": "results/prompts/variants.json",
-        "checkpoints": checkpoints,
+        "checkpoints": [folder for folder in models.values() if folder],
     }
 
 
-def mark_incomplete_samples(group):
-    """A sample job whose images are gone since (deleted by hand, say) must run again.
+def mark_stale_samples(group, models):
+    """A sample job whose images, or a checkpoint they came from, are gone since (deleted by
+    hand, say) must run again.
 
     Its manifest is dated back to 1970, so Snakemake's mtime trigger reruns the job, which
     renders just the missing images (the others are reused). A param could not do it: the
-    params a job ran with are recorded, and would differ again once the images are back.
+    params a job ran with are recorded, and would differ again once the files are back. A
+    missing checkpoint needs this too: Snakemake (since 7.7) does not remake a missing file
+    while what was made from it is up to date; the rerun sample job needs it, so it is
+    trained again, with the later checkpoints of its run (they resume from it). Only a
+    checkpoint the manifest names counts: one that a longer run adds is simply new.
     """
     manifest = Path(f"results/samples/{group}/images.json")
-    if not manifest.is_file():
+    if not manifest.is_file() or manifest.stat().st_mtime <= 0:
         return
     try:
         images = json.loads(manifest.read_text())["images"]
     except (ValueError, KeyError):
         images = [{"file": "(an unreadable images.json)"}]
     missing = [i["file"] for i in images if not (manifest.parent / i["file"]).is_file()]
-    if missing and manifest.stat().st_mtime > 0:
-        print(
-            f"stylesweep: {manifest} lists {len(missing)} images that are gone "
-            f"({missing[0]}, ...); they will be rendered again",
-            file=sys.stderr,
+    sampled = {image.get("model") for image in images}
+    gone = [folder for name, folder in models.items()
+            if folder and name in sampled and not Path(folder).is_dir()]  # fmt: skip
+    if gone:
+        reason = f"checkpoint {gone[0]} is gone; it will be trained again"
+    elif missing:
+        reason = (
+            f"{manifest} lists {len(missing)} images that are gone ({missing[0]}, ...); "
+            "they will be rendered again"
         )
-        os.utime(manifest, (0, 0))
-
-
-def mark_missing_checkpoints(group, checkpoints):
-    """A checkpoint folder deleted by hand is trained again, with the later checkpoints of
-    its run (they resume from it).
-
-    Snakemake (since 7.7) does not remake a missing file while what was made from it is up
-    to date, so the run's sample manifest is dated back to 1970, as for missing images: the
-    sample job reruns, and needs the checkpoint back first.
-    """
-    manifest = Path(f"results/samples/{group}/images.json")
-    missing = [folder for folder in checkpoints if not Path(folder).is_dir()]
-    if missing and manifest.is_file() and manifest.stat().st_mtime > 0:
-        print(
-            f"stylesweep: checkpoint {missing[0]} is gone; it will be trained again",
-            file=sys.stderr,
-        )
-        os.utime(manifest, (0, 0))
+    else:
+        return
+    print(f"stylesweep: {reason}", file=sys.stderr)
+    os.utime(manifest, (0, 0))
 
 
 def sample_manifests():

@@ -313,6 +313,17 @@ def test_a_model_folder_of_pickled_weights_is_named_before_any_job(tiny_model, t
     assert "unsafe serialization" not in output and "Traceback" not in output
 
 
+def test_a_dry_run_of_a_longer_run_leaves_the_samples_alone(finished, tmp_path):
+    """Checkpoints a longer run would add are new, not deleted: a dry run with them marks no
+    sample job to rerun (the next plain dry run still has nothing to do)."""
+    longer = tmp_path / "longer.yaml"
+    longer.write_text(yaml.safe_dump({"train": {"max_steps": 6}}))
+    result = snakemake(finished, "-n", "--configfile", str(longer))
+    assert result.returncode == 0 and "is gone" not in result.stderr, result.stderr[-2000:]
+    assert job_counts(result.stdout)["train"] >= 1  # the new step-6 checkpoints
+    assert "Nothing to be done" in snakemake(finished, "-n").stdout
+
+
 def test_a_deleted_checkpoint_is_trained_again(finished):
     checkpoint = finished / "results" / "train" / "te~0.25" / "step-2"
     before = (checkpoint / "manifest.json").read_bytes()
