@@ -20,7 +20,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -219,14 +218,11 @@ def test_the_machine_is_as_fast_after_the_slurm_tests(tmp_path):
     takes as long as one where SLURM cannot keep it waiting: the plugin is not in .venv, and
     the stopped cluster's configuration is gone from /etc/slurm. With the plugin in .venv
     this took 10.7 s against about 1 s (issue #20)."""
-    found = subprocess.run(
-        [sys.executable, "-c", "import importlib.util as u; "
-         "print(u.find_spec('snakemake_executor_plugin_slurm') is None)"],
-        capture_output=True, text=True, env=os.environ | {"PYTHONPATH": ""},
-    )  # fmt: skip
-    assert found.stdout.strip() == "True", "the SLURM plugin is in .venv: remove it"
     write_config(tmp_path, tiny_config())
     (tmp_path / "bin").mkdir()
     as_a_user = dry_run_seconds(tmp_path, dict(os.environ))
     slurm_answers_at_once = dry_run_seconds(tmp_path, no_scontrol(tmp_path / "bin"))
-    assert as_a_user < 1.5 * slurm_answers_at_once + 1, (as_a_user, slurm_answers_at_once)
+    assert as_a_user < 1.5 * slurm_answers_at_once + 1, (
+        f"a dry run took {as_a_user:.1f} s, {slurm_answers_at_once:.1f} s where SLURM answers at "
+        "once: is the SLURM plugin in .venv with the test cluster stopped?"
+    )
