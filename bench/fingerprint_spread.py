@@ -24,12 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.fingerprints import differences  # noqa: E402
+from tests.fingerprints import ANOTHER_MACHINE, NO_AVX512, ONE_THREAD, differences  # noqa: E402
 
-NO_AVX512 = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
-             "MKL_ENABLE_INSTRUCTIONS": "AVX2"}  # fmt: skip
 SETTINGS = {
-    "threads-1": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    "threads-1": ONE_THREAD,
     "threads-3": {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"},
     "avx2": NO_AVX512,
     "no-vector": {
@@ -37,7 +35,7 @@ SETTINGS = {
         "DNNL_MAX_CPU_ISA": "SSE41",
         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
     },  # fmt: skip
-    "avx2-threads-1": {**NO_AVX512, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    "avx2-threads-1": ANOTHER_MACHINE,  # the one tests/test_stage_versions.py uses
 }
 
 

@@ -39,6 +39,13 @@ TENSOR_REL = 2e-3
 FLOAT_ABS = 2e-3
 FLOAT_REL = 2e-3
 
+# The stand-in for another machine: a CPU without AVX-512 (as the AMD EPYC where hashed
+# fingerprints failed), its BLAS and oneDNN limited alike, on one thread.
+NO_AVX512 = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"}  # fmt: skip
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ANOTHER_MACHINE = {**NO_AVX512, **ONE_THREAD}
+
 PICTURES = {".png", ".webp", ".jpg", ".jpeg"}
 VIDEOS = {".mp4", ".gif", ".webm"}
 

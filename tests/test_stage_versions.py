@@ -26,15 +26,10 @@ import pytest
 from stylesweep.stages import STAGE_VERSIONS
 
 from .conftest import REPO, train_settings
-from .fingerprints import summarise, worst
+from .fingerprints import ANOTHER_MACHINE, summarise, worst
 from .stage_chain import run_chain, summarise_chain, tree
 
 RECORD = REPO / "tests" / "stage_fingerprints.json"
-# A CPU without AVX-512 (as the AMD EPYC where the hashed fingerprints failed), its BLAS and
-# oneDNN limited alike, on one thread: the stand-in for another machine.
-ANOTHER_MACHINE = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
-                   "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1"}  # fmt: skip
 
 
 def recorded() -> dict:
