@@ -289,10 +289,21 @@ def train_inputs(wildcards):
     if prior_loss_weight(RUNS[wildcards.run]):
         inputs["class_latents"] = "results/train/class_images/latents.safetensors"
     start = previous_step(wildcards)
-    if start:
+    if start:  # its resume state lies beside it (stylesweep.resume)
         inputs["checkpoint"] = checkpoint_dir(model_name(wildcards.run, start))
-        inputs["state"] = f"results/train/{wildcards.run}/resume/step-{start}.pt"
     return inputs
+
+
+def earlier_segments(wildcards):
+    """The settings of the run's segments before this one: a segment whose resume state was
+    removed (train.keep_resume: last) trains them again first. They change only when those
+    segments retrain, which retrains this one anyway."""
+    steps = [0] + checkpoint_steps(RUNS[wildcards.run])
+    end = steps.index(previous_step(wildcards))
+    return [
+        segment_settings(RUNS[wildcards.run], a, b)
+        for a, b in zip(steps[:end], steps[1 : end + 1])
+    ]
 
 
 def train_settings(wildcards):

@@ -47,7 +47,6 @@ rule train:
         unpack(train_inputs),
     output:
         checkpoint=directory("results/train/{run}/step-{step}"),
-        state="results/train/{run}/resume/step-{step}.pt",
         loss="results/train/{run}/loss/step-{step}.csv",
     log:
         "logs/train/{run}/step-{step}.log",
@@ -57,6 +56,7 @@ rule train:
         gpu=1,
     params:
         settings=train_settings,
+        earlier_segments=earlier_segments,
         version=stage_version("train"),
     script:
         "../scripts/train.py"

@@ -62,6 +62,11 @@ CLIP_TOKENS = dict(
 
 def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     """Generate the built-in tiny model into `folder` (diffusers layout), deterministically."""
+    return save_model(folder, *tiny_components(seed))
+
+
+def tiny_components(seed: int = 0) -> tuple[UNet2DConditionModel, AutoencoderKL, CLIPTextModel]:
+    """UNet, VAE and text encoder of the built-in tiny model, initialised from `seed`."""
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -104,7 +109,7 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
         # about zero and AUTOMATIC1111's emphasis (which rescales by the mean) divides by it.
         # Trained CLIP's final LayerNorm has a bias; give the tiny one a random bias too.
         final_layer_norm(text_encoder).bias.normal_(0.2, 0.5)
-    return save_model(folder, unet, vae, text_encoder)
+    return unet, vae, text_encoder
 
 
 def save_model(

@@ -4,9 +4,10 @@ A DreamBooth checkpoint holds `unet/` and `text_encoder/` in diffusers layout (s
 a textual-inversion checkpoint holds `learned_embeds.safetensors` ({key: [vectors, width]},
 the format diffusers' `load_textual_inversion` reads); a LoRA checkpoint holds
 `pytorch_lora_weights.safetensors`, as diffusers' `save_lora_weights` writes it (and
-`load_lora_weights` reads it). All hold `manifest.json`. The rest of
-the model (VAE, tokenizer, scheduler) is the base model's, named in the manifest. Optimizer
-state for resuming is kept outside the folder.
+`load_lora_weights` reads it). All hold `manifest.json`, and their weights in
+`train.save_precision`. The rest of the model (VAE, tokenizer, scheduler) is the base
+model's, named in the manifest. What resuming needs (fp32 weights, optimizer state) is kept
+outside the folder (stylesweep.resume).
 """
 
 from __future__ import annotations
@@ -187,14 +188,46 @@ def delete_adapter(module: torch.nn.Module, name: str) -> None:
         module._hf_peft_config_loaded = False  # the flag transformers and diffusers check
 
 
+SAVE_PRECISIONS = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+def in_precision(tensors: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
+    """Copies of floating-point `tensors` in the checkpoint's number format (on the CPU)."""
+    dtype = SAVE_PRECISIONS[precision]
+    return {
+        name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
+        for name, value in tensors.items()
+    }
+
+
+def save_module(module: torch.nn.Module, folder: Path, weights_file: str, precision: str) -> None:
+    """A diffusers or transformers module in its library's layout (config.json and one
+    safetensors file) with its weights in `precision`.
+
+    Written here rather than by `save_pretrained`: that saves the module's own dtype, and
+    casting the training copy to fp16 and back would round the weights training goes on with.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    config = module.config
+    if hasattr(config, "save_pretrained"):  # transformers
+        config.save_pretrained(folder)
+    else:  # diffusers
+        module.save_config(folder)
+    tensors = in_precision(module.state_dict(), precision)
+    with naming_full_disk(folder / weights_file):
+        write_safetensors(folder / weights_file, tensors, metadata={"format": "pt"})
+
+
 def save_checkpoint(
     components: Components,
     checkpoint_dir: str | Path,
     manifest: dict,
+    precision: str = "fp32",
     learned: dict[str, torch.Tensor] | None = None,
     lora: dict | None = None,
 ) -> None:
-    """Write what the method trained and the manifest; the manifest goes last, marking completion.
+    """Write what the method trained, in `precision`, and the manifest; the manifest goes
+    last, marking completion.
 
     DreamBooth writes the UNet and text encoder, textual inversion only the learned vectors.
     The manifest records each part's sha256, so a renderer can tell that two checkpoints
@@ -203,21 +236,22 @@ def save_checkpoint(
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if learned is not None:
-        write_safetensors(
-            checkpoint_dir / EMBEDDINGS,
-            {k: v.detach().cpu().contiguous() for k, v in learned.items()},
-        )
+        write_safetensors(checkpoint_dir / EMBEDDINGS, in_precision(learned, precision))
     elif lora is not None:
         from diffusers import StableDiffusionPipeline
 
+        layers = {
+            name: in_precision(value, precision) if name.endswith("_lora_layers") else value
+            for name, value in lora.items()
+        }
         with naming_full_disk(checkpoint_dir / LORA):
-            StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **lora)
+            StableDiffusionPipeline.save_lora_weights(checkpoint_dir, **layers)
         sort_safetensors_metadata(checkpoint_dir / LORA)
     else:
-        with naming_full_disk(checkpoint_dir / WEIGHTS["unet"]):
-            components.unet.save_pretrained(checkpoint_dir / "unet")
-        with naming_full_disk(checkpoint_dir / WEIGHTS["text_encoder"]):
-            components.text_encoder.save_pretrained(checkpoint_dir / "text_encoder")
+        for part in ("unet", "text_encoder"):
+            relative = Path(WEIGHTS[part])
+            save_module(getattr(components, part), checkpoint_dir / relative.parent,
+                        relative.name, precision)  # fmt: skip
     share_files(checkpoint_dir)  # diffusers' and transformers' safetensors files are private
     written = [part for part, relative in WEIGHTS.items() if (checkpoint_dir / relative).is_file()]
     hashes = {part: sha256_file(checkpoint_dir / WEIGHTS[part]) for part in written}

@@ -97,6 +97,61 @@ def check_config(config: dict, schema_file: str | Path) -> None:
     raise ConfigError(f"config key '{where}': {error.message}{hint}")
 
 
+def merge(config: dict, overrides: dict) -> dict:
+    """`overrides` merged into `config` key by key, as Snakemake merges --configfile files."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            merge(config[key], value)
+        else:
+            config[key] = value
+    return config
+
+
+def replace_explicit(config: dict, files: list[dict]) -> None:
+    """A sweep given in a later config file replaces the inherited one whole, and animations
+    given there are the only ones made (each merged with config.yaml's of the same name).
+
+    Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise keep
+    the demo's sweep from config.yaml, and `animations: {}` the demo's animation.
+    """
+    for section, key in (("train", "sweep"), ("animate", "animations")):
+        found = None
+        for part in files:
+            values = (part or {}).get(section) or {}
+            if isinstance(values, dict) and key in values:
+                found = values[key] or {}
+        if found is None:
+            continue
+        if key == "sweep":
+            config.setdefault(section, {})[key] = found
+        else:
+            merged = config.setdefault(section, {}).get(key) or {}
+            config[section][key] = {name: merged.get(name, {}) for name in found}
+
+
+def workflow_config(root: str | Path, configfiles: list[str | Path] = ()) -> dict:
+    """The config a `snakemake [--configfile FILE ...]` run in `root` works with: config.yaml,
+    the files merged over it, checked, with the schema's defaults filled in."""
+    from snakemake.utils import validate
+
+    from stylesweep.keys import check_train_key
+
+    root = Path(root)
+    paths = [root / "config.yaml", *map(Path, configfiles)]
+    for path in paths:
+        check_yaml(path)
+    files = [yaml.safe_load(path.read_text(encoding="utf-8")) or {} for path in paths]
+    config: dict = {}
+    for part in files:
+        merge(config, part)
+    replace_explicit(config, files[1:])
+    schema = root / "schemas" / "config.schema.yaml"
+    check_train_key(config)
+    check_config(config, schema)
+    validate(config, str(schema), set_default=True)
+    return config
+
+
 if __name__ == "__main__":  # python -m stylesweep.config my-config.yaml: check its YAML
     import sys
 

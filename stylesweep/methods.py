@@ -71,6 +71,7 @@ class TrainSettings:
     mixed_precision: str  # no, bf16 or fp16 (fp16 on a GPU only)
     optimizer: str  # adamw or adamw8bit (bitsandbytes)
     prior_loss_weight: float  # > 0: prior preservation with the class images
+    save_precision: str  # the checkpoint's number format: fp16 or fp32
     instance_prompt: str | None = None  # methods that caption with it (not textual inversion)
     captions: str | None = None
     class_prompt: str | None = None  # with prior preservation
@@ -120,16 +121,33 @@ class DreamBooth:
         self.settings = settings
         self.frozen = FrozenEncoder()
 
-    def prepare(self, components: Components, resuming: bool) -> None:
-        """Changes to the model before a previous checkpoint is loaded into it."""
+    def prepare(self, components: Components) -> None:
+        """Changes to the base model before a resume state is loaded into it."""
 
-    def trainable(self, components: Components) -> list[dict]:
+    def trainable(self, components: Components, start_step: int) -> list[dict]:
+        """The UNet; the text encoder too while it still has steps to train. Once it is
+        frozen it leaves the optimizer (and its moments the resume state)."""
         components.unet.train(True)
         components.text_encoder.train(False)
-        return [
-            {"params": list(components.unet.parameters())},
-            {"params": list(components.text_encoder.parameters())},
-        ]
+        groups = [{"params": list(components.unet.parameters())}]
+        if start_step < self.settings.text_encoder_steps:
+            groups.append({"params": list(components.text_encoder.parameters())})
+        return groups
+
+    def resume_weights(self, components: Components) -> dict[str, torch.Tensor]:
+        return module_weights(components, ("unet", "text_encoder"))
+
+    def load_resume_weights(self, components: Components, weights: dict) -> None:
+        load_module_weights(components, ("unet", "text_encoder"), weights)
+
+    def optimizer_state(self, state: dict, end_step: int) -> dict:
+        """The optimizer state to keep: without the text encoder's once it is frozen."""
+        if end_step < self.settings.text_encoder_steps or len(state["param_groups"]) < 2:
+            return state
+        return first_group_only(state)
+
+    def full_optimizer_state(self, state: dict, components: Components) -> dict:
+        return state
 
     def condition(
         self,
@@ -151,9 +169,8 @@ class DreamBooth:
 
     def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
         until = min(manifest["step"], self.settings.text_encoder_steps)
-        save_checkpoint(
-            components, checkpoint_dir, {**manifest, "text_encoder_trained_until": until}
-        )
+        manifest = {**manifest, "text_encoder_trained_until": until}
+        save_checkpoint(components, checkpoint_dir, manifest, self.settings.save_precision)
 
 
 class TextualInversion:
@@ -173,7 +190,7 @@ class TextualInversion:
         self.settings = settings
         self.tokens = key_tokens(settings.key, settings.num_vectors)
 
-    def prepare(self, components: Components, resuming: bool) -> None:
+    def prepare(self, components: Components) -> None:
         self.token_ids = add_key_tokens(components, self.settings.key, self.settings.num_vectors)
         ids = components.tokenizer(self.settings.init_word, add_special_tokens=False).input_ids
         if not ids:
@@ -184,7 +201,7 @@ class TextualInversion:
         with torch.no_grad():  # the key starts at the embedding of init_word's first token
             weight[self.token_ids] = weight[ids[0]].clone()
 
-    def trainable(self, components: Components) -> list[dict]:
+    def trainable(self, components: Components, start_step: int) -> list[dict]:
         components.unet.requires_grad_(False).train(False)
         components.text_encoder.requires_grad_(False).train(False)
         embeddings = input_embeddings(components)
@@ -213,11 +230,34 @@ class TextualInversion:
         with torch.no_grad():
             input_embeddings(components).weight[self.frozen_rows] = self.original_rows
 
+    def resume_weights(self, components: Components) -> dict[str, torch.Tensor]:
+        return {"embeddings": input_embeddings(components).weight[self.token_ids]}
+
+    def load_resume_weights(self, components: Components, weights: dict) -> None:
+        with torch.no_grad():
+            input_embeddings(components).weight[self.token_ids] = weights["embeddings"]
+
+    def optimizer_state(self, state: dict, end_step: int) -> dict:
+        """AdamW's moments of the key's rows only: the other rows are put back after every
+        step, so their moments never matter (and the whole table's are ~300 MB at SD 1.5)."""
+        return map_moments(state, lambda moment: moment[self.token_ids])
+
+    def full_optimizer_state(self, state: dict, components: Components) -> dict:
+        """The state `optimizer_state` kept, its moments spread back over the whole table."""
+        weight = input_embeddings(components).weight
+
+        def spread(rows: torch.Tensor) -> torch.Tensor:
+            full = torch.zeros(weight.shape, dtype=rows.dtype)
+            full[self.token_ids] = rows
+            return full
+
+        return map_moments(state, spread)
+
     def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
         learned = {self.settings.key: input_embeddings(components).weight[self.token_ids].detach()}
-        save_checkpoint(
-            components, checkpoint_dir, {**manifest, "tokens": self.tokens}, learned=learned
-        )
+        manifest = {**manifest, "tokens": self.tokens}
+        save_checkpoint(components, checkpoint_dir, manifest, self.settings.save_precision,
+                        learned=learned)  # fmt: skip
 
 
 class LoRA:
@@ -231,13 +271,12 @@ class LoRA:
         self.settings = settings
         self.frozen = FrozenEncoder()
 
-    def prepare(self, components: Components, resuming: bool) -> None:
+    def prepare(self, components: Components) -> None:
         components.unet.requires_grad_(False)
         components.text_encoder.requires_grad_(False)
-        if not resuming:
-            add_lora(components, self.settings)
+        add_lora(components, self.settings)
 
-    def trainable(self, components: Components) -> list[dict]:
+    def trainable(self, components: Components, start_step: int) -> list[dict]:
         parts = (components.unet, components.text_encoder)
         for module in parts:
             for name, parameter in module.named_parameters():
@@ -264,10 +303,65 @@ class LoRA:
     def after_step(self, components: Components) -> None:
         """Adapters need no repair."""
 
+    def resume_weights(self, components: Components) -> dict[str, torch.Tensor]:
+        weights = module_weights(components, ("unet", "text_encoder"))
+        return {name: value for name, value in weights.items() if ".lora_" in name}
+
+    def load_resume_weights(self, components: Components, weights: dict) -> None:
+        load_module_weights(components, ("unet", "text_encoder"), weights)
+
+    def optimizer_state(self, state: dict, end_step: int) -> dict:
+        return state
+
+    def full_optimizer_state(self, state: dict, components: Components) -> dict:
+        return state
+
     def save(self, components: Components, checkpoint_dir: Path, manifest: dict) -> None:
-        save_checkpoint(
-            components, checkpoint_dir, manifest, lora=lora_layers(components, self.settings)
-        )
+        lora = lora_layers(components, self.settings)
+        save_checkpoint(components, checkpoint_dir, manifest, self.settings.save_precision,
+                        lora=lora)  # fmt: skip
+
+
+def module_weights(components: Components, parts: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The parameters of the named components, as `part.name`."""
+    return {f"{part}.{name}": parameter for part in parts
+            for name, parameter in getattr(components, part).named_parameters()}  # fmt: skip
+
+
+def load_module_weights(components: Components, parts: tuple[str, ...], weights: dict) -> None:
+    """Put `module_weights`' tensors back; every one of them must find its parameter."""
+    for part in parts:
+        prefix = f"{part}."
+        own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        if not own:
+            continue
+        unexpected = getattr(components, part).load_state_dict(own, strict=False).unexpected_keys
+        if unexpected:
+            raise TrainingError(
+                f"the resume state has {len(unexpected)} {part} tensors the model lacks "
+                f"({unexpected[0]}, ...): delete the run's folder under results/train/ and rerun"
+            )
+
+
+def first_group_only(state: dict) -> dict:
+    """An optimizer state_dict cut down to its first parameter group."""
+    kept = set(state["param_groups"][0]["params"])
+    return {
+        "state": {index: value for index, value in state["state"].items() if index in kept},
+        "param_groups": state["param_groups"][:1],
+    }
+
+
+def map_moments(state: dict, change) -> dict:
+    """`change` applied to AdamW's two moments of every parameter (8-bit states as they are)."""
+    moments = ("exp_avg", "exp_avg_sq")
+    return {
+        "state": {
+            index: {k: change(v) if k in moments else v for k, v in entry.items()}
+            for index, entry in state["state"].items()
+        },
+        "param_groups": state["param_groups"],
+    }
 
 
 METHODS = {"dreambooth": DreamBooth, "textual_inversion": TextualInversion, "lora": LoRA}

@@ -15,7 +15,9 @@ from pathlib import Path
 
 BUILTIN_TOY = "builtin:toy"  # trained by the project on a drawn world; the demo's model
 BUILTIN_TINY = "builtin:tiny"  # random weights, for fast tests
-BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY)
+# SD 1.5's architecture with random weights (4 GB): rehearsals of the real job's sizes
+BUILTIN_SD15_RANDOM = "builtin:sd15-random"
+BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY, BUILTIN_SD15_RANDOM)
 BUILTIN_STILLS = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"
 DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code

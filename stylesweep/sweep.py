@@ -120,6 +120,7 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
         "mixed_precision": settings["mixed_precision"],
         "optimizer": settings["optimizer"],
         "prior_loss_weight": float(prior_loss_weight(settings)),
+        "save_precision": settings["save_precision"],
         "start_step": start,
         "end_step": end,
     }

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from stylesweep.base import load_components
-from stylesweep.checkpoints import apply_checkpoint
-from stylesweep.files import atomic_path, read_safetensors, write_text
+from stylesweep.files import read_safetensors, write_text
 from stylesweep.methods import TrainingError, TrainSettings, make_method
+from stylesweep.resume import latest_state, load_state, prune_states, resume_path, save_state
 from stylesweep.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -115,20 +115,21 @@ def train_segment(
     settings: TrainSettings,
     start_step: int,
     end_step: int,
-    previous_checkpoint: str | Path | None,
-    previous_state: str | Path | None,
     checkpoint_dir: str | Path,
-    state_path: str | Path,
     loss_path: str | Path,
     run_name: str,
     device: str = "cpu",
     class_latents_path: str | Path | None = None,
+    keep_resume: str = "last",
 ) -> list[float]:
-    """Train steps start_step+1 .. end_step and save the checkpoint and resume state.
+    """Train steps start_step+1 .. end_step, save the checkpoint and the resume state.
 
-    With `settings.prior_loss_weight` > 0, every batch also holds as many class images
-    (from `class_latents_path`) under `settings.class_prompt`, and their loss is added with
-    that weight.
+    The segment goes on from the run's resume state at `start_step` (stylesweep.resume),
+    in `checkpoint_dir`'s parent folder; the state is written for `end_step`, and the run's
+    older states are removed unless `keep_resume` is "all". With
+    `settings.prior_loss_weight` > 0, every batch also holds as many class images (from
+    `class_latents_path`) under `settings.class_prompt`, and their loss is added with that
+    weight.
     """
     method = make_method(settings)
     prior = settings.prior_loss_weight > 0
@@ -137,11 +138,20 @@ def train_segment(
     if end_step <= start_step:
         raise TrainingError(f"segment {start_step}..{end_step} is empty")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    run_dir = Path(checkpoint_dir).parent
     components = load_components(base_dir)
     warn_if_key_is_known(components, settings)
-    method.prepare(components, resuming=previous_checkpoint is not None)
-    if previous_checkpoint is not None:
-        apply_checkpoint(components, previous_checkpoint)
+    method.prepare(components)
+    previous = None
+    if start_step:
+        state_path = resume_path(run_dir, start_step)
+        if not state_path.is_file():
+            raise TrainingError(
+                f"{run_name}: the resume state of step {start_step} ({state_path}) is missing: "
+                "rerun snakemake, which trains it again (or set train.keep_resume: all)"
+            )
+        previous = load_state(state_path)
+        method.load_resume_weights(components, previous[0])
     unet, text_encoder = components.unet.to(device), components.text_encoder.to(device)
     scheduler = components.noise_scheduler
 
@@ -153,12 +163,11 @@ def train_segment(
     scaling = components.vae.config.scaling_factor
     del components.vae
 
-    optimizer = make_optimizer(method.trainable(components), settings)
+    optimizer = make_optimizer(method.trainable(components, start_step), settings)
     previous_scaler = None
-    if previous_state is not None:
-        state = torch.load(previous_state, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        previous_scaler = state["scaler"]
+    if previous is not None:
+        optimizer.load_state_dict(method.full_optimizer_state(previous[1], components))
+        previous_scaler = previous[2]
     if settings.gradient_checkpointing:  # recompute activations in backward: less memory
         unet.enable_gradient_checkpointing()
         # transformers 5 renamed gradient_checkpointing_enable; 4.x only has the old name
@@ -270,18 +279,52 @@ def train_segment(
         "settings": asdict(settings),
         "versions": package_versions(),
     }
+    # The state first: a checkpoint folder whose manifest is written has its state.
+    save_state(
+        resume_path(run_dir, end_step),
+        method.resume_weights(components),
+        method.optimizer_state(optimizer.state_dict(), end_step),
+        scaler.state_dict() if scaler else None,
+    )
     method.save(components, Path(checkpoint_dir), manifest)
-    with atomic_path(state_path) as tmp:
-        torch.save(
-            {
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler else None,
-            },
-            tmp,
-        )
+    prune_states(run_dir, end_step, keep_resume)
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses
+
+
+def replay_missing_states(
+    segments: list[tuple[int, int, TrainSettings]], start_step: int, **common
+) -> None:
+    """Train again the earlier `segments` (start, end, settings) of a run whose resume state
+    at `start_step` was removed, from the latest state there is, writing only their states.
+
+    Only the last state of a run is kept (train.keep_resume: last), so a segment that must
+    train again in the middle of a run (its settings changed, or its checkpoint was deleted)
+    finds none; the steps before it are replayed to the same weights, on one machine to the
+    same bytes, and their checkpoints are not rewritten.
+    """
+    import shutil
+
+    run_dir = Path(common["checkpoint_dir"]).parent
+    if not start_step or resume_path(run_dir, start_step).is_file():
+        return
+    begin = latest_state(run_dir, start_step)
+    todo = [(a, b, s) for a, b, s in segments if a >= begin and b <= start_step]
+    log.warning(
+        "%s: no resume state at step %d (train.keep_resume: last keeps a run's last one); "
+        "training steps %d..%d again to resume exactly",
+        common["run_name"], start_step, begin + 1, start_step,
+    )  # fmt: skip
+    for a, b, settings in todo:
+        scratch = run_dir / f".replay-step-{b}"
+        try:
+            train_segment(
+                **{**common, "checkpoint_dir": scratch, "loss_path": scratch / "loss.csv"},
+                settings=settings, start_step=a, end_step=b, keep_resume="all",
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def remake(rule: str) -> str:

@@ -21,8 +21,7 @@ def checkpoint(tiny_model, latents, tmp_path_factory):
     train_segment(
         base_dir=tiny_model, base_hash="tiny", latents_path=latents,
         settings=train_settings(method="textual_inversion", learning_rate=5e-2),
-        start_step=0, end_step=1, previous_checkpoint=None, previous_state=None,
-        checkpoint_dir=root / "step-1", state_path=root / "state.pt",
+        start_step=0, end_step=1, checkpoint_dir=root / "step-1",
         loss_path=root / "loss.csv", run_name="ti",
     )  # fmt: skip
     return root / "step-1"

@@ -18,8 +18,7 @@ def trained(tiny_model, latents, root, **settings):
     train_segment(
         base_dir=tiny_model, base_hash="tiny", latents_path=latents, settings=settings,
         start_step=0, end_step=2,
-        previous_checkpoint=None, previous_state=None, checkpoint_dir=checkpoint,
-        state_path=root / "state.pt", loss_path=root / "loss.csv", run_name="run",
+        checkpoint_dir=checkpoint, loss_path=root / "loss.csv", run_name="run",
     )  # fmt: skip
     return checkpoint
 

@@ -133,9 +133,7 @@ def test_a_real_change_of_a_stage_fails(chain, tiny_model, monkeypatch):
     train_segment(
         base_dir=tiny_model, base_hash="tiny", latents_path=root / "latents.safetensors",
         settings=train_settings(text_encoder_steps=1, learning_rate=1.2e-3), start_step=0,
-        end_step=2, previous_checkpoint=None, previous_state=None,
-        checkpoint_dir=changed / "train" / "db" / "step-2",
-        state_path=changed / "train" / "db" / "state.pt",
+        end_step=2, checkpoint_dir=changed / "train" / "db" / "step-2",
         loss_path=changed / "train" / "db" / "loss.csv", run_name="db",
     )  # fmt: skip
     weights = summarise(tree(changed / "train" / "db" / "step-2", "*.safetensors"), changed)

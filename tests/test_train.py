@@ -1,4 +1,5 @@
 import csv
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from safetensors.torch import load_file
 from stylesweep.checkpoints import WEIGHTS, read_manifest
 from stylesweep.files import DamagedFileError, sha256_file
 from stylesweep.report import read_losses
-from stylesweep.train import TrainingError, lr_factor, train_segment
+from stylesweep.resume import load_state, resume_path
+from stylesweep.train import TrainingError, lr_factor, replay_missing_states, train_segment
 from tests.conftest import train_settings
 
 SETTINGS = train_settings(text_encoder_steps=2, learning_rate=1e-3)
@@ -17,9 +19,9 @@ TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="pai
              learning_rate=5e-2)  # fmt: skip
 
 
-def train(tiny_model, latents, root, start, end, previous=None, settings=SETTINGS, **options):
+def train(tiny_model, latents, root, start, end, settings=SETTINGS, **options):
+    """Train steps start+1..end of the run in `root`; return its checkpoint and resume state."""
     checkpoint = root / f"step-{end}"
-    state = root / "resume" / f"step-{end}.pt"
     train_segment(
         base_dir=tiny_model,
         base_hash="tiny",
@@ -27,15 +29,12 @@ def train(tiny_model, latents, root, start, end, previous=None, settings=SETTING
         settings=settings,
         start_step=start,
         end_step=end,
-        previous_checkpoint=previous[0] if previous else None,
-        previous_state=previous[1] if previous else None,
         checkpoint_dir=checkpoint,
-        state_path=state,
         loss_path=root / "loss" / f"step-{end}.csv",
         run_name="test",
         **options,
     )
-    return checkpoint, state
+    return checkpoint, resume_path(root, end)
 
 
 def weights(checkpoint, part):
@@ -45,7 +44,7 @@ def weights(checkpoint, part):
 def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, latents, tmp_path):
     one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 6)
     first = train(tiny_model, latents, tmp_path / "seg", 0, 3)
-    second, _ = train(tiny_model, latents, tmp_path / "seg", 3, 6, previous=first)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 3, 6)
     for part in ("unet", "text_encoder"):
         a, b = weights(one_go, part), weights(second, part)
         assert a.keys() == b.keys()
@@ -71,7 +70,7 @@ def segmented_equals_one_go(tiny_model, latents, root, settings, end=4, **option
     """Train 0..end in one go and in two segments; check the UNets match bit for bit."""
     one_go, _ = train(tiny_model, latents, root / "one", 0, end, settings=settings, **options)
     first = train(tiny_model, latents, root / "seg", 0, end // 2, settings=settings, **options)
-    second, _ = train(tiny_model, latents, root / "seg", end // 2, end, previous=first,
+    second, _ = train(tiny_model, latents, root / "seg", end // 2, end,
                       settings=settings, **options)  # fmt: skip
     a, b = weights(one_go, "unet"), weights(second, "unet")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -99,8 +98,8 @@ def test_prior_preservation_trains_on_class_images_and_resumes_bit_for_bit(
 def test_8bit_adamw_keeps_its_state_in_bytes_and_resumes_bit_for_bit(tiny_model, latents, tmp_path):
     settings = replace(SETTINGS, optimizer="adamw8bit")
     segmented_equals_one_go(tiny_model, latents, tmp_path, settings)
-    state = torch.load(tmp_path / "seg" / "resume" / "step-2.pt", weights_only=True)
-    quantized = [s["__bnb_optimizer_quant_state__"] for s in state["optimizer"]["state"].values()]
+    _, optimizer, _ = load_state(resume_path(tmp_path / "seg", 4))
+    quantized = [s["__bnb_optimizer_quant_state__"] for s in optimizer["state"].values()]
     assert any(q["state1"].dtype == torch.uint8 for q in quantized)  # Adam's moments in bytes
 
 
@@ -116,7 +115,7 @@ def test_textual_inversion_learns_only_the_key_and_resumes_bit_for_bit(
 ):
     one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 4, settings=TI)
     first = train(tiny_model, latents, tmp_path / "seg", 0, 2, settings=TI)
-    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, previous=first, settings=TI)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, settings=TI)
     assert sorted(p.name for p in second.iterdir()) == [
         "learned_embeds.safetensors",
         "manifest.json",
@@ -185,7 +184,7 @@ def test_lora_trains_adapters_only_and_resumes_bit_for_bit(tiny_model, latents, 
                    lora_dropout=0.1, lora_text_encoder=True)  # fmt: skip
     one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 4, settings=lora)
     first = train(tiny_model, latents, tmp_path / "seg", 0, 2, settings=lora)
-    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, previous=first, settings=lora)
+    second, _ = train(tiny_model, latents, tmp_path / "seg", 2, 4, settings=lora)
     assert sorted(p.name for p in second.iterdir()) == [
         "manifest.json",
         "pytorch_lora_weights.safetensors",
@@ -255,8 +254,7 @@ base, latents, out = sys.argv[1:4]
 train_segment(
     base_dir=base, base_hash="tiny", latents_path=latents, start_step=0, end_step=1,
     settings=train_settings(method="lora", learning_rate=1e-2, lora_text_encoder=True),
-    previous_checkpoint=None, previous_state=None, checkpoint_dir=out + "/step-1",
-    state_path=out + "/state.pt", loss_path=out + "/loss.csv", run_name="lora",
+    checkpoint_dir=out + "/step-1", loss_path=out + "/loss.csv", run_name="lora",
 )
 """
 
@@ -292,3 +290,51 @@ def test_truncated_latents_are_named_with_the_fix(tiny_model, latents, tmp_path)
         "delete it and rerun snakemake (or run `snakemake --forcerun encode_dataset`)"
     )
     assert "\n" not in message
+
+
+def test_checkpoints_are_fp16_and_only_the_last_resume_state_is_kept(tiny_model, latents, tmp_path):
+    for start, end in ((0, 2), (2, 4), (4, 6)):
+        checkpoint, state = train(tiny_model, latents, tmp_path / "run", start, end)
+    assert {t.dtype for t in weights(checkpoint, "unet").values()} == {torch.float16}
+    assert sorted(p.name for p in (tmp_path / "run" / "resume").iterdir()) == ["step-6.safetensors"]
+    saved, optimizer, _ = load_state(state)
+    assert {t.dtype for t in saved.values()} == {torch.float32}
+    # the text encoder stopped training at step 2: its moments left the optimizer
+    assert any(name.startswith("text_encoder.") for name in saved)  # fp32, for exactness
+    assert len(optimizer["param_groups"]) == 1
+
+    keep_all = tmp_path / "all"
+    for start, end in ((0, 2), (2, 4)):
+        train(tiny_model, latents, keep_all, start, end, keep_resume="all")
+    assert sorted(p.name for p in (keep_all / "resume").iterdir()) == [
+        "step-2.safetensors", "step-4.safetensors",
+    ]  # fmt: skip
+
+
+def test_a_segment_whose_resume_state_was_removed_replays_to_the_same_weights(
+    tiny_model, latents, tmp_path
+):
+    one_go, _ = train(tiny_model, latents, tmp_path / "one", 0, 6)
+    run = tmp_path / "run"
+    for start, end in ((0, 2), (2, 4)):
+        train(tiny_model, latents, run, start, end)
+    shutil.rmtree(run / "step-4")  # as if its settings had changed: step-2's state is gone
+    common = dict(base_dir=tiny_model, base_hash="tiny", latents_path=latents,
+                  checkpoint_dir=run / "step-4", loss_path=run / "loss" / "step-4.csv",
+                  run_name="test")  # fmt: skip
+    replay_missing_states([(0, 2, SETTINGS)], 2, **common)
+    assert resume_path(run, 2).is_file() and not (run / ".replay-step-2").exists()
+    train(tiny_model, latents, run, 2, 4)
+    last, _ = train(tiny_model, latents, run, 4, 6)
+    a, b = weights(one_go, "unet"), weights(last, "unet")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in (run / "resume").iterdir()) == ["step-6.safetensors"]
+
+
+def test_textual_inversion_keeps_the_moments_of_its_key_rows_only(tiny_model, latents, tmp_path):
+    _, state = train(tiny_model, latents, tmp_path, 0, 2, settings=TI)
+    saved, optimizer, _ = load_state(state)
+    assert list(saved) == ["embeddings"] and saved["embeddings"].shape == (2, 64)
+    moments = optimizer["state"][0]
+    assert moments["exp_avg"].shape == moments["exp_avg_sq"].shape == (2, 64)
+    assert state.stat().st_size < 4096

@@ -1,0 +1,142 @@
+"""What a config will cost before any job runs: the runs, the bytes each stage writes, the
+GPU memory of each training run, and GPU hours (`python -m stylesweep.plan`).
+
+Nothing here loads weights: shapes come from the base model's component configs
+(stylesweep.plan.tensors), activations and FLOPs from a pass on fake tensors
+(stylesweep.plan.memory).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stylesweep.plan.disk import Item, disk_items, summarise
+from stylesweep.plan.memory import GIB, Memory, measure_activations, training_memory
+from stylesweep.plan.speed import gpu_hours, train_step_flops
+from stylesweep.plan.tensors import component_tables
+from stylesweep.sweep import checkpoint_steps, expand_runs, model_names
+
+
+@dataclass
+class Plan:
+    config: dict
+    runs: dict[str, dict]
+    counts: dict[str, int]
+    items: list[Item]
+    memory: dict[str, Memory] = field(default_factory=dict)
+    flops: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def disk_bytes(self) -> int:
+        return sum(item.bytes for item in self.items)
+
+    def summary(self) -> str:
+        counts = self.counts
+        return (
+            f"{len(self.runs)} runs, {counts['checkpoints']} checkpoints, "
+            f"{counts['train_steps']} training steps, {counts['images']} images, "
+            f"{counts['frames']} animation frames; writes {size(self.disk_bytes)}"
+        )
+
+
+def size(count: float) -> str:
+    """Bytes for a reader: 1.4 GB, 640 MB, 12 kB (powers of 1000, as disks are sold)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def count_stills(config: dict) -> int:
+    stills = config["dataset"]["stills"]
+    if stills == "builtin:demo":
+        return config["dataset"]["demo_count"]
+    from stylesweep.sources import IMAGE_SUFFIXES
+
+    folder = Path(stills)
+    return (
+        sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if folder.is_dir()
+        else 0
+    )
+
+
+def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) -> Plan:
+    """The plan of a checked config (stylesweep.config.workflow_config)."""
+    runs = expand_runs(config["train"], schema_order)
+    for settings in runs.values():
+        settings.setdefault("save_precision", config["train"]["save_precision"])
+    prompts = config["prompts"]
+    bases = prompts["base_prompt"] if isinstance(prompts["base_prompt"], list) else [None]
+    portraits = prompts["portrait"] if isinstance(prompts["portrait"], list) else [None]
+    variants = (
+        max(len(bases), len(portraits)) * len(prompts["placements"]) * len(prompts["weights"])
+    )
+    sample = config["sample"]
+    models = model_names(runs)
+    counts = {
+        "stills": count_stills(config),
+        "checkpoints": len(models) - 1,
+        "train_steps": sum(s["max_steps"] for s in runs.values()),
+        "images": len(models) * variants * len(sample["seeds"]) * len(sample["cfg_scales"]),
+        "frames": sum(a["max_frames"] for a in config["animate"]["animations"].values()),
+    }
+    tables = component_tables(config["base_model"])
+    plan = Plan(config, runs, counts, disk_items(config, tables, runs, counts))
+    if with_memory:
+        resolution = config["dataset"]["resolution"]
+        for run, settings in runs.items():
+            plan.memory[run] = training_memory(tables, settings, config["base_model"], resolution)
+            rows = settings["batch_size"] * settings["gradient_accumulation_steps"]
+            forward = measure_activations(config["base_model"], resolution, rows, False, False)
+            step = train_step_flops(forward.forward_flops, settings["gradient_checkpointing"])
+            plan.flops[run] = step * settings["max_steps"]
+        forward = measure_activations(config["base_model"], sample["size"], 1, False, False)
+        plan.flops["sample"] = forward.forward_flops * 2 * sample["steps"] * counts["images"]
+    return plan
+
+
+def free_bytes(folder: str | Path) -> int:
+    """Free space where `folder` is (or would be); STYLESWEEP_FREE_BYTES stands in for it."""
+    import os
+
+    if "STYLESWEEP_FREE_BYTES" in os.environ:
+        return int(os.environ["STYLESWEEP_FREE_BYTES"])
+    path = Path(folder).resolve()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def written_bytes(folder: str | Path) -> int:
+    return (
+        sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+        if Path(folder).is_dir()
+        else 0
+    )
+
+
+SHRINK = (
+    "train.save_precision: fp16, train.keep_resume: last, fewer runs or checkpoints "
+    "(train.sweep, train.checkpoint_every), export.precision: fp16"
+)
+
+
+def preflight(plan: Plan, results: str | Path = "results") -> str:
+    """The plan's summary line; raises OSError when the free space under `results` is
+    smaller than what the plan still has to write."""
+    remaining = max(0, plan.disk_bytes - written_bytes(results))
+    free = free_bytes(results)
+    line = f"{plan.summary()} ({size(remaining)} still to write, {size(free)} free)"
+    if remaining > free:
+        raise OSError(
+            f"stylesweep: the plan still has {size(remaining)} to write under {results}/ but "
+            f"only {size(free)} is free there; free space, or shrink the sweep: {SHRINK} "
+            "(`python -m stylesweep.plan` shows what each stage writes)"
+        )
+    return line
+
+
+__all__ = ["GIB", "Plan", "gpu_hours", "make_plan", "preflight", "size"]

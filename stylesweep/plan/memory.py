@@ -1,0 +1,190 @@
+"""Peak GPU memory of a training run and of sampling, without a GPU or any weights.
+
+The weights, gradients and optimizer state follow from the tensor tables and the settings.
+Activations are measured: one forward pass of the UNet (and of the text encoder, when it
+trains) at the run's resolution and batch size on fake tensors (PyTorch's FakeTensorMode:
+shapes and dtypes, no memory), counting every tensor autograd keeps for the backward pass.
+With gradient checkpointing, each block diffusers checkpoints (ResnetBlock2D,
+Transformer2DModel) keeps only its input, and one block at a time recomputes its inside.
+The same pass counts the FLOPs (torch.utils.flop_counter) that stylesweep.plan.speed uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+
+from stylesweep.plan.tensors import cache_dir, numel, table_key
+
+GIB = 1024**3
+# The CUDA context, cuBLAS workspaces and the caching allocator's slack: about what
+# torch.cuda.max_memory_reserved shows above max_memory_allocated on one training step.
+CUDA_OVERHEAD = int(0.8 * GIB)
+ADAM_BYTES = 8  # two fp32 moments per parameter
+ADAM8BIT_BYTES = 2 + 8 / 256  # two 8-bit moments and their fp32 block scales (blocks of 256)
+BNB_MIN_8BIT = 4096  # bitsandbytes keeps tensors smaller than this in 32 bits
+
+
+@dataclass(frozen=True)
+class Activations:
+    """What one forward pass keeps for the backward pass, and its FLOPs."""
+
+    saved_bytes: int  # without gradient checkpointing
+    checkpointed_bytes: int  # with it
+    forward_flops: int
+
+
+def measure_activations(base_model: str, size: int, batch: int, autocast: bool,
+                        text_encoder: bool) -> Activations:  # fmt: skip
+    """The UNet's (and, with `text_encoder`, the encoder's) activations at `size` px."""
+    key = json.dumps([table_key(base_model), size, batch, autocast, text_encoder])
+    path = cache_dir() / "activations.json"
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    if key not in cached:
+        cached[key] = asdict(_measure(base_model, size, batch, autocast, text_encoder))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:
+            json.dump(cached, handle)
+        os.replace(handle.name, path)
+    return Activations(**cached[key])
+
+
+def _measure(base_model, size, batch, autocast, text_encoder) -> Activations:
+    import torch
+    from diffusers.models.resnet import ResnetBlock2D
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.multiprocessing.reductions import StorageWeakRef
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from stylesweep.plan.tensors import meta_components
+
+    with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        modules = meta_components(base_model, device="cpu")
+        unet, encoder = modules["unet"], modules["text_encoder"]
+        owned = {StorageWeakRef(p.untyped_storage()).cdata
+                 for m in (unet, encoder) for p in m.parameters()}  # fmt: skip
+        seen: set[int] = set()
+        totals = {"all": 0, "inside": 0}
+        units: list[dict] = []
+        depth = [0]
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            ref = StorageWeakRef(storage).cdata
+            if ref not in owned and ref not in seen:
+                seen.add(ref)
+                totals["all"] += storage.nbytes()
+                if depth[0] and units:
+                    units[-1]["inside"] += storage.nbytes()
+            return tensor
+
+        def enter(module, args):
+            if depth[0] == 0:
+                first = args[0]
+                units.append({"input": first.numel() * first.element_size(), "inside": 0})
+            depth[0] += 1
+
+        def leave(module, args, output):
+            depth[0] -= 1
+
+        for module in unet.modules():
+            if isinstance(module, (ResnetBlock2D, Transformer2DModel)):
+                module.register_forward_pre_hook(enter)
+                module.register_forward_hook(leave)
+        unet.requires_grad_(True).train()
+        encoder.requires_grad_(text_encoder)
+        latent = size // 8
+        tokens = torch.zeros(batch, 77, dtype=torch.long)
+        noisy = torch.randn(batch, unet.config.in_channels, latent, latent)
+        timesteps = torch.zeros(batch, dtype=torch.long)
+        counter = FlopCounterMode(display=False)
+        with (
+            counter,
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast),
+        ):
+            states = encoder(tokens)[0]
+            unet(noisy, timesteps, states)
+        del mode
+    inside = sum(unit["inside"] for unit in units)
+    kept = totals["all"] - inside + sum(unit["input"] for unit in units)
+    largest = max((unit["inside"] for unit in units), default=0)
+    return Activations(
+        saved_bytes=totals["all"],
+        checkpointed_bytes=kept + largest,
+        forward_flops=counter.get_total_flops(),
+    )
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak GPU memory of one training run, by kind, in bytes."""
+
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int
+    overhead: int = CUDA_OVERHEAD
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.overhead
+
+
+def trainable_shapes(tables: dict, settings: dict) -> list[list[int]]:
+    """The shapes of the tensors a run's optimizer holds (stylesweep.methods)."""
+    method = settings["method"]
+    tensors = tables["tensors"]
+    if method == "dreambooth":
+        shapes = [shape for _, shape in tensors["unet"]]
+        if settings["text_encoder_fraction"] or settings["text_encoder_steps"]:
+            shapes += [shape for _, shape in tensors["text_encoder"]]
+        return shapes
+    if method == "textual_inversion":  # the whole embedding table is the parameter
+        return [shape for name, shape in tensors["text_encoder"] if "token_embedding" in name]
+    rank = settings["lora_rank"]
+    parts = ["unet"] + (["text_encoder"] if settings["lora_text_encoder"] else [])
+    return [shape for part in parts for _, fan_in, fan_out in tables["lora"][part]
+            for shape in ([rank, fan_in], [fan_out, rank])]  # fmt: skip
+
+
+def optimizer_bytes(shapes: list[list[int]], optimizer: str) -> int:
+    if optimizer == "adamw":
+        return sum(numel(s) for s in shapes) * ADAM_BYTES
+    return int(sum(numel(s) * (ADAM8BIT_BYTES if numel(s) >= BNB_MIN_8BIT else ADAM_BYTES)
+                   for s in shapes))  # fmt: skip
+
+
+def training_memory(tables: dict, settings: dict, base_model: str, resolution: int) -> Memory:
+    """The peak of one training step of a run with `settings` (a run of the sweep)."""
+    from stylesweep.plan.tensors import parameters
+
+    shapes = trainable_shapes(tables, settings)
+    trainable = sum(numel(s) for s in shapes)
+    # The UNet and text encoder stay on the GPU in fp32 (the VAE is not loaded: the
+    # latents are encoded once); LoRA adds its adapters.
+    resident = parameters(tables, "unet") + parameters(tables, "text_encoder")
+    if settings["method"] == "lora":
+        resident += trainable
+    encoder_trains = (
+        settings["method"] == "textual_inversion"
+        or (settings["method"] == "dreambooth" and trainable > parameters(tables, "unet"))
+        or (settings["method"] == "lora" and settings["lora_text_encoder"])
+    )
+    rows = settings["batch_size"] * (2 if settings["prior_loss_weight"] and
+                                     settings["method"] != "textual_inversion" else 1)  # fmt: skip
+    measured = measure_activations(
+        base_model, resolution, rows, settings["mixed_precision"] != "no", encoder_trains
+    )
+    activations = (
+        measured.checkpointed_bytes if settings["gradient_checkpointing"] else measured.saved_bytes
+    )
+    return Memory(
+        weights=resident * 4,
+        gradients=trainable * 4,
+        optimizer=optimizer_bytes(shapes, settings["optimizer"]),
+        activations=activations,
+    )
