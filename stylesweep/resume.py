@@ -98,8 +98,10 @@ def save_state(
     scaler: dict | None,
 ) -> Path:
     """Write the fp32 `weights`, the optimizer's state_dict and the scaler's in one file."""
-    tensors = {f"weights.{name}": value.detach().float().cpu().contiguous()
-               for name, value in weights.items()}  # fmt: skip
+    tensors = {
+        f"weights.{name}": value.detach().float().cpu().contiguous()
+        for name, value in weights.items()
+    }
     rest: dict = {}
     flatten({"state": optimizer["state"]}, "optimizer", tensors, rest)
     metadata = {
@@ -116,9 +118,12 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict, dict | 
 
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
-        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    weights = {name[len("weights.") :]: value for name, value in tensors.items()
-               if name.startswith("weights.")}  # fmt: skip
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (a safe_open, not a dict)
+    weights = {
+        name[len("weights.") :]: value
+        for name, value in tensors.items()
+        if name.startswith("weights.")
+    }
     entries = {**tensors, **json.loads(metadata["optimizer_rest"])}
     optimizer = {
         "state": unflatten(entries, "optimizer").get("state", {}),

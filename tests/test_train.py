@@ -69,7 +69,7 @@ def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, la
 def segmented_equals_one_go(tiny_model, latents, root, settings, end=4, **options) -> Path:
     """Train 0..end in one go and in two segments; check the UNets match bit for bit."""
     one_go, _ = train(tiny_model, latents, root / "one", 0, end, settings=settings, **options)
-    first = train(tiny_model, latents, root / "seg", 0, end // 2, settings=settings, **options)
+    train(tiny_model, latents, root / "seg", 0, end // 2, settings=settings, **options)
     second, _ = train(tiny_model, latents, root / "seg", end // 2, end,
                       settings=settings, **options)  # fmt: skip
     a, b = weights(one_go, "unet"), weights(second, "unet")

@@ -12,11 +12,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylesweep.plan.disk import Item, disk_items, summarise
+from stylesweep.plan.disk import Item, disk_items
 from stylesweep.plan.memory import GIB, Memory, measure_activations, training_memory
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
-from stylesweep.sweep import checkpoint_steps, expand_runs, model_names
+from stylesweep.sweep import expand_runs, model_names
 
 
 @dataclass

@@ -17,6 +17,7 @@ from stylesweep.plan import GIB, gpu_hours, make_plan, size
 from stylesweep.plan.disk import summarise
 from stylesweep.plan.memory import training_memory
 from stylesweep.plan.tensors import component_tables
+from stylesweep.sweep import checkpoint_steps
 
 # The memory savers, from the least change to the most (stylesweep.train's settings).
 SAVERS = {
@@ -39,24 +40,27 @@ def fitting_settings(plan, run: str, budget: int) -> tuple[dict, int]:
             change = {name: SAVERS[name][0] for name in chosen if settings[name] != SAVERS[name][0]}
             if not change:
                 continue
-            total = training_memory(tables, {**settings, **change}, plan.config["base_model"],
-                                    resolution).total  # fmt: skip
+            total = training_memory(
+                tables, {**settings, **change}, plan.config["base_model"], resolution
+            ).total
             if total <= budget:
                 return change, total
             if best is None or total < best[1]:
                 best = (change, total)
     if settings["method"] == "dreambooth":  # LoRA trains adapters only
         change = {**{n: v[0] for n, v in SAVERS.items()}, "method": "lora"}
-        total = training_memory(tables, {**settings, **change}, plan.config["base_model"],
-                                resolution).total  # fmt: skip
+        total = training_memory(
+            tables, {**settings, **change}, plan.config["base_model"], resolution
+        ).total
         if total <= budget or best is None or total < best[1]:
             best = (change, total)
     return best or ({}, plan.memory[run].total)
 
 
 def as_yaml(change: dict) -> str:
-    return ", ".join(f"train.{k}: {json.dumps(v) if isinstance(v, bool) else v}"
-                     for k, v in change.items())  # fmt: skip
+    return ", ".join(
+        f"train.{k}: {json.dumps(v) if isinstance(v, bool) else v}" for k, v in change.items()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,19 +90,28 @@ def main(argv: list[str] | None = None) -> int:
     hours = {run: gpu_hours(flops) for run, flops in plan.flops.items()}
     totals = {gpu: sum(h[gpu] for h in hours.values()) for gpu in next(iter(hours.values()))}
     if args.json:
-        print(json.dumps({
-            "disk_bytes": plan.disk_bytes,
-            "stages": summarise(plan.items),
-            "runs": {run: {"method": s["method"], "train_steps": s["max_steps"],
-                           "checkpoints": len(plan.items and [i for i in plan.items
-                                                if i.path.startswith(f"results/train/{run}/step-")]),
-                           "gpu_memory_bytes": plan.memory[run].total,
-                           "gpu_memory": plan.memory[run].__dict__}
-                     for run, s in plan.runs.items()},
-            "images": plan.counts["images"],
-            "counts": plan.counts,
-            "gpu_hours": totals,
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "disk_bytes": plan.disk_bytes,
+                    "stages": summarise(plan.items),
+                    "runs": {
+                        run: {
+                            "method": s["method"],
+                            "train_steps": s["max_steps"],
+                            "checkpoints": len(checkpoint_steps(s)),
+                            "gpu_memory_bytes": plan.memory[run].total,
+                            "gpu_memory": plan.memory[run].__dict__,
+                        }
+                        for run, s in plan.runs.items()
+                    },
+                    "images": plan.counts["images"],
+                    "counts": plan.counts,
+                    "gpu_hours": totals,
+                },
+                indent=2,
+            )
+        )
         return 0
 
     print(f"stylesweep plan ({config['base_model']}): {plan.summary()}\n")
@@ -111,11 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     for run, settings in plan.runs.items():
         memory = plan.memory[run]
-        parts = " + ".join(f"{size(getattr(memory, k))}" for k in
-                           ("weights", "gradients", "optimizer", "activations", "overhead"))  # fmt: skip
+        parts = " + ".join(
+            f"{size(getattr(memory, k))}"
+            for k in ("weights", "gradients", "optimizer", "activations", "overhead")
+        )
         fits = "" if budget is None else ("  fits" if memory.total <= budget else "  DOES NOT FIT")
-        print(f"  {run:<28} {settings['method']:<18} {settings['max_steps']:>6} steps  "
-              f"{memory.total / GIB:6.1f} GiB ({parts}){fits}")  # fmt: skip
+        print(
+            f"  {run:<28} {settings['method']:<18} {settings['max_steps']:>6} steps  "
+            f"{memory.total / GIB:6.1f} GiB ({parts}){fits}"
+        )
         if budget is not None and memory.total > budget:
             problems.append(run)
     print("\nGPU hours (training and sampling), at the blog's T4 pace scaled by datasheet peak:")
@@ -123,11 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     for run in problems:
         change, total = fitting_settings(plan, run, budget)
         if total <= budget:
-            print(f"\n{run} needs {plan.memory[run].total / GIB:.1f} GiB, more than "
-                  f"{args.gpu_memory:g}; with {as_yaml(change)} it needs {total / GIB:.1f} GiB")  # fmt: skip
+            print(
+                f"\n{run} needs {plan.memory[run].total / GIB:.1f} GiB, more than "
+                f"{args.gpu_memory:g}; with {as_yaml(change)} it needs {total / GIB:.1f} GiB"
+            )
         else:
-            print(f"\n{run}: no setting fits {args.gpu_memory:g} GiB; the smallest the plan found "
-                  f"is {as_yaml(change)}, at {total / GIB:.1f} GiB")  # fmt: skip
+            print(
+                f"\n{run}: no setting fits {args.gpu_memory:g} GiB; the smallest the plan found "
+                f"is {as_yaml(change)}, at {total / GIB:.1f} GiB"
+            )
     return 0
 
 

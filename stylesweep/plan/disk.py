@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from stylesweep.plan.tensors import PRECISION_DTYPES, numel, safetensors_bytes
+from stylesweep.plan.tensors import PRECISION_DTYPES, numel, parameters, safetensors_bytes
 from stylesweep.sweep import checkpoint_steps, model_names, text_encoder_steps
 
 # PNG of a generated picture, measured on the demo's and SD 1.5's renders: 1.3 to 1.8 bytes
@@ -62,8 +62,10 @@ def checkpoint_bytes(tables: dict, settings: dict) -> tuple[int, int]:
     parts = ["unet"] + (["text_encoder"] if settings["lora_text_encoder"] else [])
     for part in parts:
         for name, fan_in, fan_out in tables["lora"][part]:
-            entries += [(f"{part}.{name}.lora_A.weight", dtype, [rank, fan_in]),
-                        (f"{part}.{name}.lora_B.weight", dtype, [fan_out, rank])]  # fmt: skip
+            entries += [
+                (f"{part}.{name}.lora_A.weight", dtype, [rank, fan_in]),
+                (f"{part}.{name}.lora_B.weight", dtype, [fan_out, rank]),
+            ]
     # diffusers adds the adapters' config as metadata: about 600 bytes a part
     return safetensors_bytes(entries, None) + 600 * len(parts), MANIFEST_BYTES
 
@@ -87,21 +89,28 @@ def state_entries(tables: dict, settings: dict, after_encoder: bool) -> list:
         for part in parts:
             for name, fan_in, fan_out in tables["lora"][part]:
                 for kind, shape in (("A", [rank, fan_in]), ("B", [fan_out, rank])):
-                    weights.append((f"weights.{part}.{name}.lora_{kind}.stylesweep.weight",
-                                    "F32", shape))  # fmt: skip
+                    weights.append(
+                        (f"weights.{part}.{name}.lora_{kind}.stylesweep.weight", "F32", shape)
+                    )
                     trained.append(shape)
     optimizer = []
     for index, shape in enumerate(trained):
         if settings["optimizer"] == "adamw8bit" and numel(shape) >= 4096:
             blocks = -(-numel(shape) // 256)
             quant = f"optimizer.state.{index}.__bnb_optimizer_quant_state__."
-            optimizer += [(quant + "state1", "U8", shape), (quant + "state2", "U8", shape),
-                          (quant + "absmax1", "F32", [blocks]), (quant + "absmax2", "F32", [blocks]),
-                          (quant + "qmap1", "F32", [256]), (quant + "qmap2", "F32", [256])]  # fmt: skip
+            for moment in ("1", "2"):
+                optimizer += [
+                    (quant + "state" + moment, "U8", shape),
+                    (quant + "absmax" + moment, "F32", [blocks]),
+                    (quant + "qmap" + moment, "F32", [256]),
+                ]
             continue
         prefix = f"optimizer.state.{index}."
-        optimizer += [(prefix + "exp_avg", "F32", shape), (prefix + "exp_avg_sq", "F32", shape),
-                      (prefix + "step", "F32", [])]  # fmt: skip
+        optimizer += [
+            (prefix + "exp_avg", "F32", shape),
+            (prefix + "exp_avg_sq", "F32", shape),
+            (prefix + "step", "F32", []),
+        ]
     return weights + optimizer
 
 
@@ -135,8 +144,9 @@ def train_items(tables: dict, runs: dict, keep_resume: str) -> list[Item]:
 
 def latents_bytes(stills: int, resolution: int, tables: dict) -> int:
     side = resolution // tables["vae_scale"]
-    entries = [(name, "F32", [stills, 4, side, side])
-               for name in ("mean", "std", "mean_flip", "std_flip")]  # fmt: skip
+    entries = [
+        (name, "F32", [stills, 4, side, side]) for name in ("mean", "std", "mean_flip", "std_flip")
+    ]
     return safetensors_bytes(entries, None) + 200 * stills  # the image list as metadata
 
 
@@ -165,8 +175,8 @@ def export_items(config: dict, tables: dict, runs: dict) -> list[Item]:
     for model in dict.fromkeys(chosen):
         settings = runs[model.split("/")[0]]
         if settings["method"] == "dreambooth":  # one file: UNet, VAE and text encoder
-            size = sum(numel(shape) for part in ("unet", "vae", "text_encoder")
-                       for _, shape in tables["tensors"][part]) * (2 if dtype == "F16" else 4)  # fmt: skip
+            count = sum(parameters(tables, part) for part in ("unet", "vae", "text_encoder"))
+            size = count * (2 if dtype == "F16" else 4)
         else:
             size = checkpoint_bytes(tables, settings)[0]
         items.append(Item("export", f"results/export/{model}", size + SMALL_FILE_BYTES, False))
@@ -183,13 +193,24 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
     if config["dataset"]["stills"] == "builtin:demo":
         items.append(Item("dataset", "results/demo/stills", png(resolution, stills), False))
     items.append(Item("dataset", "results/dataset", png(resolution, stills), False))
-    items.append(Item("train", "results/train/latents.safetensors",
-                      latents_bytes(stills, resolution, tables), False))  # fmt: skip
+    items.append(
+        Item(
+            "train",
+            "results/train/latents.safetensors",
+            latents_bytes(stills, resolution, tables),
+            False,
+        )
+    )
     if any(s["prior_loss_weight"] and s["method"] != "textual_inversion" for s in runs.values()):
         number = config["train"]["num_class_images"]
-        items.append(Item("train", "results/train/class_images",
-                          png(resolution, number) + latents_bytes(number, resolution, tables),
-                          False))  # fmt: skip
+        items.append(
+            Item(
+                "train",
+                "results/train/class_images",
+                png(resolution, number) + latents_bytes(number, resolution, tables),
+                False,
+            )
+        )
     items += train_items(tables, runs, config["train"]["keep_resume"])
     items.append(Item("prompts", "results/prompts", SMALL_FILE_BYTES * 3, False))
     per_model = counts["images"] // len(model_names(runs))
@@ -198,8 +219,14 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
         thumbnails = (
             int(thumb * thumb * WEBP_BYTES_PER_PIXEL) * per_model if thumb < sample_size else 0
         )
-        items.append(Item("sample", f"results/samples/{group}/{model}",
-                          png(sample_size, per_model) + thumbnails, False))  # fmt: skip
+        items.append(
+            Item(
+                "sample",
+                f"results/samples/{group}/{model}",
+                png(sample_size, per_model) + thumbnails,
+                False,
+            )
+        )
     items.append(Item("report", "results/report", SMALL_FILE_BYTES * 40, False))
     items += export_items(config, tables, runs)
     for name, animation in config["animate"]["animations"].items():

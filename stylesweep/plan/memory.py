@@ -36,8 +36,9 @@ class Activations:
     forward_flops: int
 
 
-def measure_activations(base_model: str, size: int, batch: int, autocast: bool,
-                        text_encoder: bool) -> Activations:  # fmt: skip
+def measure_activations(
+    base_model: str, size: int, batch: int, autocast: bool, text_encoder: bool
+) -> Activations:
     """The UNet's (and, with `text_encoder`, the encoder's) activations at `size` px."""
     key = json.dumps([table_key(base_model), size, batch, autocast, text_encoder])
     path = cache_dir() / "activations.json"
@@ -64,8 +65,11 @@ def _measure(base_model, size, batch, autocast, text_encoder) -> Activations:
     with FakeTensorMode(allow_non_fake_inputs=True) as mode:
         modules = meta_components(base_model, device="cpu")
         unet, encoder = modules["unet"], modules["text_encoder"]
-        owned = {StorageWeakRef(p.untyped_storage()).cdata
-                 for m in (unet, encoder) for p in m.parameters()}  # fmt: skip
+        owned = {
+            StorageWeakRef(p.untyped_storage()).cdata
+            for m in (unet, encoder)
+            for p in m.parameters()
+        }
         seen: set[int] = set()
         totals = {"all": 0, "inside": 0}
         units: list[dict] = []
@@ -147,15 +151,20 @@ def trainable_shapes(tables: dict, settings: dict) -> list[list[int]]:
         return [shape for name, shape in tensors["text_encoder"] if "token_embedding" in name]
     rank = settings["lora_rank"]
     parts = ["unet"] + (["text_encoder"] if settings["lora_text_encoder"] else [])
-    return [shape for part in parts for _, fan_in, fan_out in tables["lora"][part]
-            for shape in ([rank, fan_in], [fan_out, rank])]  # fmt: skip
+    return [
+        shape
+        for part in parts
+        for _, fan_in, fan_out in tables["lora"][part]
+        for shape in ([rank, fan_in], [fan_out, rank])
+    ]
 
 
 def optimizer_bytes(shapes: list[list[int]], optimizer: str) -> int:
     if optimizer == "adamw":
         return sum(numel(s) for s in shapes) * ADAM_BYTES
-    return int(sum(numel(s) * (ADAM8BIT_BYTES if numel(s) >= BNB_MIN_8BIT else ADAM_BYTES)
-                   for s in shapes))  # fmt: skip
+    return int(
+        sum(numel(s) * (ADAM8BIT_BYTES if numel(s) >= BNB_MIN_8BIT else ADAM_BYTES) for s in shapes)
+    )
 
 
 def training_memory(tables: dict, settings: dict, base_model: str, resolution: int) -> Memory:
@@ -174,8 +183,9 @@ def training_memory(tables: dict, settings: dict, base_model: str, resolution: i
         or (settings["method"] == "dreambooth" and trainable > parameters(tables, "unet"))
         or (settings["method"] == "lora" and settings["lora_text_encoder"])
     )
-    rows = settings["batch_size"] * (2 if settings["prior_loss_weight"] and
-                                     settings["method"] != "textual_inversion" else 1)  # fmt: skip
+    rows = settings["batch_size"] * (
+        2 if settings["prior_loss_weight"] and settings["method"] != "textual_inversion" else 1
+    )
     measured = measure_activations(
         base_model, resolution, rows, settings["mixed_precision"] != "no", encoder_trains
     )

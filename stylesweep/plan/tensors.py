@@ -119,8 +119,10 @@ def lora_table(unet, text_encoder) -> dict[str, list]:
             and hasattr(layer, "in_features")
         ]
 
-    return {"unet": targets(unet, LORA_UNET_TARGETS),
-            "text_encoder": targets(text_encoder, LORA_TEXT_TARGETS)}  # fmt: skip
+    return {
+        "unet": targets(unet, LORA_UNET_TARGETS),
+        "text_encoder": targets(text_encoder, LORA_TEXT_TARGETS),
+    }
 
 
 def component_tables(base_model: str) -> dict:
@@ -138,7 +140,7 @@ def component_tables(base_model: str) -> dict:
                 if t.is_floating_point()
             ]
             for part, module in modules.items()
-        },  # fmt: skip
+        },
         "config_bytes": {part: config_bytes(module) for part, module in modules.items()},
         "lora": lora_table(modules["unet"], modules["text_encoder"]),
         "sample_size": modules["unet"].config.sample_size,
