@@ -66,7 +66,8 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
         train_segment(
             base_dir=tiny_model, base_hash="tiny", latents_path=root / "latents.safetensors",
             settings=settings, start_step=0, end_step=2,
-            checkpoint_dir=root / "train" / name / "step-2", loss_path=root / "train" / name / "loss.csv", run_name=name,
+            checkpoint_dir=root / "train" / name / "step-2",
+            loss_path=root / "train" / name / "loss.csv", run_name=name,
         )  # fmt: skip
     found["train"] = (tree(root / "train", "step-2/*"), root)
 
