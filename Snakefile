@@ -33,6 +33,10 @@ include: "rules/export.smk"
 include: "rules/animate.smk"
 
 
+onstart:
+    check_disk_plan()
+
+
 rule all:
     default_target: True
     input:

@@ -561,3 +561,15 @@ def animation_text_settings():
 
 if workflow.is_main_process:
     check_animations()
+
+
+def check_disk_plan():
+    """Print the plan's summary line; stop before the first job when the free space under
+    results/ is smaller than what the plan still has to write (stylesweep.plan)."""
+    from stylesweep.plan import make_plan, preflight
+
+    plan = make_plan(config, train_keys(load_schema(SCHEMA)))
+    try:
+        print(f"stylesweep plan: {preflight(plan)}", file=sys.stderr)
+    except OSError as error:
+        raise WorkflowError(str(error)) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -27,13 +26,11 @@ from transformers.models.clip.tokenization_clip import CLIPTokenizer
 
 from stylesweep.files import naming_full_disk, sha256_tree, share_files
 from stylesweep.logs import spent
-from stylesweep.sources import BaseModelError, check_model_folder
+from stylesweep.sources import SD15_CONFIGS, BaseModelError, check_model_folder
 from stylesweep.tokenizer import MAX_LENGTH, VOCAB_SIZE, build_clip_tokenizer
 
 log = logging.getLogger(__name__)
 
-# Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
-SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
 
 # Stable Diffusion 1.5's noise schedule (its scheduler/scheduler_config.json).
 SD15_SCHEDULER = dict(

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import re
 import struct
+from importlib.resources import files
 from pathlib import Path
 
 BUILTIN_TOY = "builtin:toy"  # trained by the project on a drawn world; the demo's model
@@ -18,6 +19,8 @@ BUILTIN_TINY = "builtin:tiny"  # random weights, for fast tests
 # SD 1.5's architecture with random weights (4 GB): rehearsals of the real job's sizes
 BUILTIN_SD15_RANDOM = "builtin:sd15-random"
 BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY, BUILTIN_SD15_RANDOM)
+# Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
+SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
 BUILTIN_STILLS = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"
 DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code

@@ -19,6 +19,7 @@ from stylesweep.sources import (
     BUILTIN_SD15_RANDOM,
     BUILTIN_TINY,
     BUILTIN_TOY,
+    SD15_CONFIGS,
     is_single_file,
     resolve_base_model,
 )
@@ -43,7 +44,6 @@ def config_folder(base_model: str) -> Path | None:
     A single file or a hub id is counted as SD 1.5 (the shipped configs); a folder must be
     a model folder the workflow accepts, and gets its message otherwise.
     """
-    from stylesweep.base import SD15_CONFIGS  # light: the module's imports are cached below
     from stylesweep.toy.configs import SHIPPED
 
     if base_model == BUILTIN_TINY:
