@@ -17,7 +17,7 @@ STAGE_VERSIONS = {
     "hash_base_model": 1,
     "encode_dataset": 1,
     "render_class_images": 1,
-    "train": 1,
+    "train": 2,
     "draw_portrait": 2,
     "base_prompt": 1,
     "prompt_variants": 1,

@@ -19,6 +19,7 @@ from stylesweep.sources import (
     BUILTIN_SD15_RANDOM,
     BUILTIN_TINY,
     BUILTIN_TOY,
+    HUB_ID,
     SD15_CONFIGS,
     is_single_file,
     resolve_base_model,
@@ -52,9 +53,9 @@ def config_folder(base_model: str) -> Path | None:
         return SHIPPED / "model"
     if base_model == BUILTIN_SD15_RANDOM or is_single_file(base_model):
         return SD15_CONFIGS
-    if not Path(base_model).exists():
+    if not Path(base_model).exists() and HUB_ID.match(base_model):
         return SD15_CONFIGS  # a hub id: SD 1.5's shapes (resolving it needs the cache)
-    return resolve_base_model(base_model)
+    return resolve_base_model(base_model)  # a folder, or the workflow's message
 
 
 def table_key(base_model: str) -> str:
