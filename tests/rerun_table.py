@@ -83,6 +83,8 @@ RERUNS = [
     ("train.gradient_checkpointing", True, BOTH_RUNS, "every run"),
     ("train.mixed_precision", "bf16", BOTH_RUNS, "every run"),
     ("train.optimizer", "adamw8bit", BOTH_RUNS, "every run"),
+    ("train.save_precision", "fp32", BOTH_RUNS, "every run (its checkpoints' bytes)"),
+    ("train.keep_resume", "all", NOTHING, "nothing: which resume states are kept"),
     ("train.prior_loss_weight", 1.0, {"render_class_images": 1, **DB_RUN},
      "the class images, once, and the runs that use them"),
     ("train.class_prompt", "a pattern", NOTHING, "runs with prior preservation (none here)"),
