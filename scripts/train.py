@@ -1,5 +1,19 @@
 from stylesweep.logs import log_to, mark_imports_done
 
+
+def run_max_steps(snakemake) -> int:
+    """The run's last step, read from the config rather than a param: a param would make
+    every segment of a run retrain when max_steps grows."""
+    from pathlib import Path
+
+    from stylesweep.config import load_schema, train_keys
+    from stylesweep.sweep import expand_runs
+
+    schema = Path(snakemake.scriptdir).parent / "schemas" / "config.schema.yaml"
+    runs = expand_runs(snakemake.config["train"], train_keys(load_schema(schema)))
+    return runs[snakemake.wildcards.run]["max_steps"]
+
+
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
 
@@ -29,11 +43,14 @@ with log_to(snakemake.log[0]):
         class_latents_path=snakemake.input.get("class_latents"),
     )
     earlier = [segment(s) for s in snakemake.params.earlier_segments]
+    keep_resume = snakemake.config["train"]["keep_resume"]
+    finished = keep_resume == "none" and end == run_max_steps(snakemake)
     replay_missing_states(earlier, start, **common)
     train_segment(
         **common,
         settings=settings,
         start_step=start,
         end_step=end,
-        keep_resume=snakemake.config["train"]["keep_resume"],
+        keep_resume=keep_resume,
+        run_finished=finished,
     )

@@ -7,9 +7,10 @@ tensors in fp32 and the optimizer's state (and the fp16 loss scaler's), flattene
 safetensors file: its size follows from the tensor shapes alone (stylesweep.plan counts it
 exactly), and reading it runs no pickle.
 
-Only the last state of a run is kept (`train.keep_resume: last`): a segment that finds the
-state it starts from gone retrains the steps before it from the latest state there is
-(stylesweep.train), which on one machine gives the same bytes.
+Only the last state of a run is kept (`train.keep_resume: last`; `all` keeps every one,
+`none` removes the last too once the run is done): a segment that finds the state it starts
+from gone retrains the steps before it from the latest state there is (stylesweep.train),
+which on one machine gives the same bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from stylesweep.files import write_safetensors
 
 RESUME_DIR = "resume"
-KEEP_RESUME = ("last", "all")
+KEEP_RESUME = ("last", "all", "none")
 _STEP = re.compile(r"step-([0-9]+)\.safetensors$")
 
 
@@ -44,13 +45,17 @@ def latest_state(run_dir: str | Path, at_most: int) -> int:
     return max((step for step in saved_steps(run_dir) if step <= at_most), default=0)
 
 
-def prune_states(run_dir: str | Path, keep_step: int, keep: str) -> list[Path]:
-    """Remove the run's resume states older than `keep_step` (unless `keep` is "all")."""
+def prune_states(
+    run_dir: str | Path, keep_step: int, keep: str, finished: bool = False
+) -> list[Path]:
+    """Remove the run's resume states older than `keep_step` (none with `keep` "all"; with
+    "none", also `keep_step`'s own once the run is `finished`)."""
     if keep not in KEEP_RESUME:
         raise ValueError(f"train.keep_resume must be one of {', '.join(KEEP_RESUME)}")
     if keep == "all":
         return []
-    removed = [resume_path(run_dir, step) for step in saved_steps(run_dir) if step < keep_step]
+    last = keep_step + 1 if keep == "none" and finished else keep_step
+    removed = [resume_path(run_dir, step) for step in saved_steps(run_dir) if step < last]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed

@@ -121,6 +121,7 @@ def train_segment(
     device: str = "cpu",
     class_latents_path: str | Path | None = None,
     keep_resume: str = "last",
+    run_finished: bool = False,
 ) -> list[float]:
     """Train steps start_step+1 .. end_step, save the checkpoint and the resume state.
 
@@ -129,7 +130,7 @@ def train_segment(
     older states are removed unless `keep_resume` is "all". With
     `settings.prior_loss_weight` > 0, every batch also holds as many class images (from
     `class_latents_path`) under `settings.class_prompt`, and their loss is added with that
-    weight.
+    weight. With `keep_resume` "none", a `run_finished` segment keeps no state at all.
     """
     method = make_method(settings)
     prior = settings.prior_loss_weight > 0
@@ -287,7 +288,7 @@ def train_segment(
         scaler.state_dict() if scaler else None,
     )
     method.save(components, Path(checkpoint_dir), manifest)
-    prune_states(run_dir, end_step, keep_resume)
+    prune_states(run_dir, end_step, keep_resume, finished=run_finished)
     rows = "".join(f"{start_step + 1 + i},{value!r}\n" for i, value in enumerate(losses))
     write_text(loss_path, "step,loss\n" + rows)
     return losses

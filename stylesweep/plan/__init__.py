@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylesweep.plan.disk import Item, disk_items
+from stylesweep.plan.disk import Item, disk_items, transient_bytes
 from stylesweep.plan.memory import GIB, Memory, measure_activations, training_memory
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
@@ -25,6 +25,7 @@ class Plan:
     runs: dict[str, dict]
     counts: dict[str, int]
     items: list[Item]
+    transient: int  # more bytes on disk for a while during training (resume states)
     memory: dict[str, Memory] = field(default_factory=dict)
     flops: dict[str, float] = field(default_factory=dict)
 
@@ -38,6 +39,7 @@ class Plan:
             f"{len(self.runs)} runs, {counts['checkpoints']} checkpoints, "
             f"{counts['train_steps']} training steps, {counts['images']} images, "
             f"{counts['frames']} animation frames; writes {size(self.disk_bytes)}"
+            f" (up to {size(self.transient)} more while training)"
         )
 
 
@@ -84,7 +86,9 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
         "frames": sum(a["max_frames"] for a in config["animate"]["animations"].values()),
     }
     tables = component_tables(config["base_model"])
-    plan = Plan(config, runs, counts, disk_items(config, tables, runs, counts))
+    items = disk_items(config, tables, runs, counts)
+    transient = transient_bytes(tables, runs, config["train"]["keep_resume"])
+    plan = Plan(config, runs, counts, items, transient)
     if with_memory:
         resolution = config["dataset"]["resolution"]
         for run, settings in runs.items():
@@ -119,7 +123,7 @@ def written_bytes(folder: str | Path) -> int:
 
 
 SHRINK = (
-    "train.save_precision: fp16, train.keep_resume: last, fewer runs or checkpoints "
+    "train.save_precision: fp16, train.keep_resume: none, fewer runs or checkpoints "
     "(train.sweep, train.checkpoint_every), export.precision: fp16"
 )
 
@@ -127,7 +131,7 @@ SHRINK = (
 def preflight(plan: Plan, results: str | Path = "results") -> str:
     """The plan's summary line; raises OSError when the free space under `results` is
     smaller than what the plan still has to write."""
-    remaining = max(0, plan.disk_bytes - written_bytes(results))
+    remaining = max(0, plan.disk_bytes - written_bytes(results)) + plan.transient
     free = free_bytes(results)
     line = f"{plan.summary()} ({size(remaining)} still to write, {size(free)} free)"
     if remaining > free:

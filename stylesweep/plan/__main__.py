@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "disk_bytes": plan.disk_bytes,
+                    "transient_bytes": plan.transient,
                     "stages": summarise(plan.items),
                     "runs": {
                         run: {
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print("Disk, by stage:")
     for stage, count in summarise(plan.items).items():
         print(f"  {stage:<10} {size(count):>10}")
-    print(f"  {'total':<10} {size(plan.disk_bytes):>10}\n")
+    print(f"  {'total':<10} {size(plan.disk_bytes):>10}")
+    print(f"  and up to {size(plan.transient)} more while training (resume states)\n")
     budget = args.gpu_memory * GIB if args.gpu_memory else None
     print("Training runs (peak GPU memory: weights + gradients + optimizer + activations + CUDA):")
     problems = []

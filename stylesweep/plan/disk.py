@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from stylesweep.plan.tensors import PRECISION_DTYPES, numel, parameters, safetensors_bytes
 from stylesweep.sweep import checkpoint_steps, model_names, text_encoder_steps
 
-# PNG of a generated picture, measured on the demo's and SD 1.5's renders: 1.3 to 1.8 bytes
-# a pixel (photographic detail compresses badly); flat drawings less.
-PNG_BYTES_PER_PIXEL = 1.6
+# PNG of a generated picture: SD 1.5's renders take 1.3 to 1.8 bytes a pixel, the small
+# models' noisier ones 2 to 3 (bench/rehearsal.py measures it).
+PNG_BYTES_PER_PIXEL = 2.0
+STILL_BYTES_PER_PIXEL = 4.0  # the demo's video-synth stills: fine noise and scan lines
+# An animation frame: its PNG, and its share of the GIF preview and the MP4.
+FRAME_BYTES_PER_PIXEL = 4.0
 WEBP_BYTES_PER_PIXEL = 0.25  # the report's thumbnails (quality 80)
 MANIFEST_BYTES = 3_000  # a checkpoint's manifest.json: settings, versions, hashes
 LOSS_ROW_BYTES = 24  # "1234,0.123456789012345\n"
 SMALL_FILE_BYTES = 2_000  # prompts, scores, settings: a few kB each
-TOKENIZER_BYTES = 3_640_000  # CLIP's vocab.json, merges.txt, tokenizer.json and config
+TOKENIZER_BYTES = 5_180_000  # CLIP's vocab.json, merges.txt, tokenizer.json, scheduler
+REPORT_BYTES = 600_000  # index.html with its scripts, charts and the grid's data
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,23 @@ def train_items(tables: dict, runs: dict, keep_resume: str) -> list[Item]:
         for step in steps:
             folder = f"results/train/{run}/step-{step}"
             items.append(Item("train", folder, weights + rest, False))
-        for step in steps if keep_resume == "all" else steps[-1:]:
+        kept = {"all": steps, "last": steps[-1:], "none": []}[keep_resume]
+        for step in kept:
             path = f"results/train/{run}/resume/step-{step}.safetensors"
             items.append(Item("train", path, state_bytes(tables, settings, step >= stop), True))
         rows = steps[-1] * LOSS_ROW_BYTES + 10 * len(steps)
         items.append(Item("train", f"results/train/{run}/loss", rows, False))
     return items
+
+
+def transient_bytes(tables: dict, runs: dict, keep_resume: str) -> int:
+    """The most that resume states add, while training, to what stays on disk at the end:
+    a segment writes its state before removing the one it started from, and with
+    `keep_resume` "none" every unfinished run holds one."""
+    states = [state_bytes(tables, settings, True) for settings in runs.values()]
+    if not states or keep_resume == "all":
+        return 0
+    return max(states) + (sum(states) if keep_resume == "none" else 0)
 
 
 def latents_bytes(stills: int, resolution: int, tables: dict) -> int:
@@ -190,9 +205,10 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
     sample_size = config["sample"]["size"]
     thumb = min(config["report"]["thumbnail_size"], sample_size)
     items = base_items(config, tables)
+    still = int(resolution * resolution * STILL_BYTES_PER_PIXEL) * stills
     if config["dataset"]["stills"] == "builtin:demo":
-        items.append(Item("dataset", "results/demo/stills", png(resolution, stills), False))
-    items.append(Item("dataset", "results/dataset", png(resolution, stills), False))
+        items.append(Item("dataset", "results/demo/stills", still, False))
+    items.append(Item("dataset", "results/dataset", still, False))
     items.append(
         Item(
             "train",
@@ -227,12 +243,12 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
                 False,
             )
         )
-    items.append(Item("report", "results/report", SMALL_FILE_BYTES * 40, False))
+    items.append(Item("report", "results/report", REPORT_BYTES, False))
     items += export_items(config, tables, runs)
     for name, animation in config["animate"]["animations"].items():
         frames = animation["max_frames"]
         size = animation["size"]
-        video = png(size, frames) + frames * size * size // 20 + frames * size * size // 2
+        video = int(frames * size * size * FRAME_BYTES_PER_PIXEL)
         items.append(Item("animate", f"results/animate/{name}", video, False))
     return items
 
