@@ -202,11 +202,9 @@ def main() -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     # The plan for the same config, as snakemake will read it (config.yaml of the work folder).
-    shutil.copytree(REPO / "schemas", workdir / "schemas")
-    checked = workflow_config(workdir, [])
-    plan = make_plan(checked, train_keys(load_schema(workdir / "schemas" / "config.schema.yaml")),
-                     with_memory=True)  # fmt: skip
-    shutil.rmtree(workdir / "schemas")
+    schema = REPO / "schemas" / "config.schema.yaml"
+    checked = workflow_config(workdir, [], schema)
+    plan = make_plan(checked, train_keys(load_schema(schema)), with_memory=True)
     print(f"plan: {plan.summary()}", flush=True)
 
     began = time.monotonic()

@@ -129,9 +129,12 @@ def replace_explicit(config: dict, files: list[dict]) -> None:
             config[section][key] = {name: merged.get(name, {}) for name in found}
 
 
-def workflow_config(root: str | Path, configfiles: list[str | Path] = ()) -> dict:
+def workflow_config(
+    root: str | Path, configfiles: list[str | Path] = (), schema: str | Path | None = None
+) -> dict:
     """The config a `snakemake [--configfile FILE ...]` run in `root` works with: config.yaml,
-    the files merged over it, checked, with the schema's defaults filled in."""
+    the files merged over it, checked against `schema` (the project's, in `root`, unless
+    given), with its defaults filled in."""
     from snakemake.utils import validate
 
     from stylesweep.keys import check_train_key
@@ -145,7 +148,7 @@ def workflow_config(root: str | Path, configfiles: list[str | Path] = ()) -> dic
     for part in files:
         merge(config, part)
     replace_explicit(config, files[1:])
-    schema = root / "schemas" / "config.schema.yaml"
+    schema = Path(schema or root / "schemas" / "config.schema.yaml")
     check_train_key(config)
     check_config(config, schema)
     validate(config, str(schema), set_default=True)

@@ -2,6 +2,7 @@
 memory arithmetic against a small model's tensors, and the pre-flight refusal."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from stylesweep.plan.disk import checkpoint_bytes, state_bytes
 from stylesweep.plan.memory import measure_activations, training_memory
 from stylesweep.plan.tensors import component_tables, safetensors_bytes
 from stylesweep.sweep import expand_runs
-from tests.conftest import REPO, small_config, train_settings
+from tests.conftest import REPO, SNAKEMAKE, small_config, train_settings, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +147,39 @@ def test_the_cli_prints_json_and_names_settings_that_fit(tmp_path):
     tiny = subprocess.run(run + [str(blog), "--gpu-memory", "1"], capture_output=True, text=True,
                           env=env, check=True).stdout  # fmt: skip
     assert "no setting fits 1 GiB; the smallest the plan found is" in tiny
+
+
+def test_the_plan_of_a_workflow_run_matches_its_files(finished):
+    """The small config's plan against what its run wrote: each checkpoint's weights to the
+    byte, each kept resume state, and the whole within 10 %."""
+    schema = REPO / "schemas" / "config.schema.yaml"
+    config = workflow_config(finished, [], schema)
+    plan = make_plan(config, train_keys(load_schema(REPO / "schemas" / "config.schema.yaml")))
+    tables = component_tables(config["base_model"])
+    results = finished / "results"
+    planned_states = {i.path: i.bytes for i in plan.items if "/resume/" in i.path}
+    written_states = {str(p.relative_to(finished)): p.stat().st_size
+                      for p in results.glob("train/*/resume/*.safetensors")}  # fmt: skip
+    assert planned_states.keys() == written_states.keys()
+    for path, count in written_states.items():
+        assert abs(planned_states[path] - count) <= max(64, 0.002 * count), path
+    for run, settings in plan.runs.items():
+        weights, _ = checkpoint_bytes(tables, settings)
+        for folder in results.glob(f"train/{run}/step-*"):
+            assert sum(p.stat().st_size for p in folder.rglob("*.safetensors")) == weights
+    written = sum(p.stat().st_size for p in results.rglob("*") if p.is_file())
+    assert plan.disk_bytes == pytest.approx(written, rel=0.10)
+
+
+def test_snakemake_stops_before_any_job_without_the_space(tmp_path):
+    write_config(tmp_path, small_config())
+    env = {**os.environ, "STYLESWEEP_FREE_BYTES": "1000"}
+    result = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--cores", "1", "--resources", "gpu=1"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "only 1.0 kB is free there" in result.stderr
+    assert "train.keep_resume: none" in result.stderr
+    assert not (tmp_path / "results").exists()
