@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -243,3 +246,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slurm: profiles/slurm, on a one-node SLURM cluster that the test starts"
     )
+    # The plan's tables and activations (stylesweep.plan), cached for this session only, in
+    # every test and every snakemake the tests start: the user's cache is left as found.
+    os.environ["STYLESWEEP_CACHE"] = tempfile.mkdtemp(prefix="stylesweep-plan-cache-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ.pop("STYLESWEEP_CACHE", ""), ignore_errors=True)

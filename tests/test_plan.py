@@ -19,12 +19,6 @@ from stylesweep.sweep import expand_runs
 from tests.conftest import REPO, SNAKEMAKE, small_config, train_settings, write_config
 
 
-@pytest.fixture(autouse=True)
-def plan_cache(tmp_path_factory, monkeypatch):
-    """Tables and activations cached for this session only (the machine left as found)."""
-    monkeypatch.setenv("STYLESWEEP_CACHE", str(tmp_path_factory.getbasetemp() / "plan-cache"))
-
-
 def test_safetensors_sizes_are_exact(tmp_path):
     tensors = {
         "b.w": torch.zeros(3, 5, dtype=torch.float16),
