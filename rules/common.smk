@@ -18,6 +18,7 @@ from stylesweep.config import (
     canonical,
     check_config,
     load_schema,
+    replace_explicit,
     train_keys,
 )
 from stylesweep.sources import (
@@ -55,36 +56,19 @@ SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 STILL_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
-def explicit(section, key):
-    """`section.key` as the last --configfile that sets it wrote it (with that file's
-    path), or None.
-
-    Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise
-    inherit the demo's sweep from config.yaml, and `animations: {}` the demo's animation.
-    """
-    found = None
+def override_files():
+    """The --configfile files over config.yaml, as (path, content); unreadable ones are
+    left to Snakemake's own message."""
+    files = []
     for path in workflow.overwrite_configfiles or []:
         try:
-            part = (yaml.safe_load(Path(path).read_text()) or {}).get(section) or {}
-        except (OSError, yaml.YAMLError, AttributeError):
+            files.append((str(path), yaml.safe_load(Path(path).read_text()) or {}))
+        except (OSError, yaml.YAMLError):
             continue
-        if isinstance(part, dict) and key in part:
-            found = (part[key] or {}, str(path))
-    return found
+    return files
 
 
-SWEEP_SOURCE = "config.yaml"
-EXPLICIT_SWEEP = explicit("train", "sweep")
-if EXPLICIT_SWEEP:
-    config.setdefault("train", {})["sweep"], SWEEP_SOURCE = EXPLICIT_SWEEP
-# A sweep given explicitly replaces the inherited one whole; animations given explicitly
-# are the only ones made, each merged key by key with config.yaml's of the same name.
-EXPLICIT_ANIMATIONS = explicit("animate", "animations")
-if EXPLICIT_ANIMATIONS:
-    merged = config.setdefault("animate", {}).get("animations") or {}
-    config["animate"]["animations"] = {
-        name: merged.get(name, {}) for name in EXPLICIT_ANIMATIONS[0]
-    }
+SWEEP_SOURCE = replace_explicit(config, override_files()) or "config.yaml"
 
 try:
     check_train_key(config)  # before the schema, whose pattern for the key says no why

@@ -107,26 +107,30 @@ def merge(config: dict, overrides: dict) -> dict:
     return config
 
 
-def replace_explicit(config: dict, files: list[dict]) -> None:
-    """A sweep given in a later config file replaces the inherited one whole, and animations
-    given there are the only ones made (each merged with config.yaml's of the same name).
+def replace_explicit(config: dict, files: list[tuple[str, dict]]) -> str | None:
+    """Apply what later config files (name, content) give explicitly; return the name of
+    the file whose sweep is used, or None (config.yaml's).
 
-    Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise keep
-    the demo's sweep from config.yaml, and `animations: {}` the demo's animation.
+    A sweep given there replaces the inherited one whole, and animations given there are the
+    only ones made (each merged with config.yaml's of the same name). Snakemake merges config
+    files key by key, so a user's `sweep: {}` would otherwise keep the demo's sweep from
+    config.yaml, and `animations: {}` the demo's animation.
     """
+    source = None
     for section, key in (("train", "sweep"), ("animate", "animations")):
         found = None
-        for part in files:
-            values = (part or {}).get(section) or {}
+        for name, part in files:
+            values = part.get(section) if isinstance(part, dict) else None
             if isinstance(values, dict) and key in values:
-                found = values[key] or {}
+                found, given_by = values[key] or {}, name
         if found is None:
             continue
         if key == "sweep":
-            config.setdefault(section, {})[key] = found
+            config.setdefault(section, {})[key], source = found, given_by
         else:
             merged = config.setdefault(section, {}).get(key) or {}
             config[section][key] = {name: merged.get(name, {}) for name in found}
+    return source
 
 
 def workflow_config(
@@ -147,7 +151,7 @@ def workflow_config(
     config: dict = {}
     for part in files:
         merge(config, part)
-    replace_explicit(config, files[1:])
+    replace_explicit(config, list(zip(map(str, paths[1:]), files[1:], strict=True)))
     schema = Path(schema or root / "schemas" / "config.schema.yaml")
     check_train_key(config)
     check_config(config, schema)
