@@ -238,13 +238,21 @@ def main() -> None:
         print(f"| {stage} | {size(expected)} | {size(measured)} | {ratio} |")
     print(f"| total | {size(plan.disk_bytes)} | {size(measured_total)} | "
           f"{measured_total / plan.disk_bytes:.3f} |")  # fmt: skip
-    print("\n| training run | plan's peak GPU memory | measured peak GPU (largest job) |")
+    print("\n| job | plan's peak GPU memory | measured peak GPU (largest job) |")
     print("|---|---:|---:|")
-    for run, memory in plan.memory.items():
-        peak = max((j["gpu"] for j in jobs if j["rule"] == "train" and f"run={run}," in
-                    j["wildcards"] + ","), default=0)  # fmt: skip
-        print(f"| {run} | {memory.total / GIB:.1f} GiB | {peak / GIB:.1f} GiB |" if peak else
-              f"| {run} | {memory.total / GIB:.1f} GiB | - (CPU) |")  # fmt: skip
+    for name, memory in plan.memory.items():
+        mine = [
+            j
+            for j in jobs
+            if (j["rule"], name) == ("sample", "sample")
+            or (j["rule"] == "train" and f"run={name}," in j["wildcards"] + ",")
+        ]
+        peak = max((j["gpu"] for j in mine), default=0)
+        measured = f"{peak / GIB:.1f} GiB" if peak else "- (CPU)"
+        print(
+            f"| {'sampling' if name == 'sample' else 'train ' + name} | "
+            f"{memory.total / GIB:.1f} GiB | {measured} |"
+        )
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 

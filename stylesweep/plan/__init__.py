@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stylesweep.plan.disk import Item, disk_items, transient_bytes
-from stylesweep.plan.memory import GIB, Memory, measure_activations, training_memory
+from stylesweep.plan.memory import (
+    GIB,
+    Memory,
+    measure_activations,
+    sampling_memory,
+    training_memory,
+)
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
 from stylesweep.sweep import expand_runs, model_names
@@ -26,7 +32,7 @@ class Plan:
     counts: dict[str, int]
     items: list[Item]
     transient: int  # more bytes on disk for a while during training (resume states)
-    memory: dict[str, Memory] = field(default_factory=dict)
+    memory: dict[str, Memory] = field(default_factory=dict)  # runs, and "sample"
     flops: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -97,6 +103,9 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
             forward = measure_activations(config["base_model"], resolution, rows, False, False)
             step = train_step_flops(forward.forward_flops, settings["gradient_checkpointing"])
             plan.flops[run] = step * settings["max_steps"]
+        plan.memory["sample"] = sampling_memory(
+            tables, config["base_model"], sample["size"], sample["batch_size"]
+        )
         forward = measure_activations(config["base_model"], sample["size"], 1, False, False)
         plan.flops["sample"] = forward.forward_flops * 2 * sample["steps"] * counts["images"]
     return plan

@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                         for run, s in plan.runs.items()
                     },
                     "images": plan.counts["images"],
+                    "sample_gpu_memory_bytes": plan.memory["sample"].total,
                     "counts": plan.counts,
                     "gpu_hours": totals,
                 },
@@ -137,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         if budget is not None and memory.total > budget:
             problems.append(run)
+    sampling = plan.memory["sample"]
+    fits = "" if budget is None else ("  fits" if sampling.total <= budget else "  DOES NOT FIT")
+    print(
+        f"  {'sampling':<28} {'batch ' + str(config['sample']['batch_size']):<18} {'':>12}  "
+        f"{sampling.total / GIB:6.1f} GiB (fp16 weights {size(sampling.weights)} + "
+        f"activations {size(sampling.activations)}){fits}"
+    )
+    if budget is not None and sampling.total > budget:
+        print("  sampling: lower sample.batch_size (the images do not depend on it)")
     print("\nGPU hours (training and sampling), at the blog's T4 pace scaled by datasheet peak:")
     print("  " + "  ".join(f"{gpu} {value:.1f} h" for gpu, value in totals.items()))
     for run in problems:
