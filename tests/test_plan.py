@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from stylesweep.config import load_schema, train_keys, workflow_config
 from stylesweep.plan import make_plan, preflight
 from stylesweep.plan.disk import checkpoint_bytes, state_bytes
-from stylesweep.plan.memory import measure_activations, training_memory
+from stylesweep.plan.memory import measure_activations, sampling_memory, training_memory
 from stylesweep.plan.tensors import component_tables, safetensors_bytes
 from stylesweep.sweep import expand_runs
 from tests.conftest import REPO, SNAKEMAKE, small_config, train_settings, write_config
@@ -101,6 +101,9 @@ def test_memory_arithmetic_matches_the_tensors_of_a_small_model(components):
     fake = measure_activations("builtin:tiny", 64, 1, False, True)
     assert fake.saved_bytes == pytest.approx(real_saved, rel=0.02)
     assert fake.checkpointed_bytes < fake.saved_bytes
+    sampling = sampling_memory(tables, "builtin:tiny", 64, 4)
+    vae = sum(p.numel() for p in components.vae.parameters())
+    assert sampling.weights == (real // 4 + vae) * 2  # fp16 on a GPU
 
 
 def small_plan(tmp_path):
