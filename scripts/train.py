@@ -1,19 +1,5 @@
 from stylesweep.logs import log_to, mark_imports_done
 
-
-def run_max_steps(snakemake) -> int:
-    """The run's last step, read from the config rather than a param: a param would make
-    every segment of a run retrain when max_steps grows."""
-    from pathlib import Path
-
-    from stylesweep.config import load_schema, train_keys
-    from stylesweep.sweep import expand_runs
-
-    schema = Path(snakemake.scriptdir).parent / "schemas" / "config.schema.yaml"
-    runs = expand_runs(snakemake.config["train"], train_keys(load_schema(schema)))
-    return runs[snakemake.wildcards.run]["max_steps"]
-
-
 with log_to(snakemake.log[0]):
     from stylesweep.device import resolve_device
 
@@ -21,10 +7,21 @@ with log_to(snakemake.log[0]):
     # free one for the job. The device is a place, not a param.
     device = resolve_device(snakemake.config["device"])
 
+    from pathlib import Path
+
+    from stylesweep.config import load_schema, train_keys
     from stylesweep.files import read_json
+    from stylesweep.sweep import expand_runs
     from stylesweep.train import TrainSettings, replay_missing_states, train_segment
 
     mark_imports_done()
+
+    def run_max_steps() -> int:
+        """The run's last step, from the config rather than a param: a param would make every
+        segment of a run retrain when max_steps grows."""
+        schema = Path(snakemake.scriptdir).parent / "schemas" / "config.schema.yaml"
+        runs = expand_runs(snakemake.config["train"], train_keys(load_schema(schema)))
+        return runs[snakemake.wildcards.run]["max_steps"]
 
     def segment(settings: dict) -> tuple[int, int, TrainSettings]:
         settings = dict(settings)
@@ -44,7 +41,7 @@ with log_to(snakemake.log[0]):
     )
     earlier = [segment(s) for s in snakemake.params.earlier_segments]
     keep_resume = snakemake.config["train"]["keep_resume"]
-    finished = keep_resume == "none" and end == run_max_steps(snakemake)
+    finished = keep_resume == "none" and end == run_max_steps()
     replay_missing_states(earlier, start, **common)
     train_segment(
         **common,

@@ -52,7 +52,7 @@ def test_textual_inversion_refuses_a_key_of_the_vocabulary(tiny_model, key):
     prompts read the word as `art</w>`, its vector never trained."""
     method = TextualInversion(train_settings(method="textual_inversion", key=key, num_vectors=2))
     with pytest.raises(BadKey, match="vocabulary already holds"):
-        method.prepare(load_components(tiny_model), resuming=False)
+        method.prepare(load_components(tiny_model))
 
 
 def test_a_textual_inversion_key_matches_only_the_whole_key(tiny_model):

@@ -12,7 +12,7 @@ from stylesweep.files import DamagedFileError, sha256_file
 from stylesweep.report import read_losses
 from stylesweep.resume import load_state, resume_path
 from stylesweep.train import TrainingError, lr_factor, replay_missing_states, train_segment
-from tests.conftest import train_settings
+from tests.conftest import small_config, snakemake, train_settings, write_config
 
 SETTINGS = train_settings(text_encoder_steps=2, learning_rate=1e-3)
 TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="painting",
@@ -247,7 +247,7 @@ def train_segment_losses(tiny_model, latents, root, settings):
 
 LORA_IN_A_FRESH_PROCESS = """
 import sys
-from tests.conftest import train_settings
+from tests.conftest import small_config, snakemake, train_settings, write_config
 from stylesweep.train import train_segment
 
 base, latents, out = sys.argv[1:4]
@@ -338,3 +338,14 @@ def test_textual_inversion_keeps_the_moments_of_its_key_rows_only(tiny_model, la
     moments = optimizer["state"][0]
     assert moments["exp_avg"].shape == moments["exp_avg_sq"].shape == (2, 64)
     assert state.stat().st_size < 4096
+
+
+def test_keep_resume_none_leaves_no_state_once_a_run_is_done(tmp_path):
+    """Through the workflow: the train script finds the run's last step in the config."""
+    config = small_config()
+    config["train"].update(keep_resume="none", extra_runs=[])
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "results/train/te~0.25/step-4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "results" / "train" / "te~0.25" / "step-4" / "manifest.json").is_file()
+    assert list((tmp_path / "results" / "train" / "te~0.25" / "resume").iterdir()) == []
