@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -305,8 +306,6 @@ def replay_missing_states(
     finds none; the steps before it are replayed to the same weights, on one machine to the
     same bytes, and their checkpoints are not rewritten.
     """
-    import shutil
-
     run_dir = Path(common["checkpoint_dir"]).parent
     if not start_step or resume_path(run_dir, start_step).is_file():
         return

@@ -8,6 +8,7 @@ Nothing here loads weights: shapes come from the base model's component configs
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,8 +114,6 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
 
 def free_bytes(folder: str | Path) -> int:
     """Free space where `folder` is (or would be); STYLESWEEP_FREE_BYTES stands in for it."""
-    import os
-
     if "STYLESWEEP_FREE_BYTES" in os.environ:
         return int(os.environ["STYLESWEEP_FREE_BYTES"])
     path = Path(folder).resolve()

@@ -121,7 +121,9 @@ def state_entries(tables: dict, settings: dict, after_encoder: bool) -> list:
 def state_bytes(tables: dict, settings: dict, after_encoder: bool) -> int:
     groups = 1 if after_encoder or settings["method"] != "dreambooth" else 2
     count = len(state_entries(tables, settings, after_encoder))
-    metadata = {  # the optimizer's groups as JSON: about 260 bytes a group
+    # The metadata's length, not its text: the optimizer's groups as JSON take about 260
+    # bytes a group and a few digits per parameter index (about a third of the entries).
+    metadata = {
         "param_groups": "x" * (260 * groups + 8 * count // 3),
         "optimizer_rest": "{}",
         "scaler": "null",

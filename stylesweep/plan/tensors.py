@@ -65,7 +65,7 @@ def table_key(base_model: str) -> str:
         digest.update(f"{library}={version(library)};".encode())
     if folder is None:
         digest.update(base_model.encode())
-        digest.update(Path(__file__).with_name("..").resolve().joinpath("base.py").read_bytes())
+        digest.update((Path(__file__).parents[1] / "base.py").read_bytes())  # its configs
     else:
         for part in PARTS:
             digest.update((folder / part / "config.json").read_bytes())
