@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from stylesweep.config import load_schema, train_keys, workflow_config  # noqa: E402
-from stylesweep.plan import make_plan, size  # noqa: E402
+from stylesweep.plan import make_plan, size, written_bytes  # noqa: E402
 from stylesweep.plan.disk import summarise  # noqa: E402
 from stylesweep.plan.memory import GIB  # noqa: E402
 
@@ -141,12 +141,6 @@ class Watcher:
             time.sleep(0.2)
 
 
-def bytes_of(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
-
-
 def run_workflow(workdir: Path, cuda: bool) -> list[dict]:
     """Run snakemake in `workdir`, one job at a time; return the jobs it ran, measured."""
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
@@ -179,7 +173,7 @@ def run_workflow(workdir: Path, cuda: bool) -> list[dict]:
     if process.returncode:
         sys.exit(f"the workflow failed; its output is in {workdir / 'rehearsal.log'}")
     for job in jobs:
-        job["bytes"] = sum(bytes_of(workdir / p) for p in job["output"] if p)
+        job["bytes"] = sum(written_bytes(workdir / p) for p in job["output"] if p)
     return jobs
 
 
@@ -231,7 +225,7 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     measured_total = 0
     for stage, folders in STAGE_FOLDERS.items():
-        measured = sum(bytes_of(results / folder) for folder in folders)
+        measured = sum(written_bytes(results / folder) for folder in folders)
         measured_total += measured
         expected = planned.get(stage, 0)
         ratio = f"{measured / expected:.3f}" if expected else "-"

@@ -75,8 +75,6 @@ def count_stills(config: dict) -> int:
 def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) -> Plan:
     """The plan of a checked config (stylesweep.config.workflow_config)."""
     runs = expand_runs(config["train"], schema_order)
-    for settings in runs.values():
-        settings.setdefault("save_precision", config["train"]["save_precision"])
     prompts = config["prompts"]
     bases = prompts["base_prompt"] if isinstance(prompts["base_prompt"], list) else [None]
     portraits = prompts["portrait"] if isinstance(prompts["portrait"], list) else [None]
@@ -122,12 +120,12 @@ def free_bytes(folder: str | Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def written_bytes(folder: str | Path) -> int:
-    return (
-        sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-        if Path(folder).is_dir()
-        else 0
-    )
+def written_bytes(path: str | Path) -> int:
+    """The bytes of a file, or of every file under a folder (0 if it does not exist)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 SHRINK = (

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 
 from stylesweep.plan.tensors import cache_dir, numel, table_key
+from stylesweep.sweep import prior_loss_weight, text_encoder_steps
 
 GIB = 1024**3
 # The CUDA context, cuBLAS workspaces and the caching allocator's slack: about what
@@ -138,13 +139,21 @@ class Memory:
         return self.weights + self.gradients + self.optimizer + self.activations + self.overhead
 
 
+def encoder_trains(settings: dict) -> bool:
+    """Whether a run trains (and so backpropagates through) the text encoder at some step."""
+    method = settings["method"]
+    if method == "dreambooth":
+        return text_encoder_steps(settings) > 0
+    return method == "textual_inversion" or bool(settings["lora_text_encoder"])
+
+
 def trainable_shapes(tables: dict, settings: dict) -> list[list[int]]:
     """The shapes of the tensors a run's optimizer holds (stylesweep.methods)."""
     method = settings["method"]
     tensors = tables["tensors"]
     if method == "dreambooth":
         shapes = [shape for _, shape in tensors["unet"]]
-        if settings["text_encoder_fraction"] or settings["text_encoder_steps"]:
+        if encoder_trains(settings):
             shapes += [shape for _, shape in tensors["text_encoder"]]
         return shapes
     if method == "textual_inversion":  # the whole embedding table is the parameter
@@ -178,16 +187,9 @@ def training_memory(tables: dict, settings: dict, base_model: str, resolution: i
     resident = parameters(tables, "unet") + parameters(tables, "text_encoder")
     if settings["method"] == "lora":
         resident += trainable
-    encoder_trains = (
-        settings["method"] == "textual_inversion"
-        or (settings["method"] == "dreambooth" and trainable > parameters(tables, "unet"))
-        or (settings["method"] == "lora" and settings["lora_text_encoder"])
-    )
-    rows = settings["batch_size"] * (
-        2 if settings["prior_loss_weight"] and settings["method"] != "textual_inversion" else 1
-    )
+    rows = settings["batch_size"] * (2 if prior_loss_weight(settings) else 1)  # + class images
     measured = measure_activations(
-        base_model, resolution, rows, settings["mixed_precision"] != "no", encoder_trains
+        base_model, resolution, rows, settings["mixed_precision"] != "no", encoder_trains(settings)
     )
     activations = (
         measured.checkpointed_bytes if settings["gradient_checkpointing"] else measured.saved_bytes

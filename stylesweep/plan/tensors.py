@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from importlib.metadata import version
@@ -157,10 +158,7 @@ def component_tables(base_model: str) -> dict:
 
 
 def numel(shape: list[int]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
+    return math.prod(shape)
 
 
 def parameters(tables: dict, part: str) -> int:
