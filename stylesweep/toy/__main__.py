@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--steps", type=int, help="cut every part to this many steps (tests)")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    train.add_argument(
+        "--only", choices=["scorer"],
+        help="train only this part, from the folder's trained CLIP (the rest is kept)",
+    )  # fmt: skip
     check = commands.add_parser("verify", help="check a trained folder against its manifest")
     check.add_argument("folder", nargs="?", default=str(SHIPPED))
     args = parser.parse_args(argv)
@@ -35,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from stylesweep.toy.configs import Plan
-    from stylesweep.toy.train import train_toy
+    from stylesweep.toy.train import retrain_scorer, train_toy
 
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = Plan() if args.steps is None else Plan().with_steps(args.steps)
     command = shlex.join(["python", "-m", "stylesweep.toy", *argv])
-    train_toy(args.out, seed=args.seed, plan=plan, command=command)
+    if args.only == "scorer":
+        retrain_scorer(args.out, seed=args.seed, plan=plan, command=command)
+    else:
+        train_toy(args.out, seed=args.seed, plan=plan, command=command)
     return 0
 
 

@@ -102,11 +102,14 @@ class Part:
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole training: the three parts in order, and the UNet's data."""
+    """The whole training: the parts in order, and the UNet's data."""
 
     vae: Part = Part(steps=4000, batch_size=16, learning_rate=2e-3)
     clip: Part = Part(steps=2000, batch_size=128, learning_rate=1e-3, weight_decay=0.1)
     unet: Part = Part(steps=4000, batch_size=64, learning_rate=5e-4)
+    # the style-and-content scorer, from the trained CLIP's vision tower (toy/scorer.py)
+    scorer: Part = Part(steps=400, batch_size=128, learning_rate=3e-4, warmup=50, weight_decay=0.05)
+    scorer_temperature: float = 0.1
     kl_weight: float = 1e-6  # the VAE's, as in SD: an autoencoder whose latents stay tame
     latent_images: int = 30_000  # pictures encoded once for the UNet (captions vary per step)
     caption_dropout: float = 0.1  # empty captions, so classifier-free guidance works
@@ -125,5 +128,6 @@ class Plan:
             vae=cut(self.vae),
             clip=cut(self.clip),
             unet=cut(self.unet),
+            scorer=cut(self.scorer),
             latent_images=min(self.latent_images, steps * self.unet.batch_size),
         )

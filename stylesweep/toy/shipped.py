@@ -16,6 +16,7 @@ from stylesweep.toy.configs import MAX_MEGABYTES, SHIPPED
 MANIFEST = "manifest.json"
 MODEL_FOLDER = "model"  # the SD model, diffusers layout
 CLIP_FOLDER = "clip"  # the CLIP, open_clip's local-dir layout
+SCORER_FOLDER = "scorer"  # the style-and-content scorer (stylesweep.style_content)
 
 
 class ShippedWeightsError(RuntimeError):

@@ -13,9 +13,9 @@ plan, seconds, loss curves, versions).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
-import random
 import shutil
 import tempfile
 import time
@@ -35,9 +35,11 @@ from open_clip.tokenizer import SimpleTokenizer
 from transformers.models.clip.modeling_clip import CLIPTextModel
 
 from stylesweep.base import SD15_SCHEDULER, save_model
+from stylesweep.clip_model import load_clip_folder
 from stylesweep.files import sha256_file, write_json
 from stylesweep.tokenizer import MAX_LENGTH, build_clip_tokenizer
-from stylesweep.toy.configs import IMAGE_SIZE, Part, Plan
+from stylesweep.toy.configs import IMAGE_SIZE, Plan
+from stylesweep.toy.loop import fit, step_generator, step_random, training_indices
 from stylesweep.toy.models import (
     build_clip,
     build_unet,
@@ -46,83 +48,20 @@ from stylesweep.toy.models import (
     save_clip,
     text_encoder_from_clip,
 )
-from stylesweep.toy.shipped import CLIP_FOLDER, MANIFEST, MODEL_FOLDER, weights_bytes
-from stylesweep.toy.world import TRAIN_SIZE, caption, draw
+from stylesweep.toy.scorer import train_and_save
+from stylesweep.toy.shipped import CLIP_FOLDER, MANIFEST, MODEL_FOLDER, SCORER_FOLDER, weights_bytes
+from stylesweep.toy.world import caption, draw
 
 log = logging.getLogger(__name__)
 
 
 # --- Data ------------------------------------------------------------------------------------
-def step_random(seed: int, part: str, step: int) -> random.Random:
-    """The random source of one step of one part."""
-    return random.Random(f"{seed}-{part}-{step}")
-
-
-def step_generator(seed: int, part: str, step: int) -> torch.Generator:
-    return torch.Generator("cpu").manual_seed(step_random(seed, part, step).getrandbits(63))
-
-
 def pictures(indices: list[int]) -> tuple[torch.Tensor, list[str], list[dict]]:
     """The world's pictures: images in [-1, 1] (N, 3, H, W), captions, attributes."""
     drawn = [draw(i, IMAGE_SIZE) for i in indices]
     pixels = np.stack([np.asarray(p.image) for p in drawn]).astype(np.float32) / 127.5 - 1
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
     return images, [p.caption for p in drawn], [p.attributes for p in drawn]
-
-
-def training_indices(rng: random.Random, count: int) -> list[int]:
-    return [rng.randrange(TRAIN_SIZE) for _ in range(count)]
-
-
-# --- The loop ------------------------------------------------------------------------------
-def fit(
-    name: str,
-    module: torch.nn.Module,
-    part: Part,
-    loss_at: Callable[[int], torch.Tensor],
-    log_every: int,
-    after_step: Callable[[int], None] | None = None,
-) -> list[float]:
-    """AdamW with warm-up and cosine decay (to a tenth); returns the mean loss per log window.
-
-    Weight decay skips gains, biases and embedding tables (as open_clip's training does).
-    """
-    decay, keep = [], []
-    for param_name, param in module.named_parameters():
-        if not param.requires_grad:
-            continue
-        plain = param.ndim < 2 or "embedding" in param_name or "logit_scale" in param_name
-        (keep if plain else decay).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": part.weight_decay}, {"params": keep, "weight_decay": 0}],
-        lr=part.learning_rate,
-    )
-
-    def factor(step: int) -> float:
-        if step < part.warmup:
-            return (step + 1) / part.warmup
-        progress = (step - part.warmup) / max(1, part.steps - part.warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    module.train()
-    curve, window = [], []
-    for step in range(part.steps):
-        loss = loss_at(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        if after_step is not None:
-            after_step(step)
-        window.append(loss.item())
-        if len(window) == log_every or step == part.steps - 1:
-            curve.append(sum(window) / len(window))
-            log.info("%s step %d/%d: loss %.4f", name, step + 1, part.steps, curve[-1])
-            window = []
-    module.eval()
-    return curve
 
 
 def recolour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -274,13 +213,44 @@ def train_toy(out: str | Path, seed: int = 0, plan: Plan | None = None, command:
     text_encoder = text_encoder_from_clip(clip)
     latents = timed("encode", lambda: encode_pictures(vae, plan.latent_images, seed))
     unet, losses["unet"] = timed("unet", lambda: train_unet(plan, seed, latents, vae, text_encoder))
-    seconds["total"] = round(time.perf_counter() - started, 1)
     save_model(partial / MODEL_FOLDER, unet, vae, text_encoder)
     save_clip(clip, partial / CLIP_FOLDER)
-    write_manifest(partial, command=command, seed=seed, plan=plan, seconds=seconds, losses=losses)
+    # from the CLIP as shipped (float16), as `--only scorer` retrains it
+    shipped = load_clip_folder(partial / CLIP_FOLDER)[0]
+    scorer = timed("scorer", lambda: train_and_save(shipped, partial / SCORER_FOLDER, plan, seed))
+    losses["scorer"] = scorer["losses"]
+    seconds["total"] = round(time.perf_counter() - started, 1)
+    write_manifest(
+        partial, command=command, seed=seed, plan=asdict(plan), seconds=seconds, losses=losses,
+        scorer_retrieval=scorer["retrieval"],
+    )  # fmt: skip
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
+
+
+def retrain_scorer(folder: str | Path, seed: int = 0, plan: Plan | None = None, command: str = ""):
+    """Train only the style-and-content scorer of a trained folder, from its CLIP, and bring
+    the manifest up to date (the diffusion parts and the CLIP are left as they are)."""
+    plan = plan or Plan()
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    clip = load_clip_folder(folder / CLIP_FOLDER)[0]
+    begun = time.perf_counter()
+    partial = folder / (SCORER_FOLDER + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    scorer = train_and_save(clip, partial, plan, seed)
+    shutil.rmtree(folder / SCORER_FOLDER, ignore_errors=True)
+    partial.rename(folder / SCORER_FOLDER)
+    manifest["plan"]["scorer"] = asdict(plan.scorer)
+    manifest["plan"]["scorer_temperature"] = plan.scorer_temperature
+    manifest["seconds"]["scorer"] = round(time.perf_counter() - begun, 1)
+    manifest["losses"]["scorer"] = scorer["losses"]
+    manifest["scorer_retrieval"] = scorer["retrieval"]
+    manifest["scorer_command"] = command
+    keep = ("files", "versions", "threads", "weights_megabytes", "name")
+    write_manifest(folder, **{k: v for k, v in manifest.items() if k not in keep})
+    return folder
 
 
 def write_manifest(folder: Path, **facts) -> None:
@@ -291,7 +261,6 @@ def write_manifest(folder: Path, **facts) -> None:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and path.name != MANIFEST
     }
-    facts["plan"] = asdict(facts["plan"])
     manifest = {
         "name": "builtin:toy",
         **facts,

@@ -171,6 +171,14 @@ def _style(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def restyle(attributes: dict[str, Any], style: str | None, index: int) -> dict[str, Any]:
+    """The attributes painted in `style` (None: plain), any subject, abstract patterns too.
+    A picture without style draws (an abstract one) gets them from a source seeded by its
+    index, so the same call paints the same picture. For the style scorer's labelled data."""
+    draws = attributes if "palette" in attributes else _style(random.Random(f"restyle-{index}"))
+    return {**attributes, **{k: v for k, v in draws.items() if k != "style"}, "style": style}
+
+
 def _portrait(rng: random.Random) -> dict[str, Any]:
     sex = rng.choice(("man", "woman"))
     age = "old" if rng.random() < 0.35 else "young"
