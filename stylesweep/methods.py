@@ -130,7 +130,8 @@ class DreamBooth:
         components.unet.train(True)
         components.text_encoder.train(False)
         groups = [{"params": list(components.unet.parameters())}]
-        if start_step < self.settings.text_encoder_steps:
+        self.encoder_trains = start_step < self.settings.text_encoder_steps
+        if self.encoder_trains:
             groups.append({"params": list(components.text_encoder.parameters())})
         return groups
 
@@ -141,12 +142,19 @@ class DreamBooth:
         load_module_weights(components, ("unet", "text_encoder"), weights)
 
     def optimizer_state(self, state: dict, end_step: int) -> dict:
-        """The optimizer state to keep: without the text encoder's once it is frozen."""
-        if end_step < self.settings.text_encoder_steps or len(state["param_groups"]) < 2:
+        """The optimizer state to keep: without the text encoder's once it is frozen.
+
+        A segment sees `text_encoder_steps` clipped to its own steps (stylesweep.sweep), so
+        one that ends where the encoder stops cannot tell whether it trains on: the state
+        keeps its moments then, and the next segment drops them if it is frozen."""
+        if end_step <= self.settings.text_encoder_steps or len(state["param_groups"]) < 2:
             return state
         return first_group_only(state)
 
     def full_optimizer_state(self, state: dict, components: Components) -> dict:
+        """The saved state fitted to this segment's optimizer (see `optimizer_state`)."""
+        if not self.encoder_trains and len(state["param_groups"]) > 1:
+            return first_group_only(state)
         return state
 
     def condition(

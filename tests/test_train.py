@@ -9,10 +9,11 @@ from safetensors.torch import load_file
 
 from stylesweep.checkpoints import WEIGHTS, read_manifest
 from stylesweep.files import DamagedFileError, sha256_file
+from stylesweep.methods import TrainSettings
 from stylesweep.report import read_losses
 from stylesweep.resume import load_state, resume_path
 from stylesweep.train import TrainingError, lr_factor, replay_missing_states, train_segment
-from tests.conftest import small_config, snakemake, train_settings, write_config
+from tests.conftest import schema_defaults, small_config, snakemake, train_settings, write_config
 
 SETTINGS = train_settings(text_encoder_steps=2, learning_rate=1e-3)
 TI = replace(SETTINGS, method="textual_inversion", num_vectors=2, init_word="painting",
@@ -64,6 +65,37 @@ def test_segments_resume_bit_for_bit_and_the_text_encoder_freezes(tiny_model, la
     with open(tmp_path / "seg" / "loss" / "step-6.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == [4, 5, 6]
+
+
+def as_trained(segment: dict):
+    """A segment's params as scripts/train.py hands them to train_segment."""
+    return TrainSettings(
+        **{k: v for k, v in segment.items() if k not in ("start_step", "end_step")}
+    )
+
+
+def test_an_encoder_that_trains_across_segments_resumes_as_the_workflow_cuts_them(
+    tiny_model, latents, tmp_path
+):
+    """The workflow gives each segment `text_encoder_steps` clipped to its own steps: with the
+    encoder training through steps 1-3 of 4, segment 0-2 sees 2 and segment 2-4 sees 3, and
+    a stop that falls on a segment's end (0-2 with 2 steps) is no different to it."""
+    from stylesweep.sweep import segment_settings
+
+    run = {**schema_defaults()["train"], "lr_schedule": "constant", "lr_horizon": None,
+           "learning_rate": 1e-3, "max_steps": 4}  # fmt: skip
+    for encoder_steps in (3, 2):
+        run["text_encoder_steps"] = encoder_steps
+        one_go, _ = train(tiny_model, latents, tmp_path / f"one{encoder_steps}", 0, 4,
+                          settings=as_trained(segment_settings(run, 0, 4)))  # fmt: skip
+        root = tmp_path / f"seg{encoder_steps}"
+        for start, end in ((0, 2), (2, 4)):
+            settings = as_trained(segment_settings(run, start, end))
+            second, _ = train(tiny_model, latents, root, start, end, settings=settings)
+        for part in ("unet", "text_encoder"):
+            a, b = weights(one_go, part), weights(second, part)
+            assert all(torch.equal(a[k], b[k]) for k in a), (encoder_steps, part)
+        assert read_manifest(second)["text_encoder_trained_until"] == encoder_steps
 
 
 def segmented_equals_one_go(tiny_model, latents, root, settings, end=4, **options) -> Path:
@@ -247,7 +279,7 @@ def train_segment_losses(tiny_model, latents, root, settings):
 
 LORA_IN_A_FRESH_PROCESS = """
 import sys
-from tests.conftest import small_config, snakemake, train_settings, write_config
+from tests.conftest import schema_defaults, small_config, snakemake, train_settings, write_config
 from stylesweep.train import train_segment
 
 base, latents, out = sys.argv[1:4]
