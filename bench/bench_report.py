@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from stylesweep.config import load_schema, section_defaults
 from stylesweep.demo import video_synth_still
 from stylesweep.files import read_json, write_json
 from stylesweep.prompts import infotext
@@ -40,6 +41,13 @@ def photo_like(index: int, size: int) -> Image.Image:
     pixels = pixels[y : y + size, x : x + size][:, :, rng.permutation(3)]
     pixels = pixels * rng.uniform(0.7, 1.2, 3) + rng.normal(0, 4, pixels.shape)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def score_thresholds() -> dict:
+    """The schema's copy and collapse thresholds, as the workflow passes them to the report."""
+    schema = load_schema(Path(__file__).parents[1] / "schemas" / "config.schema.yaml")
+    score = section_defaults(schema, "score")
+    return {key: score[key] for key in ("copy_threshold", "collapse_ratio")}
 
 
 def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[float]) -> dict:
@@ -84,9 +92,10 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
                         {"model": model, "model_hash": "0" * 64, "variant": variant["name"],
                          "seed": seed, "cfg_scale": cfg, "file": name}
                     )  # fmt: skip
-                    measures = rng.uniform(0, 1, 4).round(6).tolist()
+                    measures = rng.uniform(0, 1, len(METRICS)).round(6).tolist()
                     rows.append(groups[group][-1] | dict(zip(METRICS, measures, strict=True)))
-                    rows[-1]["fidelity_base"] = None if model == "base" else measures[2]
+                    if model == "base":  # compared with itself: no fidelity
+                        rows[-1] |= dict.fromkeys(("fidelity_base", "content", "fidelity_dino"))
     manifests = []
     for group, images in groups.items():
         manifests.append(root / "samples" / group / "images.json")
@@ -98,7 +107,7 @@ def write_inputs(root: Path, size: int, models: int, seeds: int, cfgs: list[floa
         dataset_dir=dataset, base_prompt_file=root / "base.json",
         variants_file=root / "variants.json", models=names, runs=runs,
         sample_manifests=manifests, score_files=[root / "scores.json"], loss_files={},
-        sample=sample, base_model="bench", title="bench",
+        sample=sample, base_model="bench", title="bench", thresholds=score_thresholds(),
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ rule prepare_dataset:
         resolution=param(config["dataset"]["resolution"]),
         crop=param(config["dataset"]["crop"]),
         video=param(video_settings()),
+        validation_count=param(config["dataset"]["validation_count"]),
         version=stage_version("prepare_dataset"),
     script:
         "../scripts/prepare_dataset.py"

@@ -25,6 +25,7 @@ rule report:
         samples=sample_manifests(),
         thumbnails=thumbnail_manifests(),
         scores=score_files(),
+        validation=validation_files(),
         losses=[path for paths in loss_files().values() for path in paths],
         animations=animation_files(),
     output:
@@ -45,6 +46,9 @@ rule report:
         runs=param(report_runs()),
         losses=param(loss_files()),
         title=param(config["report"]["title"]),
+        thresholds=param(
+            {k: config["score"][k] for k in ("copy_threshold", "collapse_ratio")}
+        ),
         sample=param(report_sample_settings()),
         base_model=param(config["base_model"]),
         version=stage_version("report"),

@@ -14,6 +14,8 @@ rule score:
         gpu=1,
     params:
         clip_model=param(config["prompts"]["interrogator"]["clip_model"]),
+        style_model=param(config["score"]["style_model"]),
+        structure_model=param(config["score"]["structure_model"]),
         version=stage_version("score"),
     script:
         "../scripts/score.py"

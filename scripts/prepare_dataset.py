@@ -11,4 +11,5 @@ with log_to(snakemake.log[0]):
         resolution=snakemake.params.resolution,
         crop=snakemake.params.crop,
         video=snakemake.params.video,  # None when the stills hold no video
+        validation_count=snakemake.params.validation_count,
     )

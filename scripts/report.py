@@ -15,9 +15,11 @@ with log_to(snakemake.log[0]):
         sample_manifests=snakemake.input.samples,
         thumbnails=snakemake.input.thumbnails,
         score_files=snakemake.input.scores,
+        validation_files=snakemake.input.validation,
         loss_files=snakemake.params.losses,
         animations=snakemake.input.animations,
         sample=snakemake.params.sample,
         base_model=snakemake.params.base_model,
         title=snakemake.params.title,
+        thresholds=snakemake.params.thresholds,
     )

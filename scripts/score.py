@@ -18,6 +18,8 @@ with log_to(snakemake.log[0]):
         dataset_dir=snakemake.input.dataset,
         variants=read_json(snakemake.input.variants),
         clip_model=snakemake.params.clip_model,
+        style_model=snakemake.params.style_model,
+        structure_model=snakemake.params.structure_model,
         out_path=snakemake.output[0],
         device=device,
     )

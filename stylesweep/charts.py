@@ -18,15 +18,25 @@ from urllib.parse import quote, urlencode
 
 from stylesweep.sweep import model_name
 
-STYLE, FIDELITY = "style_colour", "fidelity_base"
-METRIC_LABELS = {
+STYLE, FIDELITY = "style_csd", "content"
+METRIC_LABELS = {  # per image
+    "style_csd": "style (CSD)",
+    "content": "content kept",
+    "fidelity_dino": "structure kept (DINO)",
+    "still_likeness": "likeness to a still",
     "style_colour": "style (colours)",
     "style_clip": "style (CLIP)",
     "fidelity_base": "fidelity to base (SSIM)",
     "fidelity_prompt": "fidelity to prompt (CLIP)",
 }
-# Below this SSIM to the base model's picture of the same seed, the subject is gone.
-ABSTRACT_BELOW = 0.3
+MODEL_LABELS = {  # per model
+    **METRIC_LABELS,
+    "diversity": "diversity over seeds",
+    "validation_loss": "validation loss",
+}
+# Below this content similarity to the base model's picture of the same seed, the subject is
+# gone (the content head puts pictures of one subject near 1, of others near 0).
+ABSTRACT_BELOW = 0.5
 BASE_COLOUR = "#888888"
 RUN_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#bcbd22", "#17becf"]  # fmt: skip
@@ -119,7 +129,7 @@ def abstract_seeds(
 
 def abstract_sentence(summary: dict) -> str:
     """ "Seed 3 turns abstract in 9 of 12 models", in words, for the page."""
-    rule = f"fidelity to the base below {summary['threshold']:.2f}"
+    rule = f"{METRIC_LABELS[FIDELITY]} below {summary['threshold']:.2f}"
     if not summary["named"]:
         return f"No seed turns abstract ({rule}) in most models."
     first, *rest = summary["named"]
@@ -274,13 +284,22 @@ def loss_chart(points: list[tuple[int, float]]) -> str:
     return render("loss", (3.6, 1.5), draw, layout="constrained")
 
 
-def steps_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]) -> str:
-    """Style and fidelity against training step, one line per run, ± the spread over seeds."""
+def steps_chart(
+    style: dict[str, list],
+    fidelity: dict[str, list],
+    runs: list[str],
+    validation: dict[str, list] | None = None,
+) -> str:
+    """Style and fidelity (and the validation loss, when measured) against training step, one
+    line per run, ± the spread over seeds."""
     colours = run_colours(runs)
+    shown = [(style, METRIC_LABELS[STYLE]), (fidelity, METRIC_LABELS[FIDELITY])]
+    if validation:
+        shown.append((validation, "validation loss"))
 
     def draw(figure):
-        panes = figure.subplots(1, 2, sharex=True)
-        for axes, lines, metric in ((panes[0], style, STYLE), (panes[1], fidelity, FIDELITY)):
+        panes = figure.subplots(1, len(shown), sharex=True)
+        for axes, (lines, label) in zip(panes, shown, strict=True):
             xs, ys, links, dots, drawn = [], [], [], [], set()
             for run in runs:
                 points = lines.get(run, [])
@@ -303,11 +322,24 @@ def steps_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[st
                     links.append(image_link(note, model=p["model"]))
             _links(axes, xs, ys, links, dots)
             axes.set_xlabel("training step (0: base model)")
-            axes.set_ylabel(METRIC_LABELS[metric])
+            axes.set_ylabel(label)
         handles, labels = panes[0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside right upper", title="run")
 
-    return render("steps", (8.4, 2.6), draw, layout="constrained")
+    return render("steps", (4.2 * len(shown), 2.6), draw, layout="constrained")
+
+
+def validation_over_steps(losses: dict[str, dict], runs: dict[str, list[int]]) -> dict:
+    """Per run, the validation loss at each checkpoint step (the base model as step 0)."""
+    lines = {}
+    for run, steps in runs.items():
+        models = [(0, "base")] + [(step, model_name(run, step)) for step in steps]
+        lines[run] = [
+            {"step": step, "model": model, "mean": losses[model]["loss"], "std": 0.0}
+            for step, model in models
+            if model in losses
+        ]
+    return lines
 
 
 def _cells(axes, rows: list, columns: list, values: dict, links: dict, norm, cmap):
@@ -501,7 +533,7 @@ def pareto_chart(summary: dict, picks: dict, runs: list[str]) -> str:
     points = {
         m: (v[style]["mean"], v[fidelity]["mean"])
         for m, v in summary.items()
-        if v[style]["mean"] is not None and v[fidelity]["mean"] is not None
+        if v.get(style, {}).get("mean") is not None and v.get(fidelity, {}).get("mean") is not None
     }
     if not points:
         return ""

@@ -33,6 +33,13 @@ def load_schema(schema_file: str | Path) -> dict:
     return yaml.safe_load(Path(schema_file).read_text())
 
 
+def section_defaults(schema: dict, section: str) -> dict:
+    """The schema's default of every key of one config section, for code run without a
+    config (tests, benchmarks)."""
+    properties = schema["properties"][section]["properties"]
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
 def train_keys(schema: dict) -> list[str]:
     """The train settings in the schema's order: the order of run names and settings."""
     return list(schema["properties"]["train"]["properties"])

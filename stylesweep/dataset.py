@@ -417,12 +417,29 @@ def _video_frames(
     return images, dropped, entry, reason
 
 
+def hold_out(images: list[dict], count: int) -> None:
+    """Mark `count` images `validation`, the first by their sha256; at least one must train."""
+    if count and count >= len(images):
+        raise DatasetError(
+            f"dataset.validation_count is {count} but the stills give {len(images)} usable "
+            f"image(s): lower it so that some are left to train on"
+        )
+    for entry in sorted(images, key=lambda e: e["sha256"])[:count]:
+        entry["validation"] = True
+
+
+def training_images(images: list[dict]) -> list[int]:
+    """The positions of the images training uses (those not held out for validation)."""
+    return [i for i, entry in enumerate(images) if not entry.get("validation")]
+
+
 def prepare_dataset(
     stills: str | Path,
     out_dir: str | Path,
     resolution: int,
     crop: str,
     video: VideoSettings | dict | None = None,
+    validation_count: int = 0,
 ) -> dict:
     """Convert every image in `stills` to a square RGB PNG of `resolution` pixels in `out_dir`,
     and take frames from every video (and animated GIF) there with the `video` settings (the
@@ -433,7 +450,9 @@ def prepare_dataset(
     sha256, original size, note (first frame only) and warning (small), a frame's also with its
     time in the video and why it was taken; every skipped file with the reason; every video
     read, and every frame taken from one and dropped, with the reason. Hidden files and
-    folders and caption sidecars are passed over.
+    folders and caption sidecars are passed over. `validation_count` images, the first by
+    content hash (so adding a still rarely changes the choice), are marked `validation`:
+    training leaves them out, the validation loss is measured on them.
     """
     stills, out_dir = Path(stills), Path(out_dir)
     if not stills.is_dir():
@@ -538,6 +557,7 @@ def prepare_dataset(
             f"rather than copied; add stills (20 to 30 is usual)",
             stacklevel=2,
         )
+    hold_out(images, validation_count)
     manifest = {
         "resolution": resolution,
         "crop": crop,

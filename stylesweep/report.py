@@ -15,10 +15,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from stylesweep import charts
-from stylesweep.charts import METRIC_LABELS
+from stylesweep.charts import METRIC_LABELS, MODEL_LABELS
 from stylesweep.files import read_json, write_json, write_text
-from stylesweep.summary import recommend
+from stylesweep.summary import flags, recommend
 from stylesweep.sweep import checkpoint_steps
+from stylesweep.tables import metric_rows, summary_rows, write_csv
 from stylesweep.versions import package_versions
 
 # What a report made with a built-in model should say about its pictures.
@@ -60,14 +61,26 @@ def read_losses(paths: list[str | Path]) -> list[tuple[int, float]]:
     return sorted(rows)
 
 
-def decision_table(models: list[str], summary: dict, runs: list[str]) -> dict:
-    """Rows of per-model metrics (mean and spread over seeds), the Pareto plot and the picks."""
-    picks = recommend(summary)
-    rows = [{"model": m, "metrics": summary[m]} for m in models if m in summary]
+def decision_table(models: list[str], summary: dict, runs: list[str], thresholds: dict) -> dict:
+    """Rows of per-model metrics (mean and spread over seeds) with what disqualifies a model
+    (copies, collapse), the Pareto plot and the picks among the models not disqualified."""
+    marked = flags(summary, thresholds["copy_threshold"], thresholds["collapse_ratio"])
+    picks = recommend(summary, charts.STYLE, charts.FIDELITY, excluded=marked)
+    empty = {"mean": None, "std": None}
+    rows = [
+        {
+            "model": m,
+            "metrics": {key: summary[m].get(key, empty) for key in MODEL_LABELS},
+            "flags": marked.get(m, []),
+        }
+        for m in models
+        if m in summary
+    ]
     return {
-        "labels": METRIC_LABELS,
+        "labels": MODEL_LABELS,
         "rows": rows,
         "picks": picks,
+        "thresholds": thresholds,
         "plot": charts.pareto_chart(summary, picks, runs),
     }
 
@@ -130,14 +143,26 @@ def portrait_labels(variants: list[dict]) -> dict[str, str]:
     return labels
 
 
-def read_scores(score_files: list[str | Path]) -> tuple[dict, list[dict]]:
-    """The per-model summary and the per-image rows of every score file."""
-    summary, rows = {}, []
+def read_scores(score_files: list[str | Path]) -> tuple[dict, list[dict], dict]:
+    """The per-model summary, the per-image rows of every score file, and the models that
+    scored them."""
+    summary, rows, scorers = {}, [], {}
     for path in score_files:
         scores = read_json(path)
         summary.update(scores["models"])
         rows += scores.get("images", [])
-    return summary, rows
+        for key in ("clip_model", "style_model", "structure_model"):
+            if key in scores:
+                scorers[key] = scores[key]
+    return summary, rows, scorers
+
+
+def read_validation(validation_files: list[str | Path]) -> dict[str, dict]:
+    """Each model's validation loss (and per timestep), from the validate job's file."""
+    losses: dict[str, dict] = {}
+    for path in validation_files:
+        losses |= read_json(path)["models"]
+    return losses
 
 
 def collect_images(
@@ -161,6 +186,11 @@ def collect_images(
             None if r.get(m) is None else round(r[m], 3) for m in METRIC_LABELS
         ]
         for r in score_rows
+    }
+    stills = {
+        (r["model"], r["variant"], r["seed"], r["cfg_scale"]): r["nearest_still"]
+        for r in score_rows
+        if r.get("nearest_still")
     }
     images, settings, model_hashes = [], {}, {}
     for manifest_path in sample_manifests:
@@ -192,6 +222,8 @@ def collect_images(
             key = (model, image["variant"], image["seed"], image["cfg_scale"])
             if key in scores:
                 record["scores"] = scores[key]
+            if key in stills:
+                record["still"] = stills[key]
             images.append(record)
     return images, list(settings), model_hashes
 
@@ -254,7 +286,12 @@ def image_weight(out_dir: Path, images: list[dict]) -> dict:
 
 
 def chart_section(
-    rows: list[dict], models: list[str], runs: dict[str, dict], variants: list[dict], picks: dict
+    rows: list[dict],
+    models: list[str],
+    runs: dict[str, dict],
+    variants: list[dict],
+    picks: dict,
+    validation: dict[str, dict] | None = None,
 ) -> dict:
     """The charts of the blog's four findings, and the sentences that go with them."""
     if not rows:
@@ -273,7 +310,10 @@ def chart_section(
                         f"CFG {cfg:g} ({value:.3f})")  # fmt: skip
     return {
         "steps": charts.steps_chart(
-            charts.over_steps(rows, steps, style), charts.over_steps(rows, steps, fidelity), names
+            charts.over_steps(rows, steps, style),
+            charts.over_steps(rows, steps, fidelity),
+            names,
+            charts.validation_over_steps(validation, steps) if validation else None,
         ),
         "abstract": charts.abstract_chart(abstract),
         "abstract_text": charts.abstract_sentence(abstract),
@@ -318,11 +358,13 @@ def build_report(
     sample_manifests: list[str | Path],
     score_files: list[str | Path],
     loss_files: dict[str, list[str | Path]],
+    validation_files: list[str | Path] = (),
     animations: list[str] = (),
     thumbnails: list[str | Path] | None = None,
     sample: dict,
     base_model: str,
     title: str,
+    thresholds: dict,
     thumbnail_size: int = 256,
 ) -> Path:
     """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails into
@@ -352,7 +394,11 @@ def build_report(
     labels = portrait_labels(variants)
     for variant in variants:
         variant["portrait"] = labels[variant["base_prompt"]]
-    summary, score_rows = read_scores(score_files)
+    summary, score_rows, scorers = read_scores(score_files)
+    validation = read_validation(validation_files)
+    for model, measured in validation.items():
+        if model in summary:
+            summary[model]["validation_loss"] = {"mean": measured["loss"], "std": None}
     images, settings, model_hashes = collect_images(
         sample_manifests, models, out_dir, thumbnail_files, score_rows
     )
@@ -388,7 +434,18 @@ def build_report(
     # The grid's data is the bulk of the page: no spaces after its commas and colons.
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     template = environment.get_template("report.html.j2")
-    decision = decision_table(models, summary, list(runs))
+    decision = decision_table(models, summary, list(runs), thresholds)
+    decision["scorers"] = scorers
+    wanted = set(models)
+    write_csv(
+        out_dir / "metrics.csv",
+        metric_rows([r for r in score_rows if r["model"] in wanted], variants),
+    )
+    marked = {row["model"]: row["flags"] for row in decision["rows"]}
+    write_csv(
+        out_dir / "summary.csv",
+        summary_rows({m: summary[m] for m in models if m in summary}, marked),
+    )
     context = dict(
         title=title,
         model_note=MODEL_NOTES.get(base_model),
@@ -405,7 +462,7 @@ def build_report(
         dataset=dataset,
         training=training,
         decision=decision,
-        charts=chart_section(score_rows, models, runs, variants, decision["picks"]),
+        charts=chart_section(score_rows, models, runs, variants, decision["picks"], validation),
         settings_yaml=yaml.safe_dump(
             {"base_model": base_model, "runs": runs, "sample": sample},
             sort_keys=False,

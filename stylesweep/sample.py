@@ -147,6 +147,15 @@ class GridRenderer:
         tokens = manifest.get("tokens", [])
         self.key_words = (tokens[0], " ".join(tokens)) if len(tokens) > 1 else None
 
+    def condition(self, prompt: str) -> torch.Tensor:
+        """The text embedding of `prompt` alone, as this model reads it in a grid (a learned
+        key expanded, CLIP skip 1, A1111's emphasis): for the validation loss."""
+        recipe = Recipe(
+            model="", model_hash="", variant="", prompt=prompt, negative="", seed=0,
+            cfg_scale=1.0, sampler="Euler", steps=1, width=8, height=8, clip_skip=1,
+        )  # fmt: skip
+        return self._embed(recipe)[0]
+
     def _embed_key(self, recipe: Recipe) -> tuple:
         return (recipe.prompt, recipe.negative, recipe.clip_skip, recipe.emphasis,
                 recipe.wrap_length, recipe.pad_conds)  # fmt: skip

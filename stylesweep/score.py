@@ -1,11 +1,20 @@
 """Evidence for "which model?": style and fidelity of every rendered image, and their spread.
 
+Style apart from content (stylesweep.style_content: CSD's model, the toy world's on the demo):
+- style_csd: cosine similarity of the image's style embedding to the centroid of the
+  training stills' style embeddings.
+- content: content-embedding similarity to the same seed, variant and CFG scale rendered by
+  the untrained base model: is the subject still there?
+- fidelity_dino: structure similarity to the base model's image (DINOv2's class token, the
+  DreamBooth paper's DINO metric; on builtin models the scorer's pooled feature).
+- still_likeness and nearest_still: the training still the image is most like, and how much
+  (stylesweep.evidence); per model, diversity: how different the seeds' pictures are.
+
+The first measures, kept as columns:
 - style_colour: how close the image's colours are to the training stills' (intersection of
-  8x8x8 RGB histograms, 1 = the same distribution). Needs no model, so it means something
-  even on the tiny demo model.
+  8x8x8 RGB histograms, 1 = the same distribution). Needs no model.
 - style_clip: CLIP image-embedding cosine similarity to the centroid of the training stills.
-- fidelity_base: structural similarity (SSIM, grey levels) to the same seed, variant and CFG
-  scale rendered by the untrained base model: how much of the subject survives.
+- fidelity_base: structural similarity (SSIM, grey levels) to the base model's image.
 - fidelity_prompt: CLIP similarity of the image to the base prompt without the key.
 
 CLIP is the interrogation model (builtin:toy on the demo, ViT-L-14/openai for SD 1.5).
@@ -25,7 +34,11 @@ from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
 from stylesweep.clip_model import load_clip
+from stylesweep.dataset import training_images
+from stylesweep.evidence import diversity, nearest_still, tiny_image
 from stylesweep.files import read_json, write_json
+from stylesweep.style_content import embed
+from stylesweep.style_content import load as load_scorer
 from stylesweep.summary import summarise
 
 log = logging.getLogger(__name__)
@@ -59,6 +72,20 @@ def load_rgb(path: Path) -> Image.Image:
         return image.convert("RGB")
 
 
+def recipe(entry: dict) -> tuple:
+    """What an image shares with the base model's image it is compared with."""
+    return entry["variant"], entry["seed"], entry["cfg_scale"]
+
+
+def embed_all(scorer, images: list[Image.Image], device: str, batch_size: int) -> dict:
+    """The scorer's embeddings of `images` as numpy arrays, batch by batch."""
+    parts = [
+        embed(scorer, images[start : start + batch_size], device)
+        for start in range(0, len(images), batch_size)
+    ]
+    return {kind: torch.cat([p[kind] for p in parts]).numpy() for kind in parts[0]}
+
+
 def score_group(
     *,
     samples_manifest: str | Path,
@@ -66,6 +93,8 @@ def score_group(
     dataset_dir: str | Path,
     variants: list[dict],
     clip_model: str,
+    style_model: str,
+    structure_model: str | None,
     out_path: str | Path,
     device: str = "cpu",
     batch_size: int = 32,
@@ -73,13 +102,17 @@ def score_group(
     """Score every image of one sample job (a run, or the base model); write out_path."""
     dataset_dir = Path(dataset_dir)
     model, preprocess, tokenizer = load_clip(clip_model, device)
-    stills = [
-        load_rgb(dataset_dir / e["file"])
-        for e in read_json(dataset_dir / "manifest.json")["images"]
-    ]
+    scorer = load_scorer(style_model, structure_model, device)
+    still_entries = read_json(dataset_dir / "manifest.json")["images"]
+    stills = [load_rgb(dataset_dir / e["file"]) for e in still_entries]
     dataset_histogram = np.mean([colour_histogram(np.asarray(s)) for s in stills], axis=0)
     centroid = image_features(model, preprocess, stills, device).mean(dim=0)
     centroid = centroid / centroid.norm()
+    still_embeddings = embed_all(scorer, stills, device, batch_size)
+    trained = training_images(still_entries)  # copies are of what a model trained on
+    trained_tiny = np.stack([tiny_image(stills[i]) for i in trained])
+    style_centroid = still_embeddings["style"].mean(axis=0)
+    style_centroid /= np.linalg.norm(style_centroid)
     base_prompts = {v["name"]: v["base_prompt"] for v in variants}
     names = list(base_prompts)
     prompt_features = dict(
@@ -91,33 +124,58 @@ def score_group(
     )
 
     root, base_root = Path(samples_manifest).parent, Path(base_manifest).parent
-    base_images = {
-        (e["variant"], e["seed"], e["cfg_scale"]): base_root / e["file"]
-        for e in read_json(base_manifest)["images"]
+    base_entries = read_json(base_manifest)["images"]
+    base_images = {recipe(e): base_root / e["file"] for e in base_entries}
+    base_embedded = embed_all(
+        scorer, [load_rgb(base_root / e["file"]) for e in base_entries], device, batch_size
+    )
+    base_embeddings = {
+        recipe(e): {kind: values[i] for kind, values in base_embedded.items()}
+        for i, e in enumerate(base_entries)
     }
     entries = read_json(samples_manifest)["images"]
-    scored = []
+    scored, structures = [], []
     for start in tqdm(range(0, len(entries), batch_size), desc="scoring", unit="batch"):
         batch = entries[start : start + batch_size]
         images = [load_rgb(root / e["file"]) for e in batch]
         features = image_features(model, preprocess, images, device)
-        for entry, image, feature in zip(batch, images, features, strict=True):
+        embedded = embed_all(scorer, images, device, batch_size)
+        structures.append(embedded["structure"])
+        for i, (entry, image, feature) in enumerate(zip(batch, images, features, strict=True)):
             pixels = np.asarray(image)
+            nearest, likeness = nearest_still(tiny_image(image), trained_tiny)
             row = {
                 **entry,
+                "style_csd": float(embedded["style"][i] @ style_centroid),
+                "content": None,
+                "fidelity_dino": None,
                 "style_colour": float(
                     np.minimum(colour_histogram(pixels), dataset_histogram).sum()
                 ),
                 "style_clip": float(feature @ centroid),
                 "fidelity_prompt": float(feature @ prompt_features[entry["variant"]]),
                 "fidelity_base": None,
+                "still_likeness": likeness,
+                "nearest_still": still_entries[trained[nearest]]["file"],
             }
-            base = base_images.get((entry["variant"], entry["seed"], entry["cfg_scale"]))
+            base = base_images.get(recipe(entry))
             if entry["model"] != "base" and base is not None:
                 reference = np.asarray(load_rgb(base).convert("L"), dtype=np.float64)
                 grey = np.asarray(image.convert("L"), dtype=np.float64)
                 row["fidelity_base"] = float(structural_similarity(grey, reference, data_range=255))
+                mine = base_embeddings[recipe(entry)]
+                row["content"] = float(embedded["content"][i] @ mine["content"])
+                row["fidelity_dino"] = float(embedded["structure"][i] @ mine["structure"])
             scored.append(row)
-    result = {"clip_model": clip_model, "images": scored, "models": summarise(scored)}
+    models = summarise(scored)
+    for name, spread in diversity(scored, np.concatenate(structures)).items():
+        models[name]["diversity"] = spread
+    result = {
+        "clip_model": clip_model,
+        "style_model": style_model,
+        "structure_model": scorer.structure_name,
+        "images": scored,
+        "models": models,
+    }
     write_json(out_path, result)
     return result

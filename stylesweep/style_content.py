@@ -23,8 +23,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from open_clip.model import CLIPVisionCfg, _build_vision_tower
-from open_clip.transform import PreprocessCfg, image_transform_v2
 from PIL import Image
 from torch import nn
 
@@ -54,6 +52,8 @@ class StyleContentModel(nn.Module):
     content projection of its pooled feature (both start as copies of the tower's own)."""
 
     def __init__(self, embed_dim: int, vision_cfg: dict, quick_gelu: bool = True):
+        from open_clip.model import CLIPVisionCfg, _build_vision_tower  # heavy: when built
+
         super().__init__()
         backbone = _build_vision_tower(embed_dim, CLIPVisionCfg(**vision_cfg), quick_gelu)
         self.last_layer_style = nn.Parameter(backbone.proj.detach().clone())
@@ -82,6 +82,8 @@ class Scorer:
 
 
 def build(config: dict) -> tuple[StyleContentModel, object]:
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
     model = StyleContentModel(config["embed_dim"], config["vision_cfg"], config["quick_gelu"])
     preprocess = image_transform_v2(PreprocessCfg(**config["preprocess_cfg"]), is_train=False)
     return model.eval(), preprocess

@@ -4,9 +4,20 @@ loading torch or CLIP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-METRICS = ("style_colour", "style_clip", "fidelity_base", "fidelity_prompt")
+METRICS = (
+    "style_csd",
+    "content",
+    "fidelity_dino",
+    "style_colour",
+    "style_clip",
+    "fidelity_base",
+    "fidelity_prompt",
+    "still_likeness",
+)
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, dict[str, float | None]]]:
@@ -21,7 +32,7 @@ def summarise(rows: list[dict]) -> dict[str, dict[str, dict[str, float | None]]]
                 for seed in dict.fromkeys(r["seed"] for r in mine)
                 if (
                     values := [
-                        r[metric] for r in mine if r["seed"] == seed and r[metric] is not None
+                        r[metric] for r in mine if r["seed"] == seed and r.get(metric) is not None
                     ]
                 )
             ]
@@ -45,16 +56,47 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
     ]
 
 
-def recommend(summary: dict, style: str = "style_colour", fidelity: str = "fidelity_base") -> dict:
-    """The Pareto front of trained models on (style, fidelity), and two picks from it.
+def flags(summary: dict, copy_threshold: float, collapse_ratio: float) -> dict[str, list]:
+    """Per model, what disqualifies it: "copies a still" (its renders are, on average over
+    seeds, more like their nearest training still than `copy_threshold`) and
+    "seeds collapse" (its seeds' pictures differ, on average over recipes, less than
+    `collapse_ratio` times the base model's do: relative, so that it holds for any
+    structure model)."""
+    base = summary.get("base", {}).get("diversity", {}).get("mean")
+    marked: dict[str, list] = {}
+    for model, measures in summary.items():
+        reasons = []
+        likeness = measures.get("still_likeness", {}).get("mean")
+        if likeness is not None and likeness > copy_threshold:
+            reasons.append("copies a still")
+        spread = measures.get("diversity", {}).get("mean")
+        if model != "base" and base and spread is not None and spread < collapse_ratio * base:
+            reasons.append("seeds collapse")
+        if reasons:
+            marked[model] = reasons
+    return marked
+
+
+def recommend(
+    summary: dict,
+    style: str = "style_csd",
+    fidelity: str = "content",
+    excluded: Iterable[str] = (),
+) -> dict:
+    """The Pareto front of trained models on (style, fidelity), and two picks from it; models
+    in `excluded` (those that copy or collapse) take no part.
 
     "figurative": the most faithful front model among those at or above the median style;
     "abstraction": the front model with the most style.
     """
+    excluded = set(excluded)
     points = {
         model: (m[style]["mean"], m[fidelity]["mean"])
         for model, m in summary.items()
-        if model != "base" and m[style]["mean"] is not None and m[fidelity]["mean"] is not None
+        if model != "base"
+        and model not in excluded
+        and m.get(style, {}).get("mean") is not None
+        and m.get(fidelity, {}).get("mean") is not None
     }
     if not points:
         return {"front": [], "figurative": None, "abstraction": None}

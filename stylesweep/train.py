@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from stylesweep.base import load_components
+from stylesweep.dataset import training_images
 from stylesweep.files import read_safetensors, write_text
 from stylesweep.methods import TrainingError, TrainSettings, make_method
 from stylesweep.resume import latest_state, load_state, prune_states, resume_path, save_state
@@ -158,7 +159,9 @@ def train_segment(
     scheduler = components.noise_scheduler
 
     latents, metadata = read_safetensors(latents_path, fix=remake("encode_dataset"))
-    captions = captions_for(settings, json.loads(metadata["images"]))  # the image list
+    images = json.loads(metadata["images"])  # the dataset's list, held-out images marked
+    kept = torch.tensor(training_images(images))  # training draws among these only
+    captions = captions_for(settings, [images[i] for i in kept.tolist()])
     class_latents = (
         read_safetensors(class_latents_path, fix=remake("render_class_images"))[0] if prior else {}
     )
@@ -179,7 +182,8 @@ def train_segment(
 
     def batch_loss(step: int, generator: torch.Generator) -> torch.Tensor:
         """The loss of one micro-batch, its images, noise and timesteps drawn from `generator`."""
-        index = torch.randint(len(captions), (settings.batch_size,), generator=generator)
+        picks = torch.randint(len(captions), (settings.batch_size,), generator=generator)
+        index = kept[picks]
         flip = torch.rand(settings.batch_size, generator=generator) < 0.5
         flip &= settings.random_flip
         mean = torch.where(
@@ -188,7 +192,7 @@ def train_segment(
         std = torch.where(
             flip[:, None, None, None], latents["std_flip"][index], latents["std"][index]
         )
-        texts = [captions[i] for i in index.tolist()]
+        texts = [captions[i] for i in picks.tolist()]
         if prior:  # as many class images, under the class prompt, after the instance images
             count = len(class_latents["mean"])
             drawn = torch.randint(count, (settings.batch_size,), generator=generator)

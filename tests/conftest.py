@@ -63,7 +63,7 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 def small_config() -> dict:
     """The shipped demo config, cut down to a few minutes on two cores."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["dataset"]["demo_count"] = 4
+    config["dataset"].update(demo_count=4, validation_count=0)  # validation: the demo's test
     config["train"].update(max_steps=4, checkpoint_every=2)
     config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
     config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
@@ -169,13 +169,21 @@ def synthetic_report(
         manifests.append(folder / "images.json")
     (root / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
     metrics = {"mean": 0.5, "std": 0.1}
-    rows = [{**image, "style_colour": 0.2 * image["seed"] + image["cfg_scale"] / 100,
-             "style_clip": 0.5, "fidelity_prompt": 0.5,
-             "fidelity_base": None if image["model"] == "base" else 1.1 - 0.5 * image["seed"]}
-            for manifest in manifests for image in read_json(manifest)["images"]]  # fmt: skip
+    rows = []
+    for manifest in manifests:
+        for image in read_json(manifest)["images"]:
+            fidelity = None if image["model"] == "base" else 1.1 - 0.5 * image["seed"]
+            style = 0.2 * image["seed"] + image["cfg_scale"] / 100
+            rows.append({**image, "style_colour": style, "style_csd": style, "style_clip": 0.5,
+                         "fidelity_prompt": 0.5, "fidelity_base": fidelity, "content": fidelity,
+                         "fidelity_dino": fidelity, "still_likeness": 0.1,
+                         "nearest_still": "a.png"})  # fmt: skip
     write_json(root / "scores.json", {"images": rows, "models": {
-        model: {k: metrics for k in ("style_colour", "style_clip", "fidelity_prompt")}
-        | {"fidelity_base": {"mean": None, "std": None} if model == "base" else metrics}
+        model: {k: metrics for k in ("style_colour", "style_csd", "style_clip", "fidelity_prompt",
+                                     "diversity")}
+        | {"still_likeness": {"mean": 0.1, "std": 0.0}}
+        | {k: {"mean": None, "std": None} if model == "base" else metrics
+           for k in ("fidelity_base", "content", "fidelity_dino")}
         for model in models
     }})  # fmt: skip
     last = max(int(model.rpartition("-")[2]) for model in models if model != "base")
@@ -187,8 +195,16 @@ def synthetic_report(
         variants_file=root / "variants.json", models=list(models),
         runs={"te~0.1": run}, sample_manifests=manifests, score_files=[root / "scores.json"],
         loss_files={"te~0.1": [root / "loss.csv"]}, sample=sample, base_model="builtin:tiny",
-        title=f"t {EVIL}", **options,
+        title=f"t {EVIL}", thresholds=score_thresholds(), **options,
     )  # fmt: skip
+
+
+def score_thresholds() -> dict:
+    """The schema's copy and collapse thresholds, as the workflow passes them to the report."""
+    from stylesweep.config import load_schema, section_defaults
+
+    score = section_defaults(load_schema(REPO / "schemas" / "config.schema.yaml"), "score")
+    return {key: score[key] for key in ("copy_threshold", "collapse_ratio")}
 
 
 @pytest.fixture(scope="session")

@@ -39,11 +39,14 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     from stylesweep.sources import astronaut_path
     from stylesweep.toy.world import demo_portrait_index, draw
     from stylesweep.train import train_segment
+    from stylesweep.validation import validate_models
 
     found: Outputs = {}
     write_demo_stills(root / "stills", count=3, size=64)
     found["make_demo_stills"] = (tree(root / "stills"), root)
-    prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
+    prepare_dataset(
+        root / "stills", root / "dataset", resolution=64, crop="center", validation_count=1
+    )
     found["prepare_dataset"] = (tree(root / "dataset"), root)
     found["make_base_model"] = (tree(tiny_model, "*.safetensors"), tiny_model)
     # The hash's logic, on bytes that are the same on every machine (the tiny model's
@@ -100,9 +103,16 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
             samples_manifest=root / "samples" / group / "images.json",
             base_manifest=root / "samples" / "base" / "images.json",
             dataset_dir=root / "dataset", variants=variants[:2], clip_model="builtin:tiny",
+            style_model="builtin:toy", structure_model=None,
             out_path=root / "scores" / f"{group}.json",
         )  # fmt: skip
     found["score"] = (tree(root / "scores"), root)
+    validate_models(
+        models={"base": None, "db/step-2": root / "train" / "db" / "step-2"},
+        base_dir=tiny_model, base_hash="tiny", latents_path=root / "latents.safetensors",
+        prompt="an abstract pattern, vsynth", out_path=root / "validation" / "losses.json",
+    )  # fmt: skip
+    found["validate"] = (tree(root / "validation"), root)
 
     for name in runs:
         precision = "fp16" if name == "db" else None

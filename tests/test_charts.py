@@ -19,7 +19,8 @@ VARIANTS = [
 def row(model, seed, cfg=3.0, variant="start_w1", style=0.5, fidelity=0.5):
     fidelity = None if model == "base" else fidelity
     return {"model": model, "seed": seed, "cfg_scale": cfg, "variant": variant,
-            "style_colour": style, "fidelity_base": fidelity}  # fmt: skip
+            "style_colour": style, "fidelity_base": fidelity,
+            charts.STYLE: style, charts.FIDELITY: fidelity}  # fmt: skip
 
 
 def test_seed_means_average_everything_but_the_seed_and_skip_missing_values():
@@ -60,13 +61,12 @@ def test_a_seed_below_the_threshold_in_most_models_is_named():
     # seed 2: 2 of 3 models below 0.3; seed 3: 1 of 3 is not most
     assert summary["named"] == [{"seed": 2, "models": 2, "of": 3}]
     assert charts.abstract_sentence(summary) == (
-        "Seed 2 turns abstract in 2 of 3 models (fidelity to the base below 0.30)."
+        "Seed 2 turns abstract in 2 of 3 models (content kept below 0.30)."
     )
     assert charts.abstract_seeds(rows, models, threshold=0.05)["named"] == []
     two = charts.abstract_seeds(rows, models, threshold=0.65)
     assert charts.abstract_sentence(two) == (
-        "Seed 2 turns abstract in 3 of 3 models, seed 3 in 2 of 3 "
-        "(fidelity to the base below 0.65)."
+        "Seed 2 turns abstract in 3 of 3 models, seed 3 in 2 of 3 (content kept below 0.65)."
     )
 
 

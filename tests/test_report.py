@@ -103,14 +103,15 @@ def test_the_charts_answer_the_blogs_questions_with_captions_and_scores(tmp_path
         assert html.rfind('<figure class="chart"', 0, figure) > html.rfind("</figure>", 0, figure)
         assert html.index("<figcaption>", figure) < html.index("</figure>", figure)
     # te~0.1/step-2 keeps 0.6 of the base with seed 1 and 0.1 with seed 2 (conftest)
-    assert "Seed 2 turns abstract in 1 of 1 model (fidelity to the base below 0.30)." in html
-    assert "te~0.1/step-2, most style (colours): start, weight 1, CFG 7 (0.370)" in html
+    assert "Seed 2 turns abstract in 1 of 1 model (content kept below 0.50)." in html
+    assert "te~0.1/step-2, most style (CSD): start, weight 1, CFG 7 (0.370)" in html
     data = grid_data(html)
-    assert data["metrics"] == ["style (colours)", "style (CLIP)", "fidelity to base (SSIM)",
-                               "fidelity to prompt (CLIP)"]  # fmt: skip
+    assert data["metrics"] == ["style (CSD)", "content kept", "structure kept (DINO)",
+                               "likeness to a still", "style (colours)", "style (CLIP)",
+                               "fidelity to base (SSIM)", "fidelity to prompt (CLIP)"]  # fmt: skip
     scores = {(im["model"], im["seed"], im["cfg"]): im["scores"] for im in data["images"]}
-    assert scores[("te~0.1/step-2", 2, 3.0)] == [0.43, 0.5, 0.1, 0.5]
-    assert scores[("base", 1, 7.0)] == [0.27, 0.5, None, 0.5]
+    assert scores[("te~0.1/step-2", 2, 3.0)] == [0.43, 0.1, 0.1, 0.1, 0.43, 0.5, 0.1, 0.5]
+    assert scores[("base", 1, 7.0)] == [0.27, None, None, 0.1, 0.27, 0.5, None, 0.5]
 
 
 def test_the_page_is_the_same_bytes_from_the_same_inputs(tmp_path):

@@ -4,7 +4,7 @@ from PIL import Image
 
 from stylesweep.files import write_json
 from stylesweep.score import colour_histogram, score_group
-from stylesweep.summary import pareto_front, recommend, summarise
+from stylesweep.summary import flags, pareto_front, recommend, summarise
 
 
 def test_colour_histograms_compare_colour_distributions():
@@ -24,10 +24,27 @@ def test_pareto_front_and_recommendations():
     summary = {m: {"style_colour": {"mean": s, "std": 0}, "fidelity_base": {"mean": f, "std": 0}}
                for m, (s, f) in points.items()}  # fmt: skip
     summary["base"] = {"style_colour": {"mean": 0.0, "std": 0}, "fidelity_base": {"mean": None}}
-    picks = recommend(summary)
+    picks = recommend(summary, "style_colour", "fidelity_base")
     assert picks["front"] == ["a", "b", "d"]
     assert picks["abstraction"] == "a"  # the most style
     assert picks["figurative"] == "b"  # most faithful among the front at or above median style
+    # a model that copies or collapses takes no part: c steps onto the front in b's place
+    picks = recommend(summary, "style_colour", "fidelity_base", excluded={"b"})
+    assert picks["front"] == ["a", "c", "d"] and "b" not in picks.values()
+
+
+def test_flags_name_copying_and_collapsed_models():
+    summary = {
+        "base": {"still_likeness": {"mean": 0.1}, "diversity": {"mean": 0.04}},
+        "copier": {"still_likeness": {"mean": 0.55}, "diversity": {"mean": 0.2}},
+        "collapsed": {"still_likeness": {"mean": 0.1}, "diversity": {"mean": 0.009}},
+        "fine": {"still_likeness": {"mean": 0.1}, "diversity": {"mean": 0.011}},
+        "unscored": {},
+    }
+    assert flags(summary, copy_threshold=0.4, collapse_ratio=0.25) == {
+        "copier": ["copies a still"],
+        "collapsed": ["seeds collapse"],
+    }
 
 
 def test_summary_is_over_seeds_so_one_lucky_seed_shows_as_spread():
@@ -62,14 +79,24 @@ def test_score_group_measures_every_image(tmp_path):
         write_json(folder / "images.json", {"images": images})
         manifests[model] = folder / "images.json"
     variants = [{"name": "v", "base_prompt": "a portrait"}]
+    models = {"clip_model": "builtin:tiny", "style_model": "builtin:toy", "structure_model": None}
     result = score_group(samples_manifest=manifests["run/step-2"], base_manifest=manifests["base"],
-                         dataset_dir=dataset, variants=variants, clip_model="builtin:tiny",
+                         dataset_dir=dataset, variants=variants, **models,
                          out_path=tmp_path / "scores.json")  # fmt: skip
     rows = {r["seed"]: r for r in result["images"]}
     assert rows[1]["fidelity_base"] == pytest.approx(1.0)
     assert rows[2]["fidelity_base"] < 0.5
-    assert all(0 <= r["style_colour"] <= 1 and -1 <= r["style_clip"] <= 1 for r in rows.values())
+    # the same picture as the base model's: all its content and structure kept
+    assert rows[1]["content"] == pytest.approx(1.0, abs=1e-5)
+    assert rows[1]["fidelity_dino"] == pytest.approx(1.0, abs=1e-5)
+    assert rows[2]["fidelity_dino"] < rows[1]["fidelity_dino"]
+    for row in rows.values():
+        assert 0 <= row["style_colour"] <= 1 and -1 <= row["style_clip"] <= 1
+        assert -1 <= row["style_csd"] <= 1 and -1 <= row["still_likeness"] <= 1
+        assert row["nearest_still"] in {"0.png", "1.png", "2.png"}
+    assert result["models"]["run/step-2"]["diversity"]["mean"] > 0
+    assert (result["style_model"], result["structure_model"]) == ("builtin:toy", "pooled feature")
     base = score_group(samples_manifest=manifests["base"], base_manifest=manifests["base"],
-                       dataset_dir=dataset, variants=variants, clip_model="builtin:tiny",
+                       dataset_dir=dataset, variants=variants, **models,
                        out_path=tmp_path / "base.json")  # fmt: skip
-    assert all(r["fidelity_base"] is None for r in base["images"])
+    assert all(r["fidelity_base"] is None and r["content"] is None for r in base["images"])

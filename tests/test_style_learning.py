@@ -168,3 +168,65 @@ def test_prior_preservation_keeps_the_class_closer_to_the_base(demo):
     with_prior = closeness("te~0.1_prior~1/step-40")
     without = closeness("te~0.1/step-40")
     assert with_prior[0] > without[0] and with_prior[1] > without[1], (with_prior, without)
+
+
+# --- The CSD-style measures (stylesweep.style_content) on the same run --------------------
+def csd(image: dict) -> float:
+    return image["style_csd"]
+
+
+def content(image: dict) -> float:
+    return image["content"]
+
+
+def test_style_csd_rises_with_steps_and_strength_and_the_base_scores_lowest(images):
+    first = mean(images, csd, model=lambda m: dreambooth(m) and step(m) == 20)
+    last = mean(images, csd, model=lambda m: dreambooth(m) and step(m) == 40)
+    assert last > first
+    assert mean(images, csd, model="te~0.2/step-40") > mean(images, csd, model="te~0.05/step-40")
+    base = mean(images, csd, model="base")
+    trained = {m: mean(images, csd, model=m) for m in {i["model"] for i in images} - {"base"}}
+    assert all(base < value for value in trained.values()), (base, trained)
+
+
+def test_content_kept_falls_with_steps_and_strength(images):
+    first = mean(images, content, model=lambda m: dreambooth(m) and step(m) == 20)
+    last = mean(images, content, model=lambda m: dreambooth(m) and step(m) == 40)
+    assert last < first
+    weakest = mean(images, content, model="te~0.05/step-40")
+    assert mean(images, content, model="te~0.2/step-40") < weakest
+
+
+def test_the_validation_loss_differs_between_base_and_trained_models(demo):
+    losses = json.loads((demo / "results" / "validation" / "losses.json").read_text())
+    assert len(losses["images"]) == demo_config()["dataset"]["validation_count"]
+    measured = {model: value["loss"] for model, value in losses["models"].items()}
+    assert set(measured) >= {"base", "te~0.1/step-40"}
+    assert all(measured[m] != measured["base"] for m in measured if m != "base")
+
+
+def test_the_validation_loss_is_the_same_in_another_process(demo, tmp_path):
+    """The validate job's numbers again, from a fresh process with the same inputs."""
+    import subprocess
+    import sys
+
+    written = json.loads((demo / "results" / "validation" / "losses.json").read_text())
+    models = {m: None if m == "base" else str(demo / "results" / "train" / m)
+              for m in ("base", "te~0.1/step-40")}  # fmt: skip
+    base_hash = json.loads((demo / "results" / "base" / "model_hash.json").read_text())["sha256"]
+    code = (
+        "import json, sys; from stylesweep.validation import validate_models; "
+        "validate_models(models=json.loads(sys.argv[1]), base_dir=sys.argv[2], "
+        "base_hash=sys.argv[3], latents_path=sys.argv[4], prompt=sys.argv[5], "
+        "out_path=sys.argv[6])"
+    )
+    prompt = written["prompt"]
+    subprocess.run(
+        [sys.executable, "-c", code, json.dumps(models), str(demo / "results" / "base" / "model"),
+         base_hash, str(demo / "results" / "train" / "latents.safetensors"), prompt,
+         str(tmp_path / "losses.json")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    again = json.loads((tmp_path / "losses.json").read_text())["models"]
+    for model in models:
+        assert again[model] == written["models"][model], model

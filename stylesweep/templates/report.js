@@ -263,6 +263,12 @@ function show(g, r, c) {
     scores.appendChild(headerCell('dt', data.metrics[i]));
     scores.appendChild(headerCell('dd', value === null ? '–' : value.toFixed(3)));
   });
+  const still = document.getElementById('lb-still');
+  still.hidden = !image.still;
+  if (image.still) {
+    document.getElementById('lb-still-image').src = 'dataset/' + image.still;
+    document.getElementById('lb-still-name').textContent = image.still;
+  }
   document.getElementById('lb-params').textContent = infotext(image);
   document.getElementById('lb-copied').textContent = '';
 }

@@ -1,0 +1,72 @@
+"""The report's numbers as CSV, for pandas, DVC or a spreadsheet.
+
+- metrics.csv: one row per image: model, run, step, subject, variant, placement, weight,
+  seed, CFG scale, every score, the nearest training still.
+- summary.csv: one row per model and subject: each measure's mean and spread over seeds,
+  diversity, and what disqualifies the model from the recommendation.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from stylesweep.charts import METRIC_LABELS, MODEL_LABELS, run_and_step
+
+IMAGE_KEYS = ("model", "run", "step", "subject", "variant", "placement", "weight", "seed",
+              "cfg_scale")  # fmt: skip
+
+
+def subject_of(variant: dict) -> str:
+    """The subject a variant renders (one portrait until prompt suites name others)."""
+    return variant.get("subject", "portrait")
+
+
+def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
+    by_name = {v["name"]: v for v in variants}
+    table = []
+    for row in rows:
+        variant = by_name.get(row["variant"], {})
+        run, step = run_and_step(row["model"])
+        table.append(
+            {
+                "model": row["model"],
+                "run": run,
+                "step": step,
+                "subject": subject_of(variant),
+                "variant": row["variant"],
+                "placement": variant.get("placement", ""),
+                "weight": variant.get("weight", ""),
+                "seed": row["seed"],
+                "cfg_scale": row["cfg_scale"],
+                **{metric: row.get(metric) for metric in METRIC_LABELS},
+                "nearest_still": row.get("nearest_still", ""),
+            }
+        )
+    return table
+
+
+def summary_rows(summary: dict, flags: dict[str, list], subject: str = "portrait") -> list[dict]:
+    table = []
+    for model, measures in summary.items():
+        run, step = run_and_step(model)
+        row = {"model": model, "run": run, "step": step, "subject": subject}
+        for key in MODEL_LABELS:
+            spread = measures.get(key) or {}
+            row[f"{key}_mean"] = spread.get("mean")
+            row[f"{key}_std"] = spread.get("std")
+        row["flags"] = "; ".join(flags.get(model, []))
+        table.append(row)
+    return table
+
+
+def write_csv(path: str | Path, rows: list[dict]) -> Path:
+    """`rows` (dicts with the same keys) as CSV; None becomes an empty cell."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        if rows:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    return path
