@@ -126,15 +126,18 @@ def clip_for(model: str, device: str):
 
 def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, out: Path) -> None:
     """The plain way to score: the same measures as stylesweep.score, each image on its own
-    through CLIP (batch 1) and numpy's histogramdd; the stills' centroid and the prompts'
-    features computed once."""
+    through CLIP and the style scorer (batch 1) and numpy's histogramdd; the stills'
+    centroids and the prompts' features computed once."""
     import numpy as np
     from PIL import Image
     from skimage.metrics import structural_similarity
 
+    from stylesweep.evidence import nearest_still, tiny_image
     from stylesweep.files import read_json, write_json
+    from stylesweep.style_content import embed, load
 
     model, preprocess, tokenizer = clip
+    scorer = load("builtin:toy", None, device)
 
     def histogram(image: Image.Image) -> np.ndarray:
         counts = np.histogramdd(np.asarray(image).reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[0]
@@ -151,6 +154,11 @@ def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, ou
     dataset = Path(inputs["dataset_dir"])
     stills = [rgb(dataset / e["file"]) for e in read_json(dataset / "manifest.json")["images"]]
     with torch.no_grad():
+        still_embeddings = [embed(scorer, [s], device) for s in stills]
+        style_centroid = torch.cat([e["style"] for e in still_embeddings]).mean(dim=0)
+        style_centroid = style_centroid / style_centroid.norm()
+        still_tiny = np.stack([tiny_image(s) for s in stills])
+        still_files = [e["file"] for e in read_json(dataset / "manifest.json")["images"]]
         still_histogram = np.mean([histogram(s) for s in stills], axis=0)
         centroid = torch.stack([feature(s) for s in stills]).mean(dim=0)
         centroid = centroid / centroid.norm()
@@ -164,19 +172,28 @@ def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, ou
         for entry in read_json(manifest)["images"]:
             image = rgb(manifest.parent / entry["file"])
             f = feature(image)
+            mine = embed(scorer, [image], device)
             colour = np.minimum(histogram(image), still_histogram).sum()
             row = {
                 **entry,
+                "style_csd": float(mine["style"][0] @ style_centroid),
+                "content": None,
+                "fidelity_dino": None,
                 "style_colour": float(colour),
                 "style_clip": float(f @ centroid),
                 "fidelity_prompt": float(f @ prompts[entry["variant"]]),
                 "fidelity_base": None,
             }
+            nearest, row["still_likeness"] = nearest_still(tiny_image(image), still_tiny)
+            row["nearest_still"] = still_files[nearest]
             reference = bases.get((entry["variant"], entry["seed"], entry["cfg_scale"]))
             if entry["model"] != "base" and reference is not None:
                 grey = np.asarray(image.convert("L"), dtype=np.float64)
                 other = np.asarray(rgb(reference).convert("L"), dtype=np.float64)
                 row["fidelity_base"] = float(structural_similarity(grey, other, data_range=255))
+                theirs = embed(scorer, [rgb(reference)], device)
+                row["content"] = float(mine["content"][0] @ theirs["content"][0])
+                row["fidelity_dino"] = float(mine["structure"][0] @ theirs["structure"][0])
             rows.append(row)
     write_json(out, {"images": rows})
 
@@ -247,7 +264,8 @@ def child(args: argparse.Namespace) -> dict:
             def run(path: Path, out: Path) -> None:
                 stylesweep.score.score_group(
                     samples_manifest=path, base_manifest=base, dataset_dir=inputs["dataset_dir"],
-                    variants=variants, clip_model="bench", out_path=out, device=device,
+                    variants=variants, clip_model="bench", style_model="builtin:toy",
+                    structure_model=None, out_path=out, device=device,
                 )  # fmt: skip
         else:
 

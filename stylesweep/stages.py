@@ -26,7 +26,7 @@ STAGE_VERSIONS = {
     "validate": 1,
     "make_thumbnails": 1,
     "report": 4,
-    "publish_report": 3,
+    "publish_report": 4,
     "export": 1,
     "animate": 2,
 }

@@ -30,7 +30,13 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     from stylesweep.dataset import encode_dataset, prepare_dataset
     from stylesweep.demo import write_demo_stills
     from stylesweep.export import export_checkpoint
-    from stylesweep.files import publish_tree, sha256_tree, write_json
+    from stylesweep.files import (
+        publish_tree,
+        read_safetensors,
+        sha256_tree,
+        write_json,
+        write_safetensors,
+    )
     from stylesweep.interrogate import interrogate
     from stylesweep.prior import render_class_images
     from stylesweep.prompts import make_variants
@@ -44,9 +50,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     found: Outputs = {}
     write_demo_stills(root / "stills", count=3, size=64)
     found["make_demo_stills"] = (tree(root / "stills"), root)
-    prepare_dataset(
-        root / "stills", root / "dataset", resolution=64, crop="center", validation_count=1
-    )
+    prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
     found["prepare_dataset"] = (tree(root / "dataset"), root)
     found["make_base_model"] = (tree(tiny_model, "*.safetensors"), tiny_model)
     # The hash's logic, on bytes that are the same on every machine (the tiny model's
@@ -107,9 +111,15 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
             out_path=root / "scores" / f"{group}.json",
         )  # fmt: skip
     found["score"] = (tree(root / "scores"), root)
+    # the latents with their first image marked held out, as validation_count: 1 marks it
+    # (the runs above trained on every image, as the rest of the chain was recorded)
+    latents, metadata = read_safetensors(root / "latents.safetensors")
+    images = json.loads(metadata["images"])
+    images[0]["validation"] = True
+    write_safetensors(root / "held_out.safetensors", latents, {"images": json.dumps(images)})
     validate_models(
         models={"base": None, "db/step-2": root / "train" / "db" / "step-2"},
-        base_dir=tiny_model, base_hash="tiny", latents_path=root / "latents.safetensors",
+        base_dir=tiny_model, base_hash="tiny", latents_path=root / "held_out.safetensors",
         prompt="an abstract pattern, vsynth", out_path=root / "validation" / "losses.json",
     )  # fmt: skip
     found["validate"] = (tree(root / "validation"), root)

@@ -44,7 +44,7 @@ def test_naive_scores_are_score_group_s(bench_run, tmp_path):
     ours = score.score_group(
         samples_manifest=manifest, base_manifest=base, dataset_dir=inputs["dataset_dir"],
         variants=read_json(inputs["variants_file"]), clip_model="builtin:tiny",
-        out_path=tmp_path / "ours.json",
+        style_model="builtin:toy", structure_model=None, out_path=tmp_path / "ours.json",
     )["images"]  # fmt: skip
     naive = json.loads((tmp_path / "naive.json").read_text())["images"]
     assert len(naive) == len(ours) == 12

@@ -92,6 +92,9 @@ def test_a_model_trained_hard_on_three_stills_copies_them_and_is_not_recommended
     # never above the threshold with the base model, image by image
     assert max(i["still_likeness"] for i in copying["base"]["images"]) < score["copy_threshold"]
     assert recommend(summary, excluded=marked)["front"] == []
+    # ten times the demo's steps took the style, too: far above the base model's
+    styled = summary["default/step-400"]["style_csd"]["mean"]
+    assert styled > summary["base"]["style_csd"]["mean"] + 0.2
 
 
 def test_training_on_house_photos_moves_content_toward_houses_but_not_style(houses):
