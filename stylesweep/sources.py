@@ -118,6 +118,29 @@ def resolve_base_model(name: str, cache_dir: str | Path | None = None) -> Path:
     return check_model_folder(folder)
 
 
+# The scorers' published weights (stylesweep.style_content): a file each must be cached.
+CSD_REPO, CSD_FILE = "tomg-group-umd/CSD-ViT-L", "pytorch_model.bin"
+DINO_FILE = "config.json"  # of a DINOv2 repo, as transformers reads it first
+
+
+def uncached_scorers(style_model: str, structure_model: str | None) -> list[str]:
+    """The hub repos of the configured scorers that the local Hugging Face cache lacks (a
+    local folder or a built-in scorer needs nothing), so the workflow can say so before its
+    first job rather than at the first score, hours of training later."""
+    wanted = []
+    if style_model == CSD_REPO and not Path(style_model).exists():
+        wanted.append((CSD_REPO, CSD_FILE))
+    if structure_model and not Path(structure_model).exists():
+        wanted.append((structure_model, DINO_FILE))
+    if not wanted:
+        return []
+    from huggingface_hub import try_to_load_from_cache
+
+    return [
+        repo for repo, file in wanted if not isinstance(try_to_load_from_cache(repo, file), str)
+    ]
+
+
 def check_model_folder(folder: str | Path) -> Path:
     """Fail with one clear line unless `folder` is a diffusers SD 1.5 layout."""
     folder = Path(folder)

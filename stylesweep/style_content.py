@@ -26,10 +26,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from stylesweep.sources import BUILTIN_MODELS
+from stylesweep.sources import BUILTIN_MODELS, CSD_FILE, CSD_REPO
 
-CSD_REPO = "tomg-group-umd/CSD-ViT-L"
-CSD_FILE = "pytorch_model.bin"
 DINO_REPO = "facebook/dinov2-base"
 TOY_SCORER = "builtin:toy"
 WEIGHTS = "style_content.safetensors"
@@ -133,14 +131,34 @@ def hub_file(repo: str, filename: str, what: str) -> str:
         ) from None
 
 
-def load_csd() -> tuple[StyleContentModel, object]:
-    """CSD-ViT-L from the local cache. Its checkpoint is a pickle; `weights_only` loads it
-    without running code."""
-    path = hub_file(CSD_REPO, CSD_FILE, "style scorer")
+def load_csd(source: str = CSD_REPO) -> tuple[StyleContentModel, object]:
+    """CSD-ViT-L from the local cache (or a folder holding its checkpoint). The checkpoint is
+    a pickle; `weights_only` loads it without running code."""
+    local = Path(source) / CSD_FILE
+    path = str(local) if local.is_file() else hub_file(CSD_REPO, CSD_FILE, "style scorer")
     model, preprocess = build(CSD_VIT_L)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    with torch.serialization.safe_globals(checkpoint_globals()):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     model.load_state_dict(csd_state_dict(checkpoint))
     return model, preprocess
+
+
+def checkpoint_globals() -> list:
+    """What CSD's training checkpoint pickles besides tensors, allowed by name and nothing
+    more: the run's argparse.Namespace and the numpy scalars of its optimizer state."""
+    import argparse
+    import importlib
+
+    import numpy as np
+
+    try:  # numpy 2 moved numpy.core to numpy._core; the checkpoint names the old path
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    allowed = [argparse.Namespace, np.dtype, multiarray.scalar,
+               (multiarray.scalar, "numpy.core.multiarray.scalar")]  # fmt: skip
+    allowed += [getattr(np.dtypes, name) for name in ("Float64DType", "Int64DType")]
+    return allowed
 
 
 def load_dino(repo: str = DINO_REPO) -> tuple:
@@ -164,10 +182,13 @@ def load(name: str, structure: str | None, device: str = "cpu") -> Scorer:
         from stylesweep.toy.shipped import SCORER_FOLDER, checked
 
         model, preprocess, _ = load_scorer_folder(checked() / SCORER_FOLDER)
-    elif name == CSD_REPO:
-        model, preprocess = load_csd()
+    elif name == CSD_REPO or Path(name).is_dir():
+        model, preprocess = load_csd(name)
     else:
-        raise ValueError(f"unknown style scorer {name!r}: use {TOY_SCORER} or {CSD_REPO}")
+        raise ValueError(
+            f"unknown style scorer {name!r}: use {TOY_SCORER}, {CSD_REPO} or a folder with "
+            f"CSD's {CSD_FILE}"
+        )
     scorer = Scorer(name, model.to(device), preprocess)
     if structure:
         dino, processor = load_dino(structure)

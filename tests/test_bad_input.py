@@ -76,10 +76,24 @@ def test_any_still_file_name_works(tmp_path):
             "base model builtin:huge is not a built-in model; the built-in models are "
             "builtin:toy, builtin:tiny",
         ),
+        (
+            lambda c: c["score"].update(style_model="csd"),
+            "config key 'score.style_model': csd is neither builtin:toy",
+        ),
+        (
+            lambda c: c["score"].update(structure_model="facebook/dinov2-base"),
+            "facebook/dinov2-base not in the local Hugging Face cache, and stylesweep never "
+            "downloads at run time; fetch once with `hf download facebook/dinov2-base`",
+        ),
+        (
+            lambda c: c["dataset"].update(validation_count=-1),
+            "config key 'dataset.validation_count'",
+        ),
     ],
-    ids=["seeds", "weights", "builtin"],
+    ids=["seeds", "weights", "builtin", "scorer", "uncached", "validation"],
 )
-def test_config_mistakes_are_named_before_any_job(tmp_path, edit, message):
+def test_config_mistakes_are_named_before_any_job(tmp_path, monkeypatch, edit, message):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     config = small_config()
     edit(config)
     result = dry_run(tmp_path, config)

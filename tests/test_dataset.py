@@ -48,6 +48,27 @@ def test_prepare_dataset_converts_crops_and_records_everything(stills, tmp_path)
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
 
+def test_validation_stills_are_chosen_by_content_and_left_out_of_training(stills, tmp_path):
+    from stylesweep.dataset import training_images
+
+    manifest = prepare_dataset(stills, tmp_path / "a", resolution=64, crop="center",
+                               validation_count=2)  # fmt: skip
+    held = [e for e in manifest["images"] if e.get("validation")]
+    assert sorted(e["sha256"] for e in held) == sorted(e["sha256"] for e in manifest["images"])[:2]
+    kept = training_images(manifest["images"])
+    assert len(kept) == 2 and not any(manifest["images"][i].get("validation") for i in kept)
+    # a new still leaves the choice alone unless it sorts before the held-out ones
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(stills / "new.png")
+    again = prepare_dataset(stills, tmp_path / "b", resolution=64, crop="center",
+                            validation_count=2)  # fmt: skip
+    new = next(e for e in again["images"] if e["source"] == "new.png")
+    held_again = {e["source"] for e in again["images"] if e.get("validation")}
+    if new["sha256"] > max(e["sha256"] for e in held):
+        assert held_again == {e["source"] for e in held}
+    with pytest.raises(DatasetError, match="dataset.validation_count is 5 but the stills give 5"):
+        prepare_dataset(stills, tmp_path / "c", resolution=64, crop="center", validation_count=5)
+
+
 def test_an_empty_or_missing_stills_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         prepare_dataset(tmp_path / "nope", tmp_path / "out", 64, "center")

@@ -93,14 +93,23 @@ def test_retrieval_looks_only_across_the_other_label():
 
 
 def test_the_csd_checkpoint_layout_loads_into_the_model(tmp_path):
-    """CSD's published checkpoint: a `model_state_dict` with DataParallel's `module.` prefix,
+    """CSD's published checkpoint: a training checkpoint (the run's arguments and numpy
+    scalars beside the weights) whose `model_state_dict` has DataParallel's `module.` prefix,
     the tower's projection gone and two heads beside it."""
     source = StyleContentModel(16, TINY_VISION)
     with torch.no_grad():
         source.last_layer_style.mul_(2)
-    checkpoint = {"model_state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}
+    import argparse
+
+    from stylesweep.style_content import checkpoint_globals
+
+    checkpoint = {"model_state_dict": {f"module.{k}": v for k, v in source.state_dict().items()},
+                  "args": argparse.Namespace(lr=1e-4), "best": np.float64(0.5)}  # fmt: skip
     torch.save(checkpoint, tmp_path / "checkpoint.bin")
-    loaded = torch.load(tmp_path / "checkpoint.bin", weights_only=True)
+    with pytest.raises(Exception, match="Namespace"):  # refused unless allowed by name
+        torch.load(tmp_path / "checkpoint.bin", weights_only=True)
+    with torch.serialization.safe_globals(checkpoint_globals()):
+        loaded = torch.load(tmp_path / "checkpoint.bin", weights_only=True)
     target = StyleContentModel(16, TINY_VISION)
     target.load_state_dict(csd_state_dict(loaded))
     images = torch.rand(2, 3, 32, 32)
