@@ -25,6 +25,7 @@ from stylesweep.sources import (
     BUILTIN_PORTRAIT,
     BUILTIN_STILLS,
     BUILTIN_TOY,
+    CSD_REPO,
     DRAWN_PORTRAIT,
     HEIF_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -36,6 +37,7 @@ from stylesweep.sources import (
     is_builtin,
     is_single_file,
     resolve_base_model,
+    uncached_scorers,
 )
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import AnimationError, models_used, plan_animation
@@ -557,3 +559,47 @@ def check_disk_plan():
         print(f"stylesweep plan: {preflight(plan)}", file=sys.stderr)
     except OSError as error:
         raise WorkflowError(str(error)) from None
+
+
+def check_scorers():
+    """The scorers that come from the hub are in the local cache: checked before any job."""
+    score = config["score"]
+    style = score["style_model"]
+    if style not in (BUILTIN_TOY, CSD_REPO) and not Path(style).is_dir():
+        raise WorkflowError(
+            f"config key 'score.style_model': {style} is neither builtin:toy, {CSD_REPO} nor "
+            f"a folder; set one of them in config.yaml"
+        )
+    missing = uncached_scorers(style, score["structure_model"])
+    if missing:
+        fetch = " and ".join(f"`hf download {repo}`" for repo in missing)
+        raise WorkflowError(
+            f"config key 'score': {', '.join(missing)} not in the local Hugging Face cache, "
+            f"and stylesweep never downloads at run time; fetch once with {fetch}, or set "
+            f"score.style_model: builtin:toy and score.structure_model: null"
+        )
+
+
+if workflow.is_main_process:
+    check_scorers()
+
+
+def validation_models():
+    """Every model the report compares: the base model, then each run's checkpoints."""
+    models = {"base": None}
+    for run in RUNS:
+        models |= group_models(run)
+    return models
+
+
+def validation_prompt():
+    """The instance prompt with the key, as config.yaml's train section writes them."""
+    train = config["train"]
+    return train["instance_prompt"].format(key=train["key"])
+
+
+def validation_files():
+    """The validation losses, for the report: none when no still is held out."""
+    if config["dataset"]["validation_count"] == 0:
+        return []
+    return ["results/validation/losses.json"]
