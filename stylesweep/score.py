@@ -55,9 +55,8 @@ def colour_histogram(pixels: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def image_features(model, preprocess, images: list[Image.Image], device: str) -> torch.Tensor:
-    batch = torch.stack([preprocess(image) for image in images]).to(device)
-    features = model.encode_image(batch).float()
+def image_features(model, batch: torch.Tensor, device: str) -> torch.Tensor:
+    features = model.encode_image(batch.to(device)).float()
     return features / features.norm(dim=-1, keepdim=True)
 
 
@@ -77,13 +76,27 @@ def recipe(entry: dict) -> tuple:
     return entry["variant"], entry["seed"], entry["cfg_scale"]
 
 
-def embed_all(scorer, images: list[Image.Image], device: str, batch_size: int) -> dict:
-    """The scorer's embeddings of `images` as numpy arrays, batch by batch."""
-    parts = [
-        embed(scorer, images[start : start + batch_size], device)
-        for start in range(0, len(images), batch_size)
-    ]
-    return {kind: torch.cat([p[kind] for p in parts]).numpy() for kind in parts[0]}
+class Embedder:
+    """The CLIP's and the style scorer's embeddings of a batch of images, preprocessed once
+    when the two models read images the same way (the toy CLIP and the toy scorer do; so do
+    ViT-L-14 and CSD-ViT-L, both OpenAI's 224 px transform)."""
+
+    def __init__(self, clip, preprocess, scorer, device: str):
+        self.clip, self.preprocess, self.scorer, self.device = clip, preprocess, scorer, device
+        self.shared = repr(preprocess) == repr(scorer.preprocess)
+
+    @torch.no_grad()
+    def __call__(self, images: list[Image.Image]) -> tuple[torch.Tensor, dict]:
+        """(CLIP features, the scorer's embeddings as numpy arrays)."""
+        batch = torch.stack([self.preprocess(image) for image in images])
+        found = embed(self.scorer, images, self.device, batch if self.shared else None)
+        features = image_features(self.clip, batch, self.device)
+        return features, {kind: values.numpy() for kind, values in found.items()}
+
+
+def in_batches(images: list, size: int):
+    for start in range(0, len(images), size):
+        yield images[start : start + size]
 
 
 def score_group(
@@ -102,17 +115,19 @@ def score_group(
     """Score every image of one sample job (a run, or the base model); write out_path."""
     dataset_dir = Path(dataset_dir)
     model, preprocess, tokenizer = load_clip(clip_model, device)
-    scorer = load_scorer(style_model, structure_model, device)
+    embedder = Embedder(
+        model, preprocess, load_scorer(style_model, structure_model, device), device
+    )
     still_entries = read_json(dataset_dir / "manifest.json")["images"]
     stills = [load_rgb(dataset_dir / e["file"]) for e in still_entries]
     dataset_histogram = np.mean([colour_histogram(np.asarray(s)) for s in stills], axis=0)
-    centroid = image_features(model, preprocess, stills, device).mean(dim=0)
+    parts = [embedder(batch) for batch in in_batches(stills, batch_size)]
+    centroid = torch.cat([features for features, _ in parts]).mean(dim=0)
     centroid = centroid / centroid.norm()
-    still_embeddings = embed_all(scorer, stills, device, batch_size)
+    style_centroid = np.concatenate([found["style"] for _, found in parts]).mean(axis=0)
+    style_centroid /= np.linalg.norm(style_centroid)
     trained = training_images(still_entries)  # copies are of what a model trained on
     trained_tiny = np.stack([tiny_image(stills[i]) for i in trained])
-    style_centroid = still_embeddings["style"].mean(axis=0)
-    style_centroid /= np.linalg.norm(style_centroid)
     base_prompts = {v["name"]: v["base_prompt"] for v in variants}
     names = list(base_prompts)
     prompt_features = dict(
@@ -123,23 +138,25 @@ def score_group(
         )
     )
 
+    # The base model's picture of each recipe: its grey levels and embeddings, once.
     root, base_root = Path(samples_manifest).parent, Path(base_manifest).parent
-    base_entries = read_json(base_manifest)["images"]
-    base_images = {recipe(e): base_root / e["file"] for e in base_entries}
-    base_embedded = embed_all(
-        scorer, [load_rgb(base_root / e["file"]) for e in base_entries], device, batch_size
-    )
-    base_embeddings = {
-        recipe(e): {kind: values[i] for kind, values in base_embedded.items()}
-        for i, e in enumerate(base_entries)
-    }
     entries = read_json(samples_manifest)["images"]
+    wanted = {recipe(e) for e in entries if e["model"] != "base"}
+    base_entries = [e for e in read_json(base_manifest)["images"] if recipe(e) in wanted]
+    base: dict[tuple, dict] = {}
+    for batch in in_batches(base_entries, batch_size):
+        images = [load_rgb(base_root / e["file"]) for e in batch]
+        _, found = embedder(images)
+        for i, (entry, image) in enumerate(zip(batch, images, strict=True)):
+            base[recipe(entry)] = {
+                "grey": np.asarray(image.convert("L"), dtype=np.float64),
+                **{kind: values[i] for kind, values in found.items()},
+            }
+
     scored, structures = [], []
-    for start in tqdm(range(0, len(entries), batch_size), desc="scoring", unit="batch"):
-        batch = entries[start : start + batch_size]
+    for batch in tqdm(list(in_batches(entries, batch_size)), desc="scoring", unit="batch"):
         images = [load_rgb(root / e["file"]) for e in batch]
-        features = image_features(model, preprocess, images, device)
-        embedded = embed_all(scorer, images, device, batch_size)
+        features, embedded = embedder(images)
         structures.append(embedded["structure"])
         for i, (entry, image, feature) in enumerate(zip(batch, images, features, strict=True)):
             pixels = np.asarray(image)
@@ -158,22 +175,23 @@ def score_group(
                 "still_likeness": likeness,
                 "nearest_still": still_entries[trained[nearest]]["file"],
             }
-            base = base_images.get(recipe(entry))
-            if entry["model"] != "base" and base is not None:
-                reference = np.asarray(load_rgb(base).convert("L"), dtype=np.float64)
+            reference = base.get(recipe(entry)) if entry["model"] != "base" else None
+            if reference is not None:
                 grey = np.asarray(image.convert("L"), dtype=np.float64)
-                row["fidelity_base"] = float(structural_similarity(grey, reference, data_range=255))
-                mine = base_embeddings[recipe(entry)]
-                row["content"] = float(embedded["content"][i] @ mine["content"])
-                row["fidelity_dino"] = float(embedded["structure"][i] @ mine["structure"])
+                row["fidelity_base"] = float(
+                    structural_similarity(grey, reference["grey"], data_range=255)
+                )
+                row["content"] = float(embedded["content"][i] @ reference["content"])
+                row["fidelity_dino"] = float(embedded["structure"][i] @ reference["structure"])
             scored.append(row)
     models = summarise(scored)
-    for name, spread in diversity(scored, np.concatenate(structures)).items():
-        models[name]["diversity"] = spread
+    if structures:
+        for name, spread in diversity(scored, np.concatenate(structures)).items():
+            models[name]["diversity"] = spread
     result = {
         "clip_model": clip_model,
         "style_model": style_model,
-        "structure_model": scorer.structure_name,
+        "structure_model": embedder.scorer.structure_name,
         "images": scored,
         "models": models,
     }

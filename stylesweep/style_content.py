@@ -181,7 +181,7 @@ def load(name: str, structure: str | None, device: str = "cpu") -> Scorer:
     if name in BUILTIN_MODELS:
         from stylesweep.toy.shipped import SCORER_FOLDER, checked
 
-        model, preprocess, _ = load_scorer_folder(checked() / SCORER_FOLDER)
+        model, preprocess, _ = load_scorer_folder(checked(part=SCORER_FOLDER) / SCORER_FOLDER)
     elif name == CSD_REPO or Path(name).is_dir():
         model, preprocess = load_csd(name)
     else:
@@ -198,12 +198,17 @@ def load(name: str, structure: str | None, device: str = "cpu") -> Scorer:
 
 @torch.no_grad()
 def embed(
-    scorer: Scorer, images: list[Image.Image], device: str = "cpu"
+    scorer: Scorer,
+    images: list[Image.Image],
+    device: str = "cpu",
+    batch: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per image: `style` and `content` (unit length) and `structure` (unit length: DINOv2's
-    class token, or the scorer's pooled feature)."""
-    batch = torch.stack([scorer.preprocess(image) for image in images]).to(device)
-    feature, content, style = scorer.model(batch)
+    class token, or the scorer's pooled feature). `batch`: the images already through the
+    scorer's preprocessing (the CLIP's, where the two agree)."""
+    if batch is None:
+        batch = torch.stack([scorer.preprocess(image) for image in images])
+    feature, content, style = scorer.model(batch.to(device))
     if scorer.structure is not None:
         model, processor = scorer.structure
         inputs = processor(images=images, return_tensors="pt").to(device)

@@ -207,7 +207,8 @@ def test_the_copy_button_puts_the_images_infotext_on_the_clipboard(finished, ope
     # the nearest training still beside the image, small
     assert page.is_visible("#lb-still")
     assert page.get_attribute("#lb-still-image", "src").startswith("dataset/")
-    assert page.evaluate("document.getElementById('lb-still-image').getBoundingClientRect().width") <= 96
+    width = "document.getElementById('lb-still-image').getBoundingClientRect().width"
+    assert page.evaluate(width) <= 96
     page.click("#lb-copy")
     page.wait_for_function("document.getElementById('lb-copied').textContent.includes('Copied')")
     assert page.evaluate("navigator.clipboard.readText()") == infotext

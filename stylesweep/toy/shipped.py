@@ -27,8 +27,9 @@ def weights_bytes(folder: str | Path) -> int:
     return sum(path.stat().st_size for path in Path(folder).rglob("*.safetensors"))
 
 
-def verify(folder: str | Path) -> list[str]:
-    """What is wrong with a trained folder: files missing, changed or unlisted, or too big."""
+def verify(folder: str | Path, part: str | None = None) -> list[str]:
+    """What is wrong with a trained folder (or with its `part`, a subfolder such as
+    SCORER_FOLDER): files missing, changed or unlisted, or too big."""
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -36,12 +37,14 @@ def verify(folder: str | Path) -> list[str]:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     problems = []
     for name, digest in manifest["files"].items():
+        if part is not None and not name.startswith(f"{part}/"):
+            continue
         path = folder / name
         if not path.is_file():
             problems.append(f"{path}: missing")
         elif sha256_file(path) != digest:
             problems.append(f"{path}: its sha256 is not the manifest's")
-    for path in sorted(folder.rglob("*.safetensors")):
+    for path in sorted((folder / (part or "")).rglob("*.safetensors")):
         if path.relative_to(folder).as_posix() not in manifest["files"]:
             problems.append(f"{path}: not in the manifest")
     if weights_bytes(folder) > MAX_MEGABYTES * 1e6:
@@ -49,9 +52,10 @@ def verify(folder: str | Path) -> list[str]:
     return problems
 
 
-def checked(folder: str | Path = SHIPPED) -> Path:
-    """`folder` if every file matches its manifest; otherwise one error naming the files."""
-    problems = verify(folder)
+def checked(folder: str | Path = SHIPPED, part: str | None = None) -> Path:
+    """`folder` if every file (of `part`) matches its manifest; otherwise one error naming
+    the files."""
+    problems = verify(folder, part)
     if problems:
         raise ShippedWeightsError(
             "the builtin:toy weights are damaged: "
