@@ -125,10 +125,14 @@ def hub_file(repo: str, filename: str, what: str) -> str:
     try:
         return hf_hub_download(repo, filename, local_files_only=True)
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        raise ScorerMissingError(
-            f"the {what} ({repo}) is not in the local Hugging Face cache; stylesweep never "
-            f"downloads at run time. Fetch it once with `hf download {repo}`"
-        ) from None
+        raise not_cached(what, repo) from None
+
+
+def not_cached(what: str, repo: str) -> ScorerMissingError:
+    return ScorerMissingError(
+        f"the {what} ({repo}) is not in the local Hugging Face cache; stylesweep never "
+        f"downloads at run time. Fetch it once with `hf download {repo}`"
+    )
 
 
 def load_csd(source: str = CSD_REPO) -> tuple[StyleContentModel, object]:
@@ -169,10 +173,7 @@ def load_dino(repo: str = DINO_REPO) -> tuple:
         processor = AutoImageProcessor.from_pretrained(repo, local_files_only=True)
         model = AutoModel.from_pretrained(repo, local_files_only=True)
     except OSError:
-        raise ScorerMissingError(
-            f"the structure model ({repo}) is not in the local Hugging Face cache; stylesweep "
-            f"never downloads at run time. Fetch it once with `hf download {repo}`"
-        ) from None
+        raise not_cached("structure model", repo) from None
     return model.eval(), processor
 
 
