@@ -43,6 +43,7 @@ from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import AnimationError, models_used, plan_animation
 from stylesweep.keys import BadKey, check_keys, check_train_key
 from stylesweep.prompts import PromptError, check_placements
+from stylesweep.subjects import SubjectError, resolve_subjects
 from stylesweep.stages import stage_version
 from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
@@ -83,6 +84,10 @@ try:  # a placement template without {key} would stop the prompt_variants job
     check_placements(config["prompts"]["placements"])
 except PromptError as error:
     raise WorkflowError(f"config key 'prompts.placements': {error}") from None
+try:
+    SUBJECTS = resolve_subjects(config["prompts"]["subjects"])
+except SubjectError as error:
+    raise WorkflowError(f"config key 'prompts.subjects': {error}") from None
 
 try:
     RUNS = expand_runs(config["train"], train_keys(load_schema(SCHEMA)))

@@ -32,6 +32,8 @@ rule prompt_variants:
         key=param(config["train"]["key"]),
         placements=param(config["prompts"]["placements"]),
         weights=param(config["prompts"]["weights"]),
+        subjects=param(SUBJECTS),
+        subject_weights=param(config["prompts"]["subject_weights"]),
         negative=param(config["prompts"]["negative"]),
         version=stage_version("prompt_variants"),
     script:

@@ -12,5 +12,7 @@ with log_to(snakemake.log[0]):
         placements=snakemake.params.placements,
         weights=snakemake.params.weights,
         negative=snakemake.params.negative,
+        subjects=snakemake.params.subjects,
+        subject_weights=snakemake.params.subject_weights,
     )
     write_json(snakemake.output[0], variants)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from statistics import fmean, pstdev
 from urllib.parse import quote, urlencode
 
+from stylesweep.summary import seed_means
 from stylesweep.sweep import model_name
 
 STYLE, FIDELITY = "style_csd", "content"
@@ -51,17 +52,6 @@ def run_and_step(model: str) -> tuple[str, int]:
         return "base", 0
     run, _, step = model.rpartition("/step-")
     return run, int(step)
-
-
-def seed_means(rows: Iterable[dict], metric: str, keys: tuple[str, ...]) -> dict[tuple, dict]:
-    """Per group of `keys`, the metric averaged over everything else, seed by seed; rows
-    without the metric (the base model's fidelity to itself) are left out."""
-    groups: dict[tuple, dict] = {}
-    for row in rows:
-        if row.get(metric) is not None:
-            group = groups.setdefault(tuple(row[k] for k in keys), {})
-            group.setdefault(row["seed"], []).append(row[metric])
-    return {g: {s: fmean(v) for s, v in seeds.items()} for g, seeds in groups.items()}
 
 
 def spread(per_seed: dict) -> dict:
@@ -440,6 +430,48 @@ def placement_chart(style: dict, fidelity: dict) -> str:
 
     size = (1.6 + len(cfgs) * (0.55 * len(weights) + 0.9), 1.2 + 2 * 0.32 * len(placements))
     return render("placement", size, draw, layout="constrained")
+
+
+def subject_chart(subjects: dict[str, dict], models: list[str]) -> str:
+    """Style (left) and content kept (right) of each model (rows) on each subject (columns),
+    from the per-subject summaries {subject: {model: {measure: {mean, std}}}}; each cell's
+    value is written in it and links to its images."""
+    names = list(subjects)
+    if len(names) < 2:
+        return ""
+    shown = [m for m in models if any(m in subjects[s] for s in names)]
+
+    def draw(figure):
+        from matplotlib.colors import Normalize
+
+        panes = figure.subplots(1, 2, squeeze=False)[0]
+        for axes, metric in zip(panes, (STYLE, FIDELITY), strict=True):
+            cells = {
+                (m, s): value
+                for m in shown
+                for s in names
+                if (value := subjects[s].get(m, {}).get(metric, {}).get("mean")) is not None
+            }
+            if not cells:
+                axes.set_axis_off()
+                continue
+            norm = Normalize(min(cells.values()), max(cells.values()) + 1e-9)
+            links = {(m, s): image_link(f"{v:.3f}", model=m, subject=s)
+                     for (m, s), v in cells.items()}  # fmt: skip
+            collection = _cells(axes, shown, names, cells, links, norm, "viridis")
+            digits = decimals(list(cells.values()))
+            for (m, s), v in cells.items():
+                axes.text(names.index(s) + 0.5, shown.index(m) + 0.5, f"{v:.{digits}f}",
+                          ha="center", va="center", fontsize=7,
+                          color="black" if norm(v) > 0.55 else "white")  # fmt: skip
+            axes.set_xticklabels(names, rotation=30, ha="left")
+            axes.xaxis.tick_top()
+            axes.set_yticklabels(shown if axes is panes[0] else [])
+            axes.set_title(METRIC_LABELS[metric], fontsize=9)
+            figure.colorbar(collection, ax=axes, shrink=0.8)
+
+    size = (3.4 + 2 * 0.6 * len(names), 1.3 + 0.2 * len(shown))
+    return render("subjects", size, draw, layout="constrained")
 
 
 def cfg_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]) -> str:

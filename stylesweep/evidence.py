@@ -46,21 +46,24 @@ def mean_pairwise_distance(embeddings: np.ndarray) -> float | None:
 
 
 def diversity(rows: list[dict], structure: np.ndarray) -> dict[str, dict[str, float | None]]:
-    """Per model: mean and spread over recipes (variant, CFG scale) of the seeds' mean
-    pairwise structure distance. `structure[i]` is the embedding of `rows[i]`."""
+    """Per model: the seeds' mean pairwise structure distance of each recipe (variant, CFG
+    scale), averaged per subject and then over subjects (each weighs the same), with its
+    spread over recipes. `structure[i]` is the embedding of `rows[i]`."""
     recipes: dict[tuple, list[int]] = {}
     for i, row in enumerate(rows):
-        recipes.setdefault((row["model"], row["variant"], row["cfg_scale"]), []).append(i)
-    per_model: dict[str, list[float]] = {}
-    for (model, *_), members in recipes.items():
+        recipe = (row["model"], row.get("subject"), row["variant"], row["cfg_scale"])
+        recipes.setdefault(recipe, []).append(i)
+    per_model: dict[str, dict] = {}
+    for (model, subject, *_), members in recipes.items():
         value = mean_pairwise_distance(structure[members])
         if value is not None:
-            per_model.setdefault(model, []).append(value)
+            per_model.setdefault(model, {}).setdefault(subject, []).append(value)
     out: dict[str, dict[str, float | None]] = {}
     for model in dict.fromkeys(r["model"] for r in rows):
-        values = per_model.get(model, [])
+        subjects = per_model.get(model, {})
+        values = [value for values in subjects.values() for value in values]
         out[model] = {
-            "mean": float(np.mean(values)) if values else None,
+            "mean": float(np.mean([np.mean(v) for v in subjects.values()])) if values else None,
             "std": float(np.std(values)) if values else None,
         }
     return out

@@ -14,6 +14,8 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 
+from stylesweep.subjects import portrait_subjects, slug
+
 ROUND_FACTOR = 1.1
 SQUARE_FACTOR = 1 / 1.1
 PLACEMENTS = ("start", "middle", "end")
@@ -139,6 +141,7 @@ class Variant:
     prompt: str
     negative: str
     base_prompt: str  # the prompt without the key, for measuring fidelity to it
+    subject: str  # `portrait` (or `portrait 1`, ...), or a name of prompts.subjects
 
 
 def placement_label(placement: str) -> str:
@@ -153,29 +156,40 @@ def make_variants(
     placements: list[str],
     weights: list[float],
     negative: str = "",
+    subjects: dict[str, str] | None = None,
+    subject_weights: list[float] | None = None,
 ) -> list[dict]:
-    """Every base prompt x placement x weight of `key`, with names safe for file paths.
+    """Every base prompt x placement x weight of `key`, then every subject's prompt x
+    placement x weight (`subject_weights`, or `weights` when None), with names safe for file
+    paths.
 
-    With more than one base prompt (several portraits), names start with `p1_`, `p2_`, ...
+    With more than one base prompt (several portraits), names start with `p1_`, `p2_`, ...;
+    a subject's names start with its own (`still-life_end_w1`).
     """
     if not key.strip():
         raise PromptError("train.key is empty: set the trigger key in config.yaml")
     if isinstance(base_prompts, str):
         base_prompts = [base_prompts]
+    prompts = [  # (subject, name prefix, base prompt, weights)
+        (subject, f"p{index}_" if len(base_prompts) > 1 else "", base_prompt, weights)
+        for index, (subject, base_prompt) in enumerate(
+            zip(portrait_subjects(len(base_prompts)), base_prompts, strict=True), start=1
+        )
+    ]
+    for subject, base_prompt in (subjects or {}).items():
+        prompts.append((subject, f"{slug(subject)}_", base_prompt, subject_weights or weights))
     variants = []
-    for index, base_prompt in enumerate(base_prompts, start=1):
-        prefix = f"p{index}_" if len(base_prompts) > 1 else ""
+    for subject, prefix, base_prompt, key_weights in prompts:
         for placement in placements:
-            for weight in weights:
+            for weight in key_weights:
                 prompt = insert_key(base_prompt, emphasize(key, weight), placement)
                 if key not in prompt:
                     raise PromptError(
                         f"prompt {prompt!r} does not contain the key {key!r} after placement"
                     )
                 name = f"{prefix}{placement_label(placement)}_w{weight:g}"
-                variants.append(
-                    asdict(Variant(name, placement, weight, prompt, negative, base_prompt))
-                )
+                variant = Variant(name, placement, weight, prompt, negative, base_prompt, subject)
+                variants.append(asdict(variant))
     names = [v["name"] for v in variants]
     if len(set(names)) != len(names):
         raise PromptError(f"prompt variants have repeated names: {names}")

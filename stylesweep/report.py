@@ -17,6 +17,7 @@ from tqdm import tqdm
 from stylesweep import charts
 from stylesweep.charts import METRIC_LABELS, MODEL_LABELS
 from stylesweep.files import read_json, write_json, write_text
+from stylesweep.subjects import ALL as ALL_SUBJECTS
 from stylesweep.summary import flags, recommend
 from stylesweep.sweep import checkpoint_steps
 from stylesweep.tables import metric_rows, summary_rows, write_csv
@@ -135,26 +136,20 @@ def split_at_seed(line: str, seed: int) -> tuple[str, ...]:
     return (line[: match.start(1)], line[match.end(1) :]) if match else (line,)
 
 
-def portrait_labels(variants: list[dict]) -> dict[str, str]:
-    """`p1`, `p2`, ... for each distinct base prompt, in order."""
-    labels: dict[str, str] = {}
-    for variant in variants:
-        labels.setdefault(variant["base_prompt"], f"p{len(labels) + 1}")
-    return labels
-
-
-def read_scores(score_files: list[str | Path]) -> tuple[dict, list[dict], dict]:
-    """The per-model summary, the per-image rows of every score file, and the models that
-    scored them."""
-    summary, rows, scorers = {}, [], {}
+def read_scores(score_files: list[str | Path]) -> tuple[dict, list[dict], dict, dict]:
+    """The per-model summary, the per-image rows of every score file, the models that
+    scored them, and the per-subject summaries ({subject: {model: measures}})."""
+    summary, rows, scorers, subjects = {}, [], {}, {}
     for path in score_files:
         scores = read_json(path)
         summary.update(scores["models"])
         rows += scores.get("images", [])
+        for subject, models in scores.get("subjects", {}).items():
+            subjects.setdefault(subject, {}).update(models)
         for key in ("clip_model", "style_model", "structure_model"):
             if key in scores:
                 scorers[key] = scores[key]
-    return summary, rows, scorers
+    return summary, rows, scorers, subjects
 
 
 def read_validation(validation_files: list[str | Path]) -> dict[str, dict]:
@@ -244,8 +239,8 @@ def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sa
         {"name": "placement", "label": "key placement",
          "values": unique(v["placement"] for v in variants)},
         {"name": "weight", "label": "key weight", "values": unique(v["weight"] for v in variants)},
-        {"name": "portrait", "label": "base prompt",
-         "values": unique(v["portrait"] for v in variants)},
+        {"name": "subject", "label": "subject",
+         "values": unique(v["subject"] for v in variants)},
     ]  # fmt: skip
 
 
@@ -301,7 +296,10 @@ def chart_section(
     style, fidelity = charts.STYLE, charts.FIDELITY
     abstract = charts.abstract_seeds(rows, models)
     chosen = picks.get("figurative") or models[-1]
-    keyed = [charts.by_placement(rows, variants, chosen, m) for m in (style, fidelity)]
+    # Placements and weights are compared on the first subject (the portrait): the other
+    # subjects may be rendered at fewer weights (prompts.subject_weights).
+    portrait = [v for v in variants if v["subject"] == variants[0]["subject"]]
+    keyed = [charts.by_placement(rows, portrait, chosen, m) for m in (style, fidelity)]
     best = []
     for summary, metric in zip(keyed, (style, fidelity), strict=True):
         if cell := charts.best_cell(summary):
@@ -320,6 +318,7 @@ def chart_section(
         "threshold": abstract["threshold"],
         "placement": charts.placement_chart(*keyed),
         "placement_model": chosen,
+        "placement_subject": variants[0]["subject"],
         "placement_text": "; ".join(best),
         "cfg": charts.cfg_chart(
             charts.over_cfg(rows, models, style), charts.over_cfg(rows, models, fidelity), names
@@ -391,21 +390,20 @@ def build_report(
     thumbnail_size = read_json(thumbnails[0])["size"] if thumbnails else thumbnail_size
 
     variants = read_json(variants_file)
-    labels = portrait_labels(variants)
-    for variant in variants:
-        variant["portrait"] = labels[variant["base_prompt"]]
-    summary, score_rows, scorers = read_scores(score_files)
+    summary, score_rows, scorers, subjects = read_scores(score_files)
     validation = read_validation(validation_files)
     for model, measured in validation.items():
-        if model in summary:
-            summary[model]["validation_loss"] = {"mean": measured["loss"], "std": None}
+        loss = {"mean": measured["loss"], "std": None}  # one figure per model, any subject
+        for measures in [summary, *subjects.values()]:
+            if model in measures:
+                measures[model]["validation_loss"] = loss
     images, settings, model_hashes = collect_images(
         sample_manifests, models, out_dir, thumbnail_files, score_rows
     )
     grid_data = {
         "axes": grid_axes(models, runs, variants, sample),
         "variants": [
-            {k: v[k] for k in ("name", "placement", "weight", "portrait", "prompt", "negative")}
+            {k: v[k] for k in ("name", "placement", "weight", "subject", "prompt", "negative")}
             for v in variants
         ],
         "metrics": list(METRIC_LABELS.values()),
@@ -444,14 +442,21 @@ def build_report(
     marked = {row["model"]: row["flags"] for row in decision["rows"]}
     write_csv(
         out_dir / "summary.csv",
-        summary_rows({m: summary[m] for m in models if m in summary}, marked),
+        [
+            row
+            for subject, measures in [(ALL_SUBJECTS, summary), *subjects.items()]
+            for row in summary_rows({m: measures[m] for m in models if m in measures}, marked,
+                                    subject)  # fmt: skip
+        ],
     )
+    decision["subjects"] = subject_table(models, subjects)
+    decision["subject_chart"] = charts.subject_chart(subjects, models)
     context = dict(
         title=title,
         model_note=MODEL_NOTES.get(base_model),
         base_model=base_model,
         keys=list(dict.fromkeys(str(settings.get("key", "")) for settings in runs.values())),
-        base_prompts=base_prompts_of(base_prompt_file, labels),
+        base_prompts=base_prompts_of(base_prompt_file, variants),
         variants=variants,
         models=models,
         model_hashes=model_hashes,
@@ -482,8 +487,31 @@ def build_report(
     return out_dir / "index.html"
 
 
-def base_prompts_of(base_prompt_file: str | Path, labels: dict[str, str]) -> list[dict]:
+def base_prompts_of(base_prompt_file: str | Path, variants: list[dict]) -> list[dict]:
+    """The interrogated (or written) base prompts, each labelled with its subject."""
+    subjects = {v["base_prompt"]: v["subject"] for v in reversed(variants)}
     prompts = read_json(base_prompt_file)["prompts"]
     for prompt in prompts:
-        prompt["label"] = labels.get(prompt["prompt"], "")
+        prompt["label"] = subjects.get(prompt["prompt"], "")
     return prompts
+
+
+def subject_table(models: list[str], subjects: dict[str, dict]) -> dict:
+    """Style and content kept of each model on each subject, for the page's table; empty
+    with a single subject, which the decision table already shows."""
+    if len(subjects) < 2:
+        return {}
+    empty = {"mean": None, "std": None}
+    rows = [
+        {
+            "model": model,
+            "cells": [
+                subjects[s].get(model, {}).get(metric, empty)
+                for s in subjects
+                for metric in (charts.STYLE, charts.FIDELITY)
+            ],
+        }
+        for model in models
+        if any(model in measures for measures in subjects.values())
+    ]
+    return {"names": list(subjects), "metrics": [charts.STYLE, charts.FIDELITY], "rows": rows}

@@ -39,7 +39,8 @@ from stylesweep.evidence import diversity, nearest_still, tiny_image
 from stylesweep.files import read_json, write_json
 from stylesweep.style_content import embed
 from stylesweep.style_content import load as load_scorer
-from stylesweep.summary import summarise
+from stylesweep.subjects import PORTRAIT
+from stylesweep.summary import by_subject, summarise
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def score_group(
     trained = training_images(still_entries)  # copies are of what a model trained on
     trained_tiny = np.stack([tiny_image(stills[i]) for i in trained])
     base_prompts = {v["name"]: v["base_prompt"] for v in variants}
+    subjects = {v["name"]: v.get("subject", PORTRAIT) for v in variants}
     names = list(base_prompts)
     prompt_features = dict(
         zip(
@@ -163,6 +165,7 @@ def score_group(
             nearest, likeness = nearest_still(tiny_image(image), trained_tiny)
             row = {
                 **entry,
+                "subject": subjects[entry["variant"]],
                 "style_csd": float(embedded["style"][i] @ style_centroid),
                 "content": None,
                 "fidelity_dino": None,
@@ -184,16 +187,23 @@ def score_group(
                 row["content"] = float(embedded["content"][i] @ reference["content"])
                 row["fidelity_dino"] = float(embedded["structure"][i] @ reference["structure"])
             scored.append(row)
-    models = summarise(scored)
+    models, per_subject = summarise(scored), by_subject(scored)
     if structures:
-        for name, spread in diversity(scored, np.concatenate(structures)).items():
+        structure = np.concatenate(structures)
+        for name, spread in diversity(scored, structure).items():
             models[name]["diversity"] = spread
+        for subject, summary in per_subject.items():
+            members = [i for i, row in enumerate(scored) if row["subject"] == subject]
+            rows = [scored[i] for i in members]
+            for name, spread in diversity(rows, structure[members]).items():
+                summary[name]["diversity"] = spread
     result = {
         "clip_model": clip_model,
         "style_model": style_model,
         "structure_model": embedder.scorer.structure_name,
         "images": scored,
         "models": models,
+        "subjects": per_subject,
     }
     write_json(out_path, result)
     return result

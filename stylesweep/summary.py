@@ -5,6 +5,7 @@ loading torch or CLIP."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from statistics import fmean, pstdev
 
 import numpy as np
 
@@ -20,27 +21,48 @@ METRICS = (
 )
 
 
+def seed_means(rows: Iterable[dict], metric: str, keys: tuple[str, ...]) -> dict[tuple, dict]:
+    """Per group of `keys`, the metric averaged over everything else, seed by seed; rows
+    without the metric (the base model's fidelity to itself) are left out.
+
+    Subjects weigh the same whatever their number of prompt variants: a seed's value is the
+    mean over subjects of each subject's mean (rows without a subject are one subject)."""
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        if row.get(metric) is not None:
+            seeds = groups.setdefault(tuple(row[k] for k in keys), {})
+            subjects = seeds.setdefault(row["seed"], {})
+            subjects.setdefault(row.get("subject"), []).append(row[metric])
+    return {
+        group: {
+            seed: fmean([fmean(values) for values in subjects.values()])
+            for seed, subjects in seeds.items()
+        }
+        for group, seeds in groups.items()
+    }
+
+
 def summarise(rows: list[dict]) -> dict[str, dict[str, dict[str, float | None]]]:
     """Per model and measure: the mean over seeds of the per-seed mean, and its spread."""
-    summary: dict = {}
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
-        summary[model] = {}
-        for metric in METRICS:
-            per_seed = [
-                np.mean(values)
-                for seed in dict.fromkeys(r["seed"] for r in mine)
-                if (
-                    values := [
-                        r[metric] for r in mine if r["seed"] == seed and r.get(metric) is not None
-                    ]
-                )
-            ]
+    summary: dict = {model: {} for model in dict.fromkeys(r["model"] for r in rows)}
+    for metric in METRICS:
+        by_model = seed_means(rows, metric, ("model",))
+        for model in summary:
+            per_seed = list(by_model.get((model,), {}).values())
             summary[model][metric] = {
-                "mean": float(np.mean(per_seed)) if per_seed else None,
-                "std": float(np.std(per_seed)) if per_seed else None,
+                "mean": fmean(per_seed) if per_seed else None,
+                "std": pstdev(per_seed) if per_seed else None,
             }
     return summary
+
+
+def by_subject(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """`summarise` per subject: {subject: {model: {measure: {mean, std}}}}."""
+    subjects = dict.fromkeys(row.get("subject") for row in rows)
+    return {
+        subject: summarise([row for row in rows if row.get("subject") == subject])
+        for subject in subjects
+    }
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:

@@ -2,7 +2,7 @@
 
 - metrics.csv: one row per image: model, run, step, subject, variant, placement, weight,
   seed, CFG scale, every score, the nearest training still.
-- summary.csv: one row per model and subject: each measure's mean and spread over seeds,
+- summary.csv: one row per model and subject, and per model over all subjects (`all`): each measure's mean and spread over seeds,
   diversity, and what disqualifies the model from the recommendation.
 """
 
@@ -12,14 +12,10 @@ import csv
 from pathlib import Path
 
 from stylesweep.charts import METRIC_LABELS, MODEL_LABELS, run_and_step
+from stylesweep.subjects import PORTRAIT
 
 IMAGE_KEYS = ("model", "run", "step", "subject", "variant", "placement", "weight", "seed",
               "cfg_scale")  # fmt: skip
-
-
-def subject_of(variant: dict) -> str:
-    """The subject a variant renders (one portrait until prompt suites name others)."""
-    return variant.get("subject", "portrait")
 
 
 def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
@@ -33,7 +29,7 @@ def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
                 "model": row["model"],
                 "run": run,
                 "step": step,
-                "subject": subject_of(variant),
+                "subject": row.get("subject", PORTRAIT),
                 "variant": row["variant"],
                 "placement": variant.get("placement", ""),
                 "weight": variant.get("weight", ""),
@@ -46,7 +42,9 @@ def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
     return table
 
 
-def summary_rows(summary: dict, flags: dict[str, list], subject: str = "portrait") -> list[dict]:
+def summary_rows(summary: dict, flags: dict[str, list], subject: str) -> list[dict]:
+    """One row per model of `summary` (the measures over `subject`: a subject's name, or
+    `all`); the flags are the model's, whatever the subject."""
     table = []
     for model, measures in summary.items():
         run, step = run_and_step(model)

@@ -130,6 +130,7 @@ def synthetic_report(
     from PIL import Image
 
     from stylesweep.files import read_json, write_json
+    from stylesweep.prompts import make_variants
     from stylesweep.report import build_report
 
     dataset = root / "dataset"
@@ -149,8 +150,7 @@ def synthetic_report(
     })  # fmt: skip
     base_prompt = f"a portrait {EVIL}"
     write_json(root / "base.json", {"prompts": [{"prompt": base_prompt, "source": "config"}]})
-    variants = [{"name": "start_w1", "placement": "start", "weight": 1.0, "negative": "",
-                 "prompt": f"vsynth, {base_prompt}", "base_prompt": base_prompt}]  # fmt: skip
+    variants = make_variants(base_prompt, "vsynth", ["start"], [1.0])
     write_json(root / "variants.json", variants)
     manifests = []
     for group in dict.fromkeys(model.split("/")[0] for model in models):

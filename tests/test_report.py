@@ -25,7 +25,7 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
     assert data["variants"][0]["prompt"] == f"vsynth, a portrait {EVIL}"  # JSON keeps the text
     axes = {axis["name"]: axis["values"] for axis in data["axes"]}
     assert axes["model"] == ["base", "te~0.1/step-2"] and axes["run"] == ["base", "te~0.1"]
-    assert axes["cfg"] == [3.0, 7.0] and axes["portrait"] == ["p1"]
+    assert axes["cfg"] == [3.0, 7.0] and axes["subject"] == ["portrait"]
     assert "tiny model" in html and "not an image file" in html
     assert html.count('<svg class="chart loss"') == 1
     weight = json.loads((index.parent / "weight.json").read_text())

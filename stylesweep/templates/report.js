@@ -26,7 +26,7 @@ for (const header of document.querySelectorAll('table.sortable th[data-sort]')) 
 // --- Grid viewer -------------------------------------------------------------------------
 const data = JSON.parse(document.getElementById('grid-data').textContent);
 const variantByName = new Map(data.variants.map(v => [v.name, v]));
-const variantOf = new Map(data.variants.map(v => [JSON.stringify([v.portrait, v.placement, v.weight]), v]));
+const variantOf = new Map(data.variants.map(v => [JSON.stringify([v.subject, v.placement, v.weight]), v]));
 const imageOf = new Map(data.images.map(im => [JSON.stringify([im.model, im.seed, im.cfg, im.variant]), im]));
 const axisByName = new Map(data.axes.map(a => [a.name, a]));
 // Axes with a single value are never worth a menu; their one value is used throughout.
@@ -65,7 +65,7 @@ const showsBase = () => [state.x, state.y, state.z].some(n => n === 'model' || n
 function find(assignment) {
   const a = assignment;
   const model = a.model !== undefined ? a.model : (a.run === 'base' ? 'base' : `${a.run}/step-${a.step}`);
-  const variant = variantOf.get(JSON.stringify([a.portrait, a.placement, a.weight]));
+  const variant = variantOf.get(JSON.stringify([a.subject, a.placement, a.weight]));
   return variant && imageOf.get(JSON.stringify([model, a.seed, a.cfg, variant.name]));
 }
 
@@ -251,7 +251,7 @@ function show(g, r, c) {
   const fields = document.getElementById('lb-fields');
   fields.replaceChildren();
   for (const [term, value] of [
-    ['seed', image.seed], ['CFG scale', image.cfg], ['variant', image.variant],
+    ['seed', image.seed], ['CFG scale', image.cfg], ['subject', variant.subject], ['variant', image.variant],
     ['key placement', variant.placement], ['key weight', variant.weight], ['file', image.full],
   ]) {
     fields.appendChild(headerCell('dt', term));
@@ -321,7 +321,7 @@ document.addEventListener('keydown', event => {
 // --- Charts: a click on a point or a cell shows the images behind it ---------------------
 // Its link, #show?model=...&seed=...&note=..., names the grid axes it fixes; the others are
 // laid out as columns, rows and a stack, and the lightbox opens on the first of its images.
-const LAYOUT = ['seed', 'cfg', 'placement', 'weight', 'portrait', 'model'];
+const LAYOUT = ['seed', 'cfg', 'placement', 'weight', 'subject', 'model'];
 
 function linkOf(anchor) {
   const href = anchor.href.baseVal ?? anchor.getAttribute('href');
