@@ -2,8 +2,9 @@
 
 - metrics.csv: one row per image: model, run, step, subject, variant, placement, weight,
   seed, CFG scale, every score, the nearest training still.
-- summary.csv: one row per model and subject, and per model over all subjects (`all`): each measure's mean and spread over seeds,
-  diversity, and what disqualifies the model from the recommendation.
+- summary.csv: one row per model and subject, and per model over all subjects (`all`):
+  each measure's mean and spread over seeds, diversity, validation loss, and what
+  disqualifies the model from the recommendation.
 """
 
 from __future__ import annotations
