@@ -260,12 +260,22 @@ def child(args: argparse.Namespace) -> dict:
         images = len(read_json(manifest)["images"])
         if side == "ours":
             stylesweep.score.load_clip = lambda name, device: clip  # loaded once, as naive's
+            # As in the workflow, the base model's score job runs first (not timed) and
+            # leaves its embeddings for the others.
+            base_embeddings = own / "base.embeddings.safetensors"
+            stylesweep.score.score_group(
+                samples_manifest=base, base_manifest=base, dataset_dir=inputs["dataset_dir"],
+                variants=variants, clip_model="bench", style_model="builtin:toy",
+                structure_model=None, out_path=own / "base.json",
+                embeddings_path=base_embeddings, device=device,
+            )  # fmt: skip
 
             def run(path: Path, out: Path) -> None:
                 stylesweep.score.score_group(
                     samples_manifest=path, base_manifest=base, dataset_dir=inputs["dataset_dir"],
                     variants=variants, clip_model="bench", style_model="builtin:toy",
-                    structure_model=None, out_path=out, device=device,
+                    structure_model=None, out_path=out, base_embeddings=base_embeddings,
+                    device=device,
                 )  # fmt: skip
         else:
 

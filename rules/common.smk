@@ -326,6 +326,20 @@ def sample_inputs(wildcards):
     }
 
 
+def score_inputs(wildcards):
+    """A run's score job compares with the base model's pictures, whose embeddings the base
+    model's own score job wrote."""
+    inputs = {
+        "samples": f"results/samples/{wildcards.group}/images.json",
+        "base": "results/samples/base/images.json",
+        "dataset": "results/dataset",
+        "variants": "results/prompts/variants.json",
+    }
+    if wildcards.group != "base":
+        inputs["base_embeddings"] = "results/scores/base.embeddings.safetensors"
+    return inputs
+
+
 def mark_stale_samples(group, models):
     """A sample job whose images, or a checkpoint they came from, are gone since (deleted by
     hand, say) must run again.

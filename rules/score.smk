@@ -1,11 +1,9 @@
 rule score:
     input:
-        samples="results/samples/{group}/images.json",
-        base="results/samples/base/images.json",
-        dataset="results/dataset",
-        variants="results/prompts/variants.json",
+        unpack(score_inputs),
     output:
-        "results/scores/{group}.json",
+        scores="results/scores/{group}.json",
+        embeddings="results/scores/{group}.embeddings.safetensors",
     log:
         "logs/score/{group}.log",
     conda:

@@ -20,6 +20,8 @@ with log_to(snakemake.log[0]):
         clip_model=snakemake.params.clip_model,
         style_model=snakemake.params.style_model,
         structure_model=snakemake.params.structure_model,
-        out_path=snakemake.output[0],
+        out_path=snakemake.output.scores,
+        embeddings_path=snakemake.output.embeddings,
+        base_embeddings=getattr(snakemake.input, "base_embeddings", None),
         device=device,
     )

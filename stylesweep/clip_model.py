@@ -67,3 +67,48 @@ def load_clip(name: str, device: str):
         )
         tokenizer = open_clip.get_tokenizer(architecture)
     return model.to(device).eval(), preprocess, tokenizer
+
+
+def transform_steps(preprocess) -> list[tuple]:
+    """A torchvision Compose as comparable values: each step's class and public settings,
+    a list and a tuple of the same numbers alike (open_clip writes the mean either way)."""
+
+    def plain(value):
+        return tuple(map(plain, value)) if isinstance(value, list | tuple) else value
+
+    return [
+        (type(step).__name__, sorted((k, plain(v)) for k, v in vars(step).items()
+                                     if not k.startswith("_") and k != "training"))
+        for step in getattr(preprocess, "transforms", [preprocess])
+    ]  # fmt: skip
+
+
+# open_clip's image transform for evaluation (image_transform_v2, resize_mode "shortest").
+CLIP_STEPS = ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]
+
+
+def preprocess_batch(preprocess, images: list) -> torch.Tensor:
+    """PIL images through an open_clip `preprocess`, stacked into one batch.
+
+    RGB pictures already at the size it resizes and crops to (the demo's renders) need only
+    its last two steps, to a tensor and normalised; they are done here on the whole batch at
+    once, the same arithmetic in the same order as torchvision's per-image steps (the same
+    floats: tests/test_score.py). At 64 px, torchvision's per-image calls cost more than the
+    scorer's forward pass. Any other picture takes `preprocess` itself."""
+    import numpy as np
+
+    steps = getattr(preprocess, "transforms", [])
+    if [type(step).__name__ for step in steps] == CLIP_STEPS and images:
+        resize, crop, _, _, normalize = steps
+        side = resize.size if isinstance(resize.size, int) else None
+        if (
+            side is not None
+            and tuple(crop.size) == (side, side)
+            and all(image.size == (side, side) and image.mode == "RGB" for image in images)
+        ):
+            pixels = torch.from_numpy(np.stack([np.asarray(image) for image in images]))
+            batch = pixels.permute(0, 3, 1, 2).contiguous().float().div(255)
+            mean = torch.as_tensor(normalize.mean, dtype=batch.dtype).view(1, -1, 1, 1)
+            std = torch.as_tensor(normalize.std, dtype=batch.dtype).view(1, -1, 1, 1)
+            return batch.sub_(mean).div_(std)
+    return torch.stack([preprocess(image) for image in images])

@@ -445,8 +445,9 @@ def build_report(
         [
             row
             for subject, measures in [(ALL_SUBJECTS, summary), *subjects.items()]
-            for row in summary_rows({m: measures[m] for m in models if m in measures}, marked,
-                                    subject)  # fmt: skip
+            for row in summary_rows(
+                {m: measures[m] for m in models if m in measures}, marked, subject
+            )
         ],
     )
     decision["subjects"] = subject_table(models, subjects)

@@ -24,19 +24,20 @@ standard deviation over seeds are reported, so one lucky seed does not decide.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from skimage.metrics import structural_similarity
+from scipy.ndimage import uniform_filter
 from tqdm import tqdm
 
-from stylesweep.clip_model import load_clip
+from stylesweep.clip_model import load_clip, preprocess_batch, transform_steps
 from stylesweep.dataset import training_images
 from stylesweep.evidence import diversity, nearest_still, tiny_image
-from stylesweep.files import read_json, write_json
+from stylesweep.files import read_json, read_safetensors, write_json, write_safetensors
 from stylesweep.style_content import embed
 from stylesweep.style_content import load as load_scorer
 from stylesweep.subjects import PORTRAIT
@@ -67,6 +68,27 @@ def text_features(model, tokenizer, texts: list[str], device: str) -> torch.Tens
     return features / features.norm(dim=-1, keepdim=True)
 
 
+def ssim_batch(images: np.ndarray, references: np.ndarray, data_range: float = 255) -> np.ndarray:
+    """SSIM of each grey image (N x H x W) with its reference: skimage's
+    `structural_similarity` with its defaults (7 px uniform window, sample covariance, the
+    border cropped), the same formula over the whole stack at once. skimage's call costs
+    ten Python-level filter passes per image, most of the scoring time at 64 px;
+    tests/test_score.py holds this to skimage within 1e-9."""
+    window, pad = 7, 3
+    covariance = window**2 / (window**2 - 1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return uniform_filter(values, size=(1, window, window))
+
+    mx, my = mean(images), mean(references)
+    vx = covariance * (mean(images * images) - mx * mx)
+    vy = covariance * (mean(references * references) - my * my)
+    vxy = covariance * (mean(images * references) - mx * my)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return ssim[:, pad:-pad, pad:-pad].mean(axis=(1, 2))
+
+
 def load_rgb(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
@@ -84,15 +106,37 @@ class Embedder:
 
     def __init__(self, clip, preprocess, scorer, device: str):
         self.clip, self.preprocess, self.scorer, self.device = clip, preprocess, scorer, device
-        self.shared = repr(preprocess) == repr(scorer.preprocess)
+        self.shared = transform_steps(preprocess) == transform_steps(scorer.preprocess)
 
     @torch.no_grad()
     def __call__(self, images: list[Image.Image]) -> tuple[torch.Tensor, dict]:
         """(CLIP features, the scorer's embeddings as numpy arrays)."""
-        batch = torch.stack([self.preprocess(image) for image in images])
+        batch = preprocess_batch(self.preprocess, images)
         found = embed(self.scorer, images, self.device, batch if self.shared else None)
         features = image_features(self.clip, batch, self.device)
         return features, {kind: values.numpy() for kind, values in found.items()}
+
+
+def write_embeddings(path: str | Path, rows: list[dict], embedded: dict[str, list]) -> Path:
+    """Every image's scorer embeddings (`style`, `content`, `structure`, one row each, in the
+    order of `rows`), with the (model, variant, seed, CFG scale) of each row as metadata: the
+    base model's let every other score job compare with it without embedding it again."""
+    tensors = {
+        kind: torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(0)
+        for kind, parts in embedded.items()
+    }
+    keys = [[row["model"], *recipe(row)] for row in rows]
+    return write_safetensors(path, tensors, {"images": json.dumps(keys)})
+
+
+def read_embeddings(path: str | Path) -> dict[tuple, dict[str, np.ndarray]]:
+    """write_embeddings' file as {recipe: {kind: embedding}}."""
+    tensors, metadata = read_safetensors(path)
+    arrays = {kind: values.numpy() for kind, values in tensors.items()}
+    return {
+        tuple(key[1:]): {kind: values[i] for kind, values in arrays.items()}
+        for i, key in enumerate(json.loads(metadata["images"]))
+    }
 
 
 def in_batches(images: list, size: int):
@@ -110,10 +154,14 @@ def score_group(
     style_model: str,
     structure_model: str | None,
     out_path: str | Path,
+    embeddings_path: str | Path | None = None,
+    base_embeddings: str | Path | None = None,
     device: str = "cpu",
     batch_size: int = 32,
 ) -> dict:
-    """Score every image of one sample job (a run, or the base model); write out_path."""
+    """Score every image of one sample job (a run, or the base model); write out_path, and
+    the images' embeddings to embeddings_path. `base_embeddings`: the base model's score
+    job's embeddings file, read instead of embedding its pictures again."""
     dataset_dir = Path(dataset_dir)
     model, preprocess, tokenizer = load_clip(clip_model, device)
     embedder = Embedder(
@@ -140,26 +188,34 @@ def score_group(
         )
     )
 
-    # The base model's picture of each recipe: its grey levels and embeddings, once.
+    # The base model's picture of each recipe: its grey levels and embeddings, once (read
+    # from the base model's score job where it ran; the scorer alone embeds any other).
     root, base_root = Path(samples_manifest).parent, Path(base_manifest).parent
     entries = read_json(samples_manifest)["images"]
     wanted = {recipe(e) for e in entries if e["model"] != "base"}
     base_entries = [e for e in read_json(base_manifest)["images"] if recipe(e) in wanted]
+    stored = read_embeddings(base_embeddings) if base_embeddings and wanted else {}
     base: dict[tuple, dict] = {}
     for batch in in_batches(base_entries, batch_size):
         images = [load_rgb(base_root / e["file"]) for e in batch]
-        _, found = embedder(images)
-        for i, (entry, image) in enumerate(zip(batch, images, strict=True)):
+        missing = [i for i, e in enumerate(batch) if recipe(e) not in stored]
+        if missing:
+            found = embed(embedder.scorer, [images[i] for i in missing], device)
+            for row, i in enumerate(missing):
+                stored[recipe(batch[i])] = {k: v[row].numpy() for k, v in found.items()}
+        for entry, image in zip(batch, images, strict=True):
             base[recipe(entry)] = {
                 "grey": np.asarray(image.convert("L"), dtype=np.float64),
-                **{kind: values[i] for kind, values in found.items()},
+                **stored[recipe(entry)],
             }
 
-    scored, structures = [], []
+    scored, kept = [], {"style": [], "content": [], "structure": []}
     for batch in tqdm(list(in_batches(entries, batch_size)), desc="scoring", unit="batch"):
         images = [load_rgb(root / e["file"]) for e in batch]
         features, embedded = embedder(images)
-        structures.append(embedded["structure"])
+        for kind, parts in kept.items():
+            parts.append(embedded[kind])
+        compared = []  # (row, its grey levels): SSIM against the base picture, batch by batch
         for i, (entry, image, feature) in enumerate(zip(batch, images, features, strict=True)):
             pixels = np.asarray(image)
             nearest, likeness = nearest_still(tiny_image(image), trained_tiny)
@@ -180,16 +236,18 @@ def score_group(
             }
             reference = base.get(recipe(entry)) if entry["model"] != "base" else None
             if reference is not None:
-                grey = np.asarray(image.convert("L"), dtype=np.float64)
-                row["fidelity_base"] = float(
-                    structural_similarity(grey, reference["grey"], data_range=255)
-                )
+                compared.append((row, np.asarray(image.convert("L"), dtype=np.float64)))
                 row["content"] = float(embedded["content"][i] @ reference["content"])
                 row["fidelity_dino"] = float(embedded["structure"][i] @ reference["structure"])
             scored.append(row)
+        if compared:
+            greys = np.stack([grey for _, grey in compared])
+            references = np.stack([base[recipe(row)]["grey"] for row, _ in compared])
+            for (row, _), value in zip(compared, ssim_batch(greys, references), strict=True):
+                row["fidelity_base"] = float(value)
     models, per_subject = summarise(scored), by_subject(scored)
-    if structures:
-        structure = np.concatenate(structures)
+    if scored:
+        structure = np.concatenate(kept["structure"])
         for name, spread in diversity(scored, structure).items():
             models[name]["diversity"] = spread
         for subject, summary in per_subject.items():
@@ -205,5 +263,7 @@ def score_group(
         "models": models,
         "subjects": per_subject,
     }
+    if embeddings_path:
+        write_embeddings(embeddings_path, scored, kept)
     write_json(out_path, result)
     return result

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from stylesweep.clip_model import preprocess_batch
 from stylesweep.sources import BUILTIN_MODELS, CSD_FILE, CSD_REPO
 
 DINO_REPO = "facebook/dinov2-base"
@@ -208,7 +209,7 @@ def embed(
     class token, or the scorer's pooled feature). `batch`: the images already through the
     scorer's preprocessing (the CLIP's, where the two agree)."""
     if batch is None:
-        batch = torch.stack([scorer.preprocess(image) for image in images])
+        batch = preprocess_batch(scorer.preprocess, images)
     feature, content, style = scorer.model(batch.to(device))
     if scorer.structure is not None:
         model, processor = scorer.structure

@@ -47,7 +47,7 @@ def resolve_subjects(value: str | dict[str, str] | None) -> dict[str, str]:
         if value not in SUITES:
             raise SubjectError(
                 f"unknown subject suite {value!r}: use {', '.join(SUITES)}, or map names to "
-                "prompts (house: \"photo of a house, blue sky\")"
+                'prompts (house: "photo of a house, blue sky")'
             )
         return dict(SUITES[value])
     for name, prompt in value.items():

@@ -67,7 +67,9 @@ def small_config() -> dict:
     config["train"].update(max_steps=4, checkpoint_every=2)
     config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
     config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
-    config["prompts"].update(placements=["start", "end"], weights=[1.0, 1.2])
+    config["prompts"].update(
+        placements=["start", "end"], weights=[1.0, 1.2], subjects={"house": "a house, blue sky"}
+    )
     config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
     config["animate"]["animations"]["drift"].update(
         models={0: "te~0.25/step-2", 2: "te~0.25/step-4"}, max_frames=4, steps=4
@@ -122,16 +124,19 @@ def synthetic_report(
     models: tuple[str, ...] = ("base", "te~0.1/step-2"),
     seeds: tuple[int, ...] = (1, 2),
     cfg_scales: tuple[float, ...] = (3.0, 7.0),
+    subjects: dict[str, str] | None = None,
     **options,
 ) -> Path:
     """A report of two models, two seeds and two CFG scales (unless told other ones, of a
     single run), with a script tag in every text a user controls: the title, the base
-    prompt, the key and a still's file name."""
+    prompt, the key and a still's file name. With `subjects`, each is rendered beside the
+    portrait, its style score raised by 0.5 for trained models."""
     from PIL import Image
 
     from stylesweep.files import read_json, write_json
     from stylesweep.prompts import make_variants
     from stylesweep.report import build_report
+    from stylesweep.summary import by_subject
 
     dataset = root / "dataset"
     dataset.mkdir(parents=True)
@@ -150,21 +155,22 @@ def synthetic_report(
     })  # fmt: skip
     base_prompt = f"a portrait {EVIL}"
     write_json(root / "base.json", {"prompts": [{"prompt": base_prompt, "source": "config"}]})
-    variants = make_variants(base_prompt, "vsynth", ["start"], [1.0])
+    variants = make_variants(base_prompt, "vsynth", ["start"], [1.0], subjects=subjects)
     write_json(root / "variants.json", variants)
     manifests = []
     for group in dict.fromkeys(model.split("/")[0] for model in models):
         folder = root / "samples" / group
         images = []
-        for model, seed, cfg in itertools.product(models, seeds, cfg_scales):
+        for model, seed, cfg, variant in itertools.product(models, seeds, cfg_scales, variants):
             if model.split("/")[0] == group:
                 step = model.partition("/")[2]
-                name = f"{step + '/' if step else ''}start_w1/seed{seed}_cfg{cfg:g}_x.png"
+                name = f"{step + '/' if step else ''}{variant['name']}/seed{seed}_cfg{cfg:g}_x.png"
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 colour = (seed * 50, int(cfg) * 20, 100 if model == "base" else 200)
                 Image.new("RGB", (size, size), colour).save(folder / name)
-                images.append({"model": model, "model_hash": "f" * 64, "variant": "start_w1",
-                               "seed": seed, "cfg_scale": cfg, "file": name})  # fmt: skip
+                images.append({"model": model, "model_hash": "f" * 64, "seed": seed,
+                               "variant": variant["name"], "cfg_scale": cfg,
+                               "file": name})  # fmt: skip
         write_json(folder / "images.json", {"images": images})
         manifests.append(folder / "images.json")
     (root / "loss.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
@@ -173,10 +179,13 @@ def synthetic_report(
     for manifest in manifests:
         for image in read_json(manifest)["images"]:
             fidelity = None if image["model"] == "base" else 1.1 - 0.5 * image["seed"]
+            subject = next(v["subject"] for v in variants if v["name"] == image["variant"])
             style = 0.2 * image["seed"] + image["cfg_scale"] / 100
-            rows.append({**image, "style_colour": style, "style_csd": style, "style_clip": 0.5,
-                         "fidelity_prompt": 0.5, "fidelity_base": fidelity, "content": fidelity,
-                         "fidelity_dino": fidelity, "still_likeness": 0.1,
+            if subject != "portrait" and image["model"] != "base":
+                style += 0.5
+            rows.append({**image, "subject": subject, "style_colour": style, "style_csd": style,
+                         "style_clip": 0.5, "fidelity_prompt": 0.5, "fidelity_base": fidelity,
+                         "content": fidelity, "fidelity_dino": fidelity, "still_likeness": 0.1,
                          "nearest_still": "a.png"})  # fmt: skip
     write_json(root / "scores.json", {"images": rows, "models": {
         model: {k: metrics for k in ("style_colour", "style_csd", "style_clip", "fidelity_prompt",
@@ -185,7 +194,7 @@ def synthetic_report(
         | {k: {"mean": None, "std": None} if model == "base" else metrics
            for k in ("fidelity_base", "content", "fidelity_dino")}
         for model in models
-    }})  # fmt: skip
+    }, "subjects": by_subject(rows)})  # fmt: skip
     last = max(int(model.rpartition("-")[2]) for model in models if model != "base")
     run = {"method": "dreambooth", "key": EVIL, "max_steps": last, "checkpoint_every": 2}
     sample = {"cfg_scales": list(cfg_scales), "seeds": list(seeds), "sampler": "Euler a",

@@ -89,8 +89,17 @@ def test_any_still_file_name_works(tmp_path):
             lambda c: c["dataset"].update(validation_count=-1),
             "config key 'dataset.validation_count'",
         ),
+        (
+            lambda c: c["prompts"].update(subjects="builtin:sdxl"),
+            "config key 'prompts.subjects': unknown subject suite 'builtin:sdxl': use "
+            "builtin:sd15, builtin:toy, or map names to prompts",
+        ),
+        (
+            lambda c: c["prompts"].update(subjects={"all": "a house"}),
+            "config key 'prompts.subjects': subject name 'all' is taken",
+        ),
     ],
-    ids=["seeds", "weights", "builtin", "scorer", "uncached", "validation"],
+    ids=["seeds", "weights", "builtin", "scorer", "uncached", "validation", "suite", "subject"],
 )
 def test_config_mistakes_are_named_before_any_job(tmp_path, monkeypatch, edit, message):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))

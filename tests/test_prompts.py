@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from stylesweep.prompts import (
@@ -9,6 +11,7 @@ from stylesweep.prompts import (
     make_variants,
     parse_emphasis,
 )
+from stylesweep.subjects import SD15_SUBJECTS, TOY_SUBJECTS, SubjectError, resolve_subjects
 
 
 @pytest.mark.parametrize(
@@ -130,3 +133,48 @@ def test_several_base_prompts_get_numbered_variants():
     variants = make_variants(["a b, c d", "e f, g h"], "vsynth", ["end"], [1.0, 1.2])
     assert [v["name"] for v in variants] == ["p1_end_w1", "p1_end_w1.2", "p2_end_w1", "p2_end_w1.2"]
     assert variants[3]["prompt"] == "e f, g h, (vsynth:1.2)"
+
+
+def test_subjects_get_the_key_at_every_placement_with_their_own_weights():
+    variants = make_variants(
+        "a b, c d", "vsynth", ["start", "end"], [1.0, 1.3],
+        subjects={"still life": "e f, g h"}, subject_weights=[1.0],
+    )  # fmt: skip
+    assert [(v["name"], v["subject"]) for v in variants] == [
+        ("start_w1", "portrait"), ("start_w1.3", "portrait"),
+        ("end_w1", "portrait"), ("end_w1.3", "portrait"),
+        ("still-life_start_w1", "still life"), ("still-life_end_w1", "still life"),
+    ]  # fmt: skip
+    assert variants[-1]["prompt"] == "e f, g h, vsynth"
+    assert variants[-1]["base_prompt"] == "e f, g h"
+    # without their own weights, subjects take the portrait's
+    assert len(make_variants("a", "k", ["end"], [1.0, 1.3], subjects={"house": "h"})) == 4
+    several = make_variants(["a", "b"], "k", ["end"], [1.0], subjects={"house": "h"})
+    assert [v["subject"] for v in several] == ["portrait 1", "portrait 2", "house"]
+
+
+def test_subject_suites_and_the_names_a_subject_cannot_take():
+    assert list(resolve_subjects("builtin:toy")) == ["house", "landscape", "still life"]
+    assert list(resolve_subjects("builtin:sd15")) == [
+        "person", "animal", "building", "landscape", "object",
+    ]  # fmt: skip
+    assert resolve_subjects(None) == {} == resolve_subjects({})
+    with pytest.raises(SubjectError, match="unknown subject suite 'builtin:sdxl'"):
+        resolve_subjects("builtin:sdxl")
+    for bad, reason in [
+        ({"portrait 2": "x"}, "taken"), ({"All": "x"}, "taken"), ({"!!": "x"}, "no letter"),
+        ({"a b": "x", "a-b": "y"}, "repeat"), ({"house": " "}, "empty prompt"),
+    ]:  # fmt: skip
+        with pytest.raises(SubjectError, match=reason):
+            resolve_subjects(bad)
+
+
+def test_the_toy_subjects_speak_the_toy_worlds_words_and_have_a_middle():
+    from stylesweep.toy import world
+
+    known = world.words()
+    for name, prompt in resolve_subjects("builtin:toy").items():
+        unknown = set(re.findall(r"[a-z]+", prompt.lower())) - known
+        assert not unknown, f"{name}: {unknown}"
+    for prompt in [*TOY_SUBJECTS.values(), *SD15_SUBJECTS.values()]:
+        assert prompt.count(",") >= 1  # the key's middle placement falls between phrases

@@ -1,6 +1,8 @@
+import csv
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from stylesweep.report import make_thumbnails, split_at_seed, thumb_path
@@ -155,3 +157,30 @@ def test_thumbnails_are_made_once_per_sample_job_and_linked_into_the_report(tmp_
         group, file = record["full"].split("/", 2)[1:]
         made_here = tmp_path / "thumbnails" / group / Path(file).with_suffix(".webp")
         assert (index.parent / thumb_path(record)).samefile(made_here)
+
+
+def test_each_subject_gets_its_column_row_and_axis_and_the_decision_weighs_them_alike(tmp_path):
+    index = synthetic_report(tmp_path, subjects={"house": "a house, blue sky"})
+    html = index.read_text()
+    data = grid_data(html)
+    axes = {axis["name"]: axis["values"] for axis in data["axes"]}
+    assert axes["subject"] == ["portrait", "house"]
+    assert len(data["images"]) == 2 * 2 * 2 * 2  # models x seeds x CFG scales x subjects
+    assert [v["subject"] for v in data["variants"]] == ["portrait", "house"]
+    assert "over all 2 subjects, each weighing the same" in html
+    table = html[
+        html.index('id="subject-table"') : html.index("</table>", html.index('id="subject-table"'))
+    ]
+    assert "house: style (CSD)" in table and "portrait: content kept" in table
+    assert '<svg class="chart subjects"' in html
+    with open(index.parent / "summary.csv", newline="") as handle:
+        summary = {(row["model"], row["subject"]): row for row in csv.DictReader(handle)}
+    assert set(summary) == {(m, s) for m in ("base", "te~0.1/step-2")
+                            for s in ("all", "portrait", "house")}  # fmt: skip
+    trained = "te~0.1/step-2"
+    house = float(summary[(trained, "house")]["style_csd_mean"])
+    portrait = float(summary[(trained, "portrait")]["style_csd_mean"])
+    assert house == pytest.approx(portrait + 0.5)  # conftest: the house takes more style
+    with open(index.parent / "metrics.csv", newline="") as handle:
+        subjects = [row["subject"] for row in csv.DictReader(handle)]
+    assert subjects.count("house") == subjects.count("portrait") == 8

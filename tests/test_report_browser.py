@@ -81,16 +81,20 @@ def test_demo_report_loads_every_image_and_switches_axes(finished, open_page):
     index = finished / "results" / "report" / "index.html"
     page = open_page(index)
     assert load_every_image(page) == []
-    # Every image of the sweep, grid by grid: CFG as a stack, every placement and weight.
+    # Every image of the sweep, grid by grid: CFG as a stack, every subject, placement and
+    # weight (the house is rendered at weight 1 only: prompts.subject_weights).
     page.select_option("#axis-z", "cfg")
     seen = set()
-    for placement in range(2):
-        for weight in range(2):
-            page.select_option("#fixed-placement", str(placement))
-            page.select_option("#fixed-weight", str(weight))
-            assert load_every_image(page) == []
-            seen.update(grid_sources(page))
-    assert len(seen) == 5 * 2 * 2 * 2 * 2  # models x seeds x CFG x placements x weights
+    for subject in range(2):
+        for placement in range(2):
+            for weight in range(2):
+                page.select_option("#fixed-subject", str(subject))
+                page.select_option("#fixed-placement", str(placement))
+                page.select_option("#fixed-weight", str(weight))
+                assert load_every_image(page) == []
+                seen.update(grid_sources(page))
+    # models x seeds x CFG x placements x (the portrait's 2 weights + the house's 1)
+    assert len(seen) == 5 * 2 * 2 * 2 * (2 + 1)
     page.select_option("#axis-z", "")
 
     headers = page.eval_on_selector_all("#grid-view th", "els => els.map(e => e.textContent)")

@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import stylesweep.score
 from stylesweep.files import write_json
-from stylesweep.score import colour_histogram, score_group
-from stylesweep.summary import flags, pareto_front, recommend, summarise
+from stylesweep.score import colour_histogram, read_embeddings, score_group, ssim_batch
+from stylesweep.summary import by_subject, flags, pareto_front, recommend, summarise
 
 
 def test_colour_histograms_compare_colour_distributions():
@@ -56,7 +58,20 @@ def test_summary_is_over_seeds_so_one_lucky_seed_shows_as_spread():
     assert summary["fidelity_base"] == {"mean": None, "std": None}
 
 
-def test_score_group_measures_every_image(tmp_path):
+def test_subjects_weigh_the_same_whatever_their_number_of_variants():
+    rows = [{"model": "m", "seed": seed, "subject": "portrait", "variant": v, "style_csd": 0.2}
+            for seed in (1, 2) for v in "abc"]  # fmt: skip
+    rows += [{"model": "m", "seed": seed, "subject": "house", "variant": "h", "style_csd": value}
+             for seed, value in ((1, 0.8), (2, 0.6))]  # fmt: skip
+    overall = summarise(rows)["m"]["style_csd"]
+    assert overall == {"mean": pytest.approx(0.45), "std": pytest.approx(0.05)}  # by image: 0.325
+    apart = by_subject(rows)
+    assert list(apart) == ["portrait", "house"]
+    assert apart["portrait"]["m"]["style_csd"] == {"mean": pytest.approx(0.2), "std": 0}
+    assert apart["house"]["m"]["style_csd"]["mean"] == pytest.approx(0.7)
+
+
+def test_score_group_measures_every_image(tmp_path, monkeypatch):
     dataset = tmp_path / "dataset"
     dataset.mkdir()
     for i in range(3):
@@ -100,3 +115,56 @@ def test_score_group_measures_every_image(tmp_path):
                        dataset_dir=dataset, variants=variants, **models,
                        out_path=tmp_path / "base.json")  # fmt: skip
     assert all(r["fidelity_base"] is None and r["content"] is None for r in base["images"])
+    assert all(r["subject"] == "portrait" for r in base["images"])  # variants without subjects
+
+    # The base model's job writes its embeddings; a run's job reads them instead of
+    # embedding the base pictures again, and scores alike.
+    score_group(samples_manifest=manifests["base"], base_manifest=manifests["base"],
+                dataset_dir=dataset, variants=variants, **models, out_path=tmp_path / "base.json",
+                embeddings_path=tmp_path / "base.safetensors")  # fmt: skip
+    stored = read_embeddings(tmp_path / "base.safetensors")
+    assert set(stored) == {("v", 1, 5.0), ("v", 2, 5.0)}
+    assert set(stored[("v", 1, 5.0)]) == {"style", "content", "structure"}
+    embedded = []
+    original = stylesweep.score.embed
+    monkeypatch.setattr(stylesweep.score, "embed", lambda s, images, *a, **k: embedded.append(
+        len(images)) or original(s, images, *a, **k))  # fmt: skip
+    again = score_group(samples_manifest=manifests["run/step-2"], base_manifest=manifests["base"],
+                        dataset_dir=dataset, variants=variants, **models,
+                        out_path=tmp_path / "again.json",
+                        base_embeddings=tmp_path / "base.safetensors")  # fmt: skip
+    assert embedded == [3, 2]  # the stills, the run's pictures; not the base pictures again
+    for first, second in zip(result["images"], again["images"], strict=True):
+        for measure in ("content", "fidelity_dino", "style_csd", "fidelity_base"):
+            assert second[measure] == pytest.approx(first[measure], abs=1e-5), measure
+
+
+def test_batched_ssim_is_skimages_structural_similarity():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (4, 64, 48))
+    references = np.clip(images + rng.normal(0, 40, images.shape), 0, 255)
+    references[0] = images[0]  # the same picture: 1
+    found = ssim_batch(images, references)
+    for image, reference, value in zip(images, references, found, strict=True):
+        assert value == pytest.approx(
+            structural_similarity(image, reference, data_range=255), abs=1e-9
+        )
+    assert found[0] == pytest.approx(1.0)
+
+
+def test_a_batch_of_pictures_at_the_scorers_size_is_preprocessed_to_the_same_floats():
+    from stylesweep.clip_model import preprocess_batch
+    from stylesweep.style_content import load
+
+    preprocess = load("builtin:toy", None, "cpu").preprocess
+    rng = np.random.default_rng(5)
+    same_size = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+                 for _ in range(3)]  # fmt: skip
+    expected = torch.stack([preprocess(image) for image in same_size])
+    assert torch.equal(preprocess_batch(preprocess, same_size), expected)
+    # larger pictures, or another mode, take torchvision's own steps
+    other = [same_size[0].resize((96, 96)), same_size[1].convert("L")]
+    expected = torch.stack([preprocess(image) for image in other])
+    assert torch.equal(preprocess_batch(preprocess, other), expected)

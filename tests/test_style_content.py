@@ -172,6 +172,12 @@ def test_diversity_is_the_seeds_mean_distance_per_recipe():
     assert found["varied"]["mean"] == pytest.approx(1.0)
     assert found["collapsed"]["mean"] == pytest.approx(0.0)
     assert mean_pairwise_distance(structure[:1]) is None
+    # subjects weigh the same: one varied recipe of the house, two collapsed of the portrait
+    rows = [{"model": "m", "subject": subject, "variant": variant, "cfg_scale": 7, "seed": s}
+            for subject, variant in (("house", "h"), ("portrait", "a"), ("portrait", "b"))
+            for s in (1, 2)]  # fmt: skip
+    structure = np.array([[1.0, 0.0], [0.0, 1.0]] + [[1.0, 0.0]] * 4)
+    assert diversity(rows, structure)["m"]["mean"] == pytest.approx(0.5)  # not 1/3
 
 
 def test_the_report_tables_hold_one_row_per_image_and_per_model(tmp_path):
@@ -186,7 +192,11 @@ def test_the_report_tables_hold_one_row_per_image_and_per_model(tmp_path):
             "nearest_still"} <= set(metrics[0])  # fmt: skip
     assert float(metrics[0]["style_csd"]) >= 0
     models = {row["model"] for row in metrics}
-    assert sorted(row["model"] for row in summary) == sorted(models)
+    for subject in ("all", "portrait"):  # every subject together, then each apart
+        assert sorted(row["model"] for row in summary if row["subject"] == subject) == sorted(
+            models
+        )
+    assert len(summary) == 2 * len(models)
     assert {"style_csd_mean", "content_std", "diversity_mean", "flags"} <= set(summary[0])
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stylesweep.subjects import TOY_SUBJECTS
+
 from .conftest import REPO, snakemake, write_config
 
 PRIOR_RUN = {"prior_loss_weight": 1.0, "text_encoder_fraction": 0.1}
@@ -38,11 +40,19 @@ def demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def images(demo) -> list[dict]:
+def every_subject(demo) -> list[dict]:
+    """Every image's scores: the portrait's and the other subjects' (prompts.subjects)."""
     found = []
     for path in sorted((demo / "results" / "scores").glob("*.json")):
         found.extend(json.loads(path.read_text())["images"])
+    assert {image["subject"] for image in found} == {"portrait", *TOY_SUBJECTS}
     return found
+
+
+@pytest.fixture(scope="module")
+def images(every_subject) -> list[dict]:
+    """The portrait's images: the blog's findings are about the portrait."""
+    return [image for image in every_subject if image["subject"] == "portrait"]
 
 
 def style(image: dict) -> float:
@@ -211,6 +221,20 @@ def test_content_kept_falls_with_steps_and_strength(images):
     assert last < first
     weakest = mean(images, content, model="te~0.05/step-40")
     assert mean(images, content, model="te~0.2/step-40") < weakest
+
+
+def test_the_style_carries_to_the_subjects_the_stills_never_showed(every_subject):
+    """On each of the toy world's other subjects (house, landscape, still life), the
+    DreamBooth runs' style (CSD) rises from step 20 to step 40, and the trained models are
+    more styled than the base model."""
+    for subject in TOY_SUBJECTS:
+        mine = [image for image in every_subject if image["subject"] == subject]
+        first = mean(mine, csd, model=lambda m: dreambooth(m) and step(m) == 20)
+        last = mean(mine, csd, model=lambda m: dreambooth(m) and step(m) == 40)
+        assert last > first, (subject, first, last)
+        base = mean(mine, csd, model="base")
+        trained = mean(mine, csd, model=lambda m: m != "base" and "prior" not in m)
+        assert trained > base, (subject, base, trained)
 
 
 def test_the_validation_loss_differs_between_base_and_trained_models(demo):

@@ -23,6 +23,8 @@ from stylesweep.plan.memory import (
 )
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
+from stylesweep.prompts import make_variants
+from stylesweep.subjects import resolve_subjects
 from stylesweep.sweep import expand_runs, model_names
 
 
@@ -78,8 +80,15 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
     prompts = config["prompts"]
     bases = prompts["base_prompt"] if isinstance(prompts["base_prompt"], list) else [None]
     portraits = prompts["portrait"] if isinstance(prompts["portrait"], list) else [None]
-    variants = (
-        max(len(bases), len(portraits)) * len(prompts["placements"]) * len(prompts["weights"])
+    variants = len(
+        make_variants(
+            ["base prompt"] * max(len(bases), len(portraits)),
+            key=config["train"]["key"],
+            placements=prompts["placements"],
+            weights=prompts["weights"],
+            subjects=resolve_subjects(prompts["subjects"]),
+            subject_weights=prompts["subject_weights"],
+        )
     )
     sample = config["sample"]
     models = model_names(runs)
