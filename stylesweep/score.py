@@ -46,6 +46,7 @@ from stylesweep.summary import by_subject, summarise
 log = logging.getLogger(__name__)
 
 BINS = 8
+SCORE_BATCH = 32  # pictures through the models at once
 
 
 def colour_histogram(pixels: np.ndarray) -> np.ndarray:
@@ -157,7 +158,7 @@ def score_group(
     embeddings_path: str | Path | None = None,
     base_embeddings: str | Path | None = None,
     device: str = "cpu",
-    batch_size: int = 32,
+    batch_size: int = SCORE_BATCH,
 ) -> dict:
     """Score every image of one sample job (a run, or the base model); write out_path, and
     the images' embeddings to embeddings_path. `base_embeddings`: the base model's score

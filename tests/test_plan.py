@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from stylesweep.config import load_schema, train_keys, workflow_config
-from stylesweep.plan import make_plan, preflight
+from stylesweep.plan import GIB, make_plan, preflight
 from stylesweep.plan.disk import checkpoint_bytes, state_bytes
 from stylesweep.plan.memory import measure_activations, sampling_memory, training_memory
 from stylesweep.plan.tensors import component_tables, safetensors_bytes
@@ -123,6 +123,25 @@ def test_preflight_refuses_when_results_lack_the_space(tmp_path, monkeypatch):
     assert "still to write" in preflight(plan, tmp_path / "results")
 
 
+def test_the_score_jobs_weights_are_its_models_parameters_in_fp32(tmp_path):
+    from transformers import Dinov2Config, Dinov2Model
+
+    from stylesweep.clip_model import load_clip
+    from stylesweep.plan.scoring import scoring_memory
+    from stylesweep.style_content import load
+
+    config = Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                          intermediate_size=64, patch_size=14)  # fmt: skip
+    Dinov2Model(config).save_pretrained(tmp_path / "dino")
+    memory = scoring_memory("builtin:toy", "builtin:toy", str(tmp_path / "dino"))
+    clip, _, _ = load_clip("builtin:toy", "cpu")
+    scorer = load("builtin:toy", None, "cpu").model
+    dino = Dinov2Model(config)
+    count = sum(p.numel() for m in (clip, scorer, dino) for p in m.parameters())
+    assert memory.weights == 4 * count
+    assert memory.activations > 0 and memory.gradients == memory.optimizer == 0
+
+
 def test_the_cli_prints_json_and_names_settings_that_fit(tmp_path):
     blog = REPO / "examples" / "blog-sd15-t4.yaml"
     fp32 = tmp_path / "fp32.yaml"
@@ -137,7 +156,10 @@ def test_the_cli_prints_json_and_names_settings_that_fit(tmp_path):
     plan = json.loads(out.stdout)
     assert set(plan["runs"]) == {"te~0.05", "te~0.1", "te~0.15", "te~0.2"}
     assert all(r["train_steps"] == 6000 for r in plan["runs"].values())
-    assert plan["images"] == 13 * 6 * 4 * 2
+    # models x (the portrait's 6 variants + 5 subjects x 3 placements) x seeds x CFG scales
+    assert plan["images"] == 13 * (6 + 5 * 3) * 4 * 2
+    # fp32 ViT-L-14 (428 M), CSD-ViT-L (305 M) and DINOv2-base (86 M), and CUDA's overhead
+    assert 3.9 * GIB < plan["score_gpu_memory_bytes"] < 4.2 * GIB
     text = subprocess.run(run + [str(blog), str(fp32), "--gpu-memory", "16"], capture_output=True,
                           text=True, env=env, check=True).stdout  # fmt: skip
     assert "DOES NOT FIT" in text and "it needs" in text and "train.gradient_checkpointing" in text

@@ -21,6 +21,7 @@ from stylesweep.plan.memory import (
     sampling_memory,
     training_memory,
 )
+from stylesweep.plan.scoring import scoring_memory
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
 from stylesweep.prompts import make_variants
@@ -35,7 +36,7 @@ class Plan:
     counts: dict[str, int]
     items: list[Item]
     transient: int  # more bytes on disk for a while during training (resume states)
-    memory: dict[str, Memory] = field(default_factory=dict)  # runs, and "sample"
+    memory: dict[str, Memory] = field(default_factory=dict)  # runs, "sample" and "score"
     flops: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -113,6 +114,11 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
             plan.flops[run] = step * settings["max_steps"]
         plan.memory["sample"] = sampling_memory(
             tables, config["base_model"], sample["size"], sample["batch_size"]
+        )
+        plan.memory["score"] = scoring_memory(
+            config["prompts"]["interrogator"]["clip_model"],
+            config["score"]["style_model"],
+            config["score"]["structure_model"],
         )
         forward = measure_activations(config["base_model"], sample["size"], 1, False, False)
         plan.flops["sample"] = forward.forward_flops * 2 * sample["steps"] * counts["images"]

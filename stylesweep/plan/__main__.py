@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     "images": plan.counts["images"],
                     "sample_gpu_memory_bytes": plan.memory["sample"].total,
+                    "score_gpu_memory_bytes": plan.memory["score"].total,
                     "counts": plan.counts,
                     "gpu_hours": totals,
                 },
@@ -147,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     if budget is not None and sampling.total > budget:
         print("  sampling: lower sample.batch_size (the images do not depend on it)")
+    from stylesweep.score import SCORE_BATCH  # torch is loaded by now
+
+    scoring = plan.memory["score"]
+    fits = "" if budget is None else ("  fits" if scoring.total <= budget else "  DOES NOT FIT")
+    print(
+        f"  {'scoring':<28} {'batch ' + str(SCORE_BATCH):<18} {'':>12}  "
+        f"{scoring.total / GIB:6.1f} GiB (fp32 CLIP, style and structure models "
+        f"{size(scoring.weights)} + activations {size(scoring.activations)}){fits}"
+    )
     print("\nGPU hours (training and sampling), at the blog's T4 pace scaled by datasheet peak:")
     print("  " + "  ".join(f"{gpu} {value:.1f} h" for gpu, value in totals.items()))
     for run in problems:
