@@ -35,6 +35,7 @@ from stylesweep.config import load_schema, train_keys, workflow_config  # noqa: 
 from stylesweep.plan import make_plan, size, written_bytes  # noqa: E402
 from stylesweep.plan.disk import summarise  # noqa: E402
 from stylesweep.plan.memory import GIB  # noqa: E402
+from stylesweep.subjects import SD15_SUBJECTS  # noqa: E402
 
 # The plan's stages, and the folders under results/ where each one writes.
 STAGE_FOLDERS = {
@@ -73,6 +74,8 @@ def rehearsal_config(device: str, resolution: int, base_model: str) -> dict:
             "base_prompt": "a portrait of a woman, oil painting",
             "placements": ["end"],
             "weights": [1.0],
+            # one subject of the SD 1.5 suite, so that every kind of picture is rehearsed
+            "subjects": {"person": SD15_SUBJECTS["person"]},
         },
         "sample": {
             "seeds": [1, 2],

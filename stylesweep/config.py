@@ -118,13 +118,14 @@ def replace_explicit(config: dict, files: list[tuple[str, dict]]) -> str | None:
     """Apply what later config files (name, content) give explicitly; return the name of
     the file whose sweep is used, or None (config.yaml's).
 
-    A sweep given there replaces the inherited one whole, and animations given there are the
-    only ones made (each merged with config.yaml's of the same name). Snakemake merges config
-    files key by key, so a user's `sweep: {}` would otherwise keep the demo's sweep from
-    config.yaml, and `animations: {}` the demo's animation.
+    A sweep or a subject suite given there replaces the inherited one whole, and animations
+    given there are the only ones made (each merged with config.yaml's of the same name).
+    Snakemake merges config files key by key, so a user's `sweep: {}` would otherwise keep
+    the demo's sweep from config.yaml, `subjects: {}` the demo's subjects, and
+    `animations: {}` the demo's animation.
     """
     source = None
-    for section, key in (("train", "sweep"), ("animate", "animations")):
+    for section, key in (("train", "sweep"), ("animate", "animations"), ("prompts", "subjects")):
         found = None
         for name, part in files:
             values = part.get(section) if isinstance(part, dict) else None
@@ -134,6 +135,8 @@ def replace_explicit(config: dict, files: list[tuple[str, dict]]) -> str | None:
             continue
         if key == "sweep":
             config.setdefault(section, {})[key], source = found, given_by
+        elif key == "subjects":
+            config.setdefault(section, {})[key] = found
         else:
             merged = config.setdefault(section, {}).get(key) or {}
             config[section][key] = {name: merged.get(name, {}) for name in found}

@@ -136,3 +136,17 @@ def test_the_snakefile_header_points_at_files_that_exist():
     assert named
     for name in named:
         assert (REPO / name).is_file(), name
+
+
+def test_subjects_given_in_a_later_config_file_replace_the_demos_whole(tmp_path):
+    from stylesweep.config import workflow_config
+
+    schema = REPO / "schemas" / "config.schema.yaml"
+    assert workflow_config(REPO, [], schema)["prompts"]["subjects"] == "builtin:toy"
+    none, mine = tmp_path / "none.yaml", tmp_path / "mine.yaml"
+    none.write_text("prompts: {subjects: {}}\n")
+    mine.write_text("prompts: {subjects: {cat: 'a cat, sofa'}}\n")
+    # Snakemake would merge {} into the demo's suite and keep it
+    assert workflow_config(REPO, [none], schema)["prompts"]["subjects"] == {}
+    assert workflow_config(REPO, [mine], schema)["prompts"]["subjects"] == {"cat": "a cat, sofa"}
+    assert workflow_config(REPO, [mine, none], schema)["prompts"]["subjects"] == {}

@@ -18,11 +18,11 @@ NOTEBOOK = REPO / "notebooks" / "colab.ipynb"
 
 def overlay_config() -> dict:
     """A config as small as the workflow runs, given with --configfile over config.yaml: one
-    DreamBooth run of one checkpoint, one picture per model, no animation (an explicit sweep
-    and explicit animations replace config.yaml's; stylesweep.config.replace_explicit)."""
+    DreamBooth run of one checkpoint, one picture per model, no animation (an explicit sweep,
+    animations and subjects replace config.yaml's; stylesweep.config.replace_explicit)."""
     config = small_config()
     config["train"].update(max_steps=2, checkpoint_every=2, extra_runs=[])
-    config["prompts"].update(placements=["end"], weights=[1.0])
+    config["prompts"].update(placements=["end"], weights=[1.0], subjects={})
     config["sample"].update(seeds=[1], cfg_scales=[7])
     config["animate"]["animations"] = {}
     return config
