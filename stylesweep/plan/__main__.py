@@ -139,24 +139,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         if budget is not None and memory.total > budget:
             problems.append(run)
-    sampling = plan.memory["sample"]
-    fits = "" if budget is None else ("  fits" if sampling.total <= budget else "  DOES NOT FIT")
-    print(
-        f"  {'sampling':<28} {'batch ' + str(config['sample']['batch_size']):<18} {'':>12}  "
-        f"{sampling.total / GIB:6.1f} GiB (fp16 weights {size(sampling.weights)} + "
-        f"activations {size(sampling.activations)}){fits}"
-    )
-    if budget is not None and sampling.total > budget:
-        print("  sampling: lower sample.batch_size (the images do not depend on it)")
     from stylesweep.score import SCORE_BATCH  # torch is loaded by now
 
-    scoring = plan.memory["score"]
-    fits = "" if budget is None else ("  fits" if scoring.total <= budget else "  DOES NOT FIT")
-    print(
-        f"  {'scoring':<28} {'batch ' + str(SCORE_BATCH):<18} {'':>12}  "
-        f"{scoring.total / GIB:6.1f} GiB (fp32 CLIP, style and structure models "
-        f"{size(scoring.weights)} + activations {size(scoring.activations)}){fits}"
-    )
+    for job, batch, weights, key in (
+        ("sampling", config["sample"]["batch_size"], "fp16 weights", "sample"),
+        ("scoring", SCORE_BATCH, "fp32 CLIP, style and structure models", "score"),
+    ):
+        memory = plan.memory[key]
+        fits = "" if budget is None else ("  fits" if memory.total <= budget else "  DOES NOT FIT")
+        print(
+            f"  {job:<28} {'batch ' + str(batch):<18} {'':>12}  {memory.total / GIB:6.1f} GiB "
+            f"({weights} {size(memory.weights)} + activations {size(memory.activations)}){fits}"
+        )
+    if budget is not None and plan.memory["sample"].total > budget:
+        print("  sampling: lower sample.batch_size (the images do not depend on it)")
     print("\nGPU hours (training and sampling), at the blog's T4 pace scaled by datasheet peak:")
     print("  " + "  ".join(f"{gpu} {value:.1f} h" for gpu, value in totals.items()))
     for run in problems:
