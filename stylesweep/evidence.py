@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 from PIL import Image
 
@@ -25,7 +23,8 @@ COPY_SIZE = 16  # px: renders and stills are compared as tiny colour images
 
 def tiny_image(image: Image.Image) -> np.ndarray:
     """The picture at COPY_SIZE px (box filter), flattened, zero-mean and unit-length."""
-    pixels = np.asarray(image.convert("RGB").resize((COPY_SIZE, COPY_SIZE), Image.BOX), float)
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    pixels = np.asarray(image.resize((COPY_SIZE, COPY_SIZE), Image.BOX), float)
     flat = pixels.ravel() - pixels.mean()
     return flat / max(float(np.linalg.norm(flat)), 1e-9)
 
@@ -42,7 +41,8 @@ def mean_pairwise_distance(embeddings: np.ndarray) -> float | None:
     """Mean of 1 - cosine over all pairs of unit-length rows; None for fewer than two."""
     if len(embeddings) < 2:
         return None
-    return float(np.mean([1 - a @ b for a, b in combinations(embeddings, 2)]))
+    pairs = np.triu_indices(len(embeddings), k=1)
+    return float(np.mean(1 - (embeddings @ embeddings.T)[pairs]))
 
 
 def diversity(rows: list[dict], structure: np.ndarray) -> dict[str, dict[str, float | None]]:
