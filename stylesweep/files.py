@@ -98,8 +98,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
+    write_text(path, json.dumps(data, indent=indent, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

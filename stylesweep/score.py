@@ -49,12 +49,21 @@ BINS = 8
 SCORE_BATCH = 32  # pictures through the models at once
 
 
+def colour_histograms(pictures: np.ndarray) -> np.ndarray:
+    """Normalised joint RGB histograms (8 levels per channel) of N x H x W x 3 uint8
+    pictures, with one bincount for the whole stack."""
+    count = len(pictures)
+    levels = (pictures.reshape(count, -1, 3).astype(np.int64) * BINS) // 256
+    index = (levels[..., 0] * BINS + levels[..., 1]) * BINS + levels[..., 2]
+    index += np.arange(count)[:, None] * BINS**3
+    counts = np.bincount(index.ravel(), minlength=count * BINS**3).astype(np.float64)
+    counts = counts.reshape(count, BINS**3)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
 def colour_histogram(pixels: np.ndarray) -> np.ndarray:
-    """Normalised joint RGB histogram (8 levels per channel) of an HxWx3 uint8 array."""
-    levels = (pixels.reshape(-1, 3).astype(np.int64) * BINS) // 256
-    index = (levels[:, 0] * BINS + levels[:, 1]) * BINS + levels[:, 2]
-    counts = np.bincount(index, minlength=BINS**3).astype(np.float64)
-    return counts / counts.sum()
+    """colour_histograms of one H x W x 3 uint8 picture."""
+    return colour_histograms(pixels[None])[0]
 
 
 @torch.no_grad()
@@ -78,16 +87,27 @@ def ssim_batch(images: np.ndarray, references: np.ndarray, data_range: float = 2
     window, pad = 7, 3
     covariance = window**2 / (window**2 - 1)
 
-    def mean(values: np.ndarray) -> np.ndarray:
-        return uniform_filter(values, size=(1, window, window))
+    def mean(values: np.ndarray) -> np.ndarray:  # the window's mean, border cropped
+        return uniform_filter(values, size=(1, window, window))[:, pad:-pad, pad:-pad]
 
     mx, my = mean(images), mean(references)
-    vx = covariance * (mean(images * images) - mx * mx)
-    vy = covariance * (mean(references * references) - my * my)
-    vxy = covariance * (mean(images * references) - mx * my)
+    vx = mean(images * images)
+    vx -= mx * mx
+    vx *= covariance
+    vy = mean(references * references)
+    vy -= my * my
+    vy *= covariance
+    vxy = mean(images * references)
+    vxy -= mx * my
+    vxy *= covariance
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     ssim = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return ssim[:, pad:-pad, pad:-pad].mean(axis=(1, 2))
+    return ssim.mean(axis=(1, 2))
+
+
+def grey_levels(image: Image.Image) -> np.ndarray:
+    """A picture's grey levels (Pillow's ITU-R 601 luma), as SSIM reads them."""
+    return np.asarray(image.convert("L"))
 
 
 def load_rgb(path: Path) -> Image.Image:
@@ -118,26 +138,49 @@ class Embedder:
         return features, {kind: values.numpy() for kind, values in found.items()}
 
 
-def write_embeddings(path: str | Path, rows: list[dict], embedded: dict[str, list]) -> Path:
+def write_embeddings(
+    path: str | Path, rows: list[dict], embedded: dict[str, list], greys: list | None = None
+) -> Path:
     """Every image's scorer embeddings (`style`, `content`, `structure`, one row each, in the
-    order of `rows`), with the (model, variant, seed, CFG scale) of each row as metadata: the
-    base model's let every other score job compare with it without embedding it again."""
+    order of `rows`) and, when given, its grey levels (`grey`), with the (model, variant,
+    seed, CFG scale) of each row as metadata. The base model's job writes its greys too, so
+    that every other score job compares with its pictures without decoding or embedding
+    them again."""
     tensors = {
         kind: torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(0)
         for kind, parts in embedded.items()
     }
+    if greys:
+        tensors["grey"] = torch.from_numpy(np.stack(greys))
     keys = [[row["model"], *recipe(row)] for row in rows]
     return write_safetensors(path, tensors, {"images": json.dumps(keys)})
 
 
 def read_embeddings(path: str | Path) -> dict[tuple, dict[str, np.ndarray]]:
-    """write_embeddings' file as {recipe: {kind: embedding}}."""
+    """write_embeddings' file as {recipe: {kind: embedding, and `grey` where written}}."""
     tensors, metadata = read_safetensors(path)
     arrays = {kind: values.numpy() for kind, values in tensors.items()}
     return {
         tuple(key[1:]): {kind: values[i] for kind, values in arrays.items()}
         for i, key in enumerate(json.loads(metadata["images"]))
     }
+
+
+def base_pictures(
+    entries: list[dict], folder: Path, stored: dict, scorer, device: str, batch_size: int
+) -> dict[tuple, dict]:
+    """Per recipe, the base model's picture's grey levels and embeddings: read from its score
+    job's file (`stored`), or decoded and embedded (by the scorer alone) where missing."""
+    missing = [e for e in entries if "grey" not in stored.get(recipe(e), {})]
+    for batch in in_batches(missing, batch_size):
+        images = [load_rgb(folder / entry["file"]) for entry in batch]
+        found = embed(scorer, images, device)
+        for i, (entry, image) in enumerate(zip(batch, images, strict=True)):
+            stored[recipe(entry)] = {
+                **{kind: values[i].numpy() for kind, values in found.items()},
+                "grey": grey_levels(image),
+            }
+    return {recipe(entry): stored[recipe(entry)] for entry in entries}
 
 
 def in_batches(images: list, size: int):
@@ -189,36 +232,23 @@ def score_group(
         )
     )
 
-    # The base model's picture of each recipe: its grey levels and embeddings, once (read
-    # from the base model's score job where it ran; the scorer alone embeds any other).
+    # The base model's picture of each recipe, once (from the base model's score job).
     root, base_root = Path(samples_manifest).parent, Path(base_manifest).parent
     entries = read_json(samples_manifest)["images"]
     wanted = {recipe(e) for e in entries if e["model"] != "base"}
     base_entries = [e for e in read_json(base_manifest)["images"] if recipe(e) in wanted]
     stored = read_embeddings(base_embeddings) if base_embeddings and wanted else {}
-    base: dict[tuple, dict] = {}
-    for batch in in_batches(base_entries, batch_size):
-        images = [load_rgb(base_root / e["file"]) for e in batch]
-        missing = [i for i, e in enumerate(batch) if recipe(e) not in stored]
-        if missing:
-            found = embed(embedder.scorer, [images[i] for i in missing], device)
-            for row, i in enumerate(missing):
-                stored[recipe(batch[i])] = {k: v[row].numpy() for k, v in found.items()}
-        for entry, image in zip(batch, images, strict=True):
-            base[recipe(entry)] = {
-                "grey": np.asarray(image.convert("L"), dtype=np.float64),
-                **stored[recipe(entry)],
-            }
+    base = base_pictures(base_entries, base_root, stored, embedder.scorer, device, batch_size)
 
-    scored, kept = [], {"style": [], "content": [], "structure": []}
+    scored, kept, greys = [], {"style": [], "content": [], "structure": []}, []
     for batch in tqdm(list(in_batches(entries, batch_size)), desc="scoring", unit="batch"):
         images = [load_rgb(root / e["file"]) for e in batch]
         features, embedded = embedder(images)
         for kind, parts in kept.items():
             parts.append(embedded[kind])
+        histograms = colour_histograms(np.stack([np.asarray(image) for image in images]))
         compared = []  # (row, its grey levels): SSIM against the base picture, batch by batch
         for i, (entry, image, feature) in enumerate(zip(batch, images, features, strict=True)):
-            pixels = np.asarray(image)
             nearest, likeness = nearest_still(tiny_image(image), trained_tiny)
             row = {
                 **entry,
@@ -226,25 +256,25 @@ def score_group(
                 "style_csd": float(embedded["style"][i] @ style_centroid),
                 "content": None,
                 "fidelity_dino": None,
-                "style_colour": float(
-                    np.minimum(colour_histogram(pixels), dataset_histogram).sum()
-                ),
+                "style_colour": float(np.minimum(histograms[i], dataset_histogram).sum()),
                 "style_clip": float(feature @ centroid),
                 "fidelity_prompt": float(feature @ prompt_features[entry["variant"]]),
                 "fidelity_base": None,
                 "still_likeness": likeness,
                 "nearest_still": still_entries[trained[nearest]]["file"],
             }
+            greys.append(grey_levels(image))
             reference = base.get(recipe(entry)) if entry["model"] != "base" else None
             if reference is not None:
-                compared.append((row, np.asarray(image.convert("L"), dtype=np.float64)))
+                compared.append((row, greys[-1]))
                 row["content"] = float(embedded["content"][i] @ reference["content"])
                 row["fidelity_dino"] = float(embedded["structure"][i] @ reference["structure"])
             scored.append(row)
         if compared:
-            greys = np.stack([grey for _, grey in compared])
-            references = np.stack([base[recipe(row)]["grey"] for row, _ in compared])
-            for (row, _), value in zip(compared, ssim_batch(greys, references), strict=True):
+            mine = np.stack([grey for _, grey in compared]).astype(np.float64)
+            theirs = np.stack([base[recipe(row)]["grey"] for row, _ in compared])
+            values = ssim_batch(mine, theirs.astype(np.float64))
+            for (row, _), value in zip(compared, values, strict=True):
                 row["fidelity_base"] = float(value)
     models, per_subject = summarise(scored), by_subject(scored)
     if scored:
@@ -265,6 +295,7 @@ def score_group(
         "subjects": per_subject,
     }
     if embeddings_path:
-        write_embeddings(embeddings_path, scored, kept)
-    write_json(out_path, result)
+        only_base = all(row["model"] == "base" for row in scored)
+        write_embeddings(embeddings_path, scored, kept, greys if only_base else None)
+    write_json(out_path, result, indent=None)  # large, and read by programs
     return result

@@ -5,7 +5,13 @@ from PIL import Image
 
 import stylesweep.score
 from stylesweep.files import write_json
-from stylesweep.score import colour_histogram, read_embeddings, score_group, ssim_batch
+from stylesweep.score import (
+    colour_histogram,
+    colour_histograms,
+    read_embeddings,
+    score_group,
+    ssim_batch,
+)
 from stylesweep.summary import by_subject, flags, pareto_front, recommend, summarise
 
 
@@ -124,7 +130,9 @@ def test_score_group_measures_every_image(tmp_path, monkeypatch):
                 embeddings_path=tmp_path / "base.safetensors")  # fmt: skip
     stored = read_embeddings(tmp_path / "base.safetensors")
     assert set(stored) == {("v", 1, 5.0), ("v", 2, 5.0)}
-    assert set(stored[("v", 1, 5.0)]) == {"style", "content", "structure"}
+    assert set(stored[("v", 1, 5.0)]) == {"style", "content", "structure", "grey"}
+    base_picture = Image.open(tmp_path / "base" / "base_1.png").convert("L")
+    assert np.array_equal(stored[("v", 1, 5.0)]["grey"], np.asarray(base_picture))
     embedded = []
     original = stylesweep.score.embed
     monkeypatch.setattr(stylesweep.score, "embed", lambda s, images, *a, **k: embedded.append(
@@ -168,3 +176,11 @@ def test_a_batch_of_pictures_at_the_scorers_size_is_preprocessed_to_the_same_flo
     other = [same_size[0].resize((96, 96)), same_size[1].convert("L")]
     expected = torch.stack([preprocess(image) for image in other])
     assert torch.equal(preprocess_batch(preprocess, other), expected)
+
+
+def test_histograms_of_a_stack_are_each_pictures_own():
+    rng = np.random.default_rng(7)
+    pictures = rng.integers(0, 256, (3, 16, 8, 3), dtype=np.uint8)
+    for picture, found in zip(pictures, colour_histograms(pictures), strict=True):
+        counts = np.histogramdd(picture.reshape(-1, 3), bins=8, range=[(0, 256)] * 3)[0]
+        assert np.allclose(found, counts.ravel() / counts.sum(), atol=1e-12)
