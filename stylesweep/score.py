@@ -240,6 +240,7 @@ def score_group(
     stored = read_embeddings(base_embeddings) if base_embeddings and wanted else {}
     base = base_pictures(base_entries, base_root, stored, embedder.scorer, device, batch_size)
 
+    only_base = not wanted  # the base model's own job
     scored, kept, greys = [], {"style": [], "content": [], "structure": []}, []
     for batch in tqdm(list(in_batches(entries, batch_size)), desc="scoring", unit="batch"):
         images = [load_rgb(root / e["file"]) for e in batch]
@@ -263,10 +264,12 @@ def score_group(
                 "still_likeness": likeness,
                 "nearest_still": still_entries[trained[nearest]]["file"],
             }
-            greys.append(grey_levels(image))
+            grey = grey_levels(image)
+            if only_base:  # kept for the other score jobs
+                greys.append(grey)
             reference = base.get(recipe(entry)) if entry["model"] != "base" else None
             if reference is not None:
-                compared.append((row, greys[-1]))
+                compared.append((row, grey))
                 row["content"] = float(embedded["content"][i] @ reference["content"])
                 row["fidelity_dino"] = float(embedded["structure"][i] @ reference["structure"])
             scored.append(row)
@@ -295,7 +298,6 @@ def score_group(
         "subjects": per_subject,
     }
     if embeddings_path:
-        only_base = all(row["model"] == "base" for row in scored)
-        write_embeddings(embeddings_path, scored, kept, greys if only_base else None)
+        write_embeddings(embeddings_path, scored, kept, greys)
     write_json(out_path, result, indent=None)  # large, and read by programs
     return result
