@@ -162,8 +162,9 @@ def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, ou
         still_histogram = np.mean([histogram(s) for s in stills], axis=0)
         centroid = torch.stack([feature(s) for s in stills]).mean(dim=0)
         centroid = centroid / centroid.norm()
-        prompts = {}
+        prompts, subjects = {}, {}
         for variant in read_json(inputs["variants_file"]):
+            subjects[variant["name"]] = variant.get("subject", "portrait")
             f = model.encode_text(tokenizer([variant["base_prompt"]]).to(device)).float()[0]
             prompts[variant["name"]] = f / f.norm()
         bases = {(e["variant"], e["seed"], e["cfg_scale"]): base.parent / e["file"]
@@ -176,6 +177,7 @@ def naive_scores(clip, inputs: dict, manifest: Path, base: Path, device: str, ou
             colour = np.minimum(histogram(image), still_histogram).sum()
             row = {
                 **entry,
+                "subject": subjects[entry["variant"]],
                 "style_csd": float(mine["style"][0] @ style_centroid),
                 "content": None,
                 "fidelity_dino": None,

@@ -96,6 +96,8 @@ def test_demo_report_loads_every_image_and_switches_axes(finished, open_page):
     # models x seeds x CFG x placements x (the portrait's 2 weights + the house's 1)
     assert len(seen) == 5 * 2 * 2 * 2 * (2 + 1)
     page.select_option("#axis-z", "")
+    for axis in ("subject", "placement", "weight"):  # back to the portrait's first cell
+        page.select_option(f"#fixed-{axis}", "0")
 
     headers = page.eval_on_selector_all("#grid-view th", "els => els.map(e => e.textContent)")
     assert "base" in headers and "te~0.25/step-4" in headers and "seed 2" in headers

@@ -16,9 +16,9 @@ def test_the_report_shows_every_image_of_the_grid(finished):
     index = finished / "results" / "report" / "index.html"
     html = index.read_text()
     data = grid_data(html)
-    # 4 variants x 2 seeds x 5 models (base, te~0.25 and method~ti_lr~0.05 at steps 2 and 4)
-    # x 2 CFG scales
-    assert len(data["images"]) == 4 * 2 * 5 * 2
+    # (the portrait's 4 variants + the house's 2) x 2 seeds x 5 models (base, te~0.25 and
+    # method~ti_lr~0.05 at steps 2 and 4) x 2 CFG scales
+    assert len(data["images"]) == (4 + 2) * 2 * 5 * 2
     for image in data["images"]:
         assert (index.parent / image["full"]).is_file()
     models = next(axis["values"] for axis in data["axes"] if axis["name"] == "model")
