@@ -25,8 +25,8 @@ STAGE_VERSIONS = {
     "score": 3,
     "validate": 1,
     "make_thumbnails": 1,
-    "report": 5,
-    "publish_report": 5,
+    "report": 6,
+    "publish_report": 6,
     "export": 1,
     "animate": 2,
 }

@@ -202,6 +202,19 @@ def test_a_click_on_a_heatmap_cell_opens_that_seed_of_that_model(finished, open_
     assert page.text_content("#lb-title") == "method~ti_lr~0.05/step-4"
 
 
+def test_a_click_on_a_subject_cells_value_opens_that_subjects_images(finished, open_page):
+    """The value written in a cell lets the click through to the cell (a real mouse, at the
+    cell's centre, where the number is)."""
+    page = open_page(finished / "results" / "report" / "index.html")
+    cell = page.locator('#chart-subjects svg a[*|href*="model=te~0.25/step-4&subject=house&"]')
+    cell.first.scroll_into_view_if_needed()
+    box = cell.first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert page.is_visible("#lightbox")
+    assert page.text_content("#lb-title") == "te~0.25/step-4"
+    assert "house" in page.text_content("#lb-fields")
+
+
 def test_the_copy_button_puts_the_images_infotext_on_the_clipboard(finished, open_page):
     from PIL import Image
 
