@@ -7,6 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from stylesweep.sources import BUILTIN_TINY, BUILTIN_TOY
@@ -95,8 +96,6 @@ def preprocess_batch(preprocess, images: list) -> torch.Tensor:
     once, the same arithmetic in the same order as torchvision's per-image steps (the same
     floats: tests/test_score.py). At 64 px, torchvision's per-image calls cost more than the
     scorer's forward pass. Any other picture takes `preprocess` itself."""
-    import numpy as np
-
     steps = getattr(preprocess, "transforms", [])
     if [type(step).__name__ for step in steps] == CLIP_STEPS and images:
         resize, crop, _, _, normalize = steps

@@ -35,7 +35,7 @@ def vision_tower(parameters: int, image_size: int, patch_size: int, width: int) 
 
 def clip_tower(name: str) -> dict:
     """The interrogation CLIP: its parameters, and its image tower's tokens and width."""
-    from stylesweep.clip_model import TINY_CLIP_CONFIG
+    from stylesweep.clip_model import TINY_CLIP_CONFIG, tiny_clip
     from stylesweep.sources import BUILTIN_TINY, BUILTIN_TOY
 
     if name in (BUILTIN_TOY, BUILTIN_TINY):
@@ -46,8 +46,9 @@ def clip_tower(name: str) -> dict:
             folder = SHIPPED / CLIP_FOLDER
             config = json.loads((folder / "open_clip_config.json").read_text())["model_cfg"]
             parameters = shipped_parameters(folder)
-        else:
-            config, parameters = TINY_CLIP_CONFIG, 1_600_000
+        else:  # random and tiny: built in a moment, then counted
+            config = TINY_CLIP_CONFIG
+            parameters = sum(p.numel() for p in tiny_clip()[0].parameters())
         vision = config["vision_cfg"]
         return vision_tower(parameters, vision["image_size"], vision["patch_size"], vision["width"])
     import open_clip
