@@ -29,9 +29,13 @@ include: "rules/prompts.smk"
 include: "rules/sample.smk"
 include: "rules/score.smk"
 include: "rules/validate.smk"
+include: "rules/votes.smk"
 include: "rules/report.smk"
 include: "rules/export.smk"
 include: "rules/animate.smk"
+
+
+export_targets(resolve=False)  # a wrong name stops the workflow before any job
 
 
 onstart:
@@ -42,4 +46,4 @@ rule all:
     default_target: True
     input:
         PUBLISHED_REPORT,
-        export_targets(),
+        export_targets,

@@ -49,6 +49,7 @@ from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
+    model_labels,
     model_name,
     model_names,
     prior_loss_weight,
@@ -95,6 +96,8 @@ try:
 except ValueError as error:
     raise WorkflowError(str(error)) from None
 MODELS = model_names(RUNS)
+# every model at every strength of sample.strengths, as scores and the report name them
+MODEL_LABELS = model_labels(MODELS, config["sample"]["strengths"])
 if workflow.is_main_process:
     print(
         f"stylesweep: {len(RUNS)} training runs from train.sweep of {SWEEP_SOURCE} and "
@@ -315,6 +318,14 @@ def group_models(group):
     }
 
 
+def group_strengths(wildcards):
+    """The strengths a sample job renders its checkpoints at; the base model has none (so
+    adding a strength leaves its job alone)."""
+    if wildcards.group == "base":
+        return []
+    return canonical(config["sample"]["strengths"])
+
+
 def sample_inputs(wildcards):
     models = group_models(wildcards.group)
     mark_stale_samples(wildcards.group, models)
@@ -391,10 +402,56 @@ def export_precision(wildcards):
     return config["export"]["precision"]
 
 
-def export_targets():
-    """The export folders of the checkpoints chosen in export.checkpoints."""
+PREFERENCES = "results/votes/preferences.json"
+
+
+def votes_files():
+    """report.votes: one votes.json or a list of them; none: []."""
+    votes = config["report"]["votes"]
+    if votes is None:
+        return []
+    paths = [votes] if isinstance(votes, str) else votes
+    return [input_path("report.votes", _existing("report.votes", p)) for p in paths]
+
+
+def preferences_files():
+    """The fitted votes, for the report: none without votes."""
+    return [PREFERENCES] if votes_files() else []
+
+
+def check_preferred(key):
+    """`preferred` (the top-voted checkpoint) needs votes to be known."""
+    if not votes_files():
+        raise WorkflowError(
+            f"config key '{key}': preferred is the top-voted checkpoint, and report.votes "
+            "names no votes; vote in the report (index.html#compare), then set report.votes"
+        )
+
+
+def preferred_checkpoint(key):
+    """The top-voted checkpoint, once the votes are fitted (a Snakemake checkpoint)."""
+    check_preferred(key)
+    fitted = json.loads(Path(checkpoints.fit_votes.get().output[0]).read_text())
+    if fitted.get("preferred_checkpoint") is None:
+        raise WorkflowError(
+            f"config key '{key}': preferred: no checkpoint has a vote yet in "
+            f"{', '.join(fitted['files'])}"
+        )
+    return fitted["preferred_checkpoint"]
+
+
+def export_targets(wildcards=None, resolve=True):
+    """The export folders of the checkpoints chosen in export.checkpoints (an input
+    function: `preferred` is known once the votes are fitted). With resolve=False, only
+    checks the names, when the workflow reads the config."""
     chosen = []
     for item in config["export"]["checkpoints"]:
+        if item == "preferred":
+            if resolve:
+                chosen.append(preferred_checkpoint("export.checkpoints"))
+            else:
+                check_preferred("export.checkpoints")
+            continue
         if item == "last":  # the last step of every run
             chosen += [
                 model_name(run, checkpoint_steps(settings)[-1])
@@ -518,8 +575,12 @@ def check_animations():
         model: {"hash": "", "key": entry["key"]}
         for model, entry in animation_models().items()
     }
+    models["preferred"] = {"hash": "", "key": config["train"]["key"]}
     for name, settings in config["animate"]["animations"].items():
+        where = f"animate.animations.{name}"
         try:
+            if "preferred" in models_used(settings, where):
+                check_preferred(f"{where}.models")
             plan_animation(name, settings, models, common={})
         except AnimationError as error:
             raise WorkflowError(f"config key {error}") from None
@@ -537,8 +598,13 @@ def animation_settings(name):
 def animation_used_models(name):
     """The models an animation's frames use, with their checkpoints and keys (not the
     others: a run added to the sweep leaves the animation alone)."""
-    used = models_used(animation(name), f"animate.animations.{name}")
+    where = f"animate.animations.{name}"
+    used = models_used(animation(name), where)
     models = animation_models()
+    if (
+        "preferred" in used
+    ):  # the top-voted checkpoint, under the name the schedule gives
+        models["preferred"] = models[preferred_checkpoint(f"{where}.models")]
     return canonical({model: models[model] for model in used})
 
 

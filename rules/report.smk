@@ -26,6 +26,7 @@ rule report:
         thumbnails=thumbnail_manifests(),
         scores=score_files(),
         validation=validation_files(),
+        preferences=preferences_files(),
         losses=[path for paths in loss_files().values() for path in paths],
         animations=animation_files(),
     output:
@@ -42,7 +43,7 @@ rule report:
     conda:
         "../envs/stylesweep.yaml"
     params:
-        models=param(MODELS),
+        models=param(MODEL_LABELS),
         runs=param(report_runs()),
         losses=param(loss_files()),
         title=param(config["report"]["title"]),
@@ -51,6 +52,9 @@ rule report:
         ),
         sample=param(report_sample_settings()),
         base_model=param(config["base_model"]),
+        recommend_by=param(config["report"]["recommend_by"]),
+        min_votes=param(config["report"]["min_votes"]),
+        compare_seed=param(config["report"]["compare_seed"]),
         version=stage_version("report"),
     script:
         "../scripts/report.py"

@@ -20,6 +20,7 @@ rule sample:
         emphasis=param(config["sample"]["emphasis"]),
         wrap_length=param(config["sample"]["wrap_length"]),
         pad_conds=param(config["sample"]["pad_conds"]),
+        strengths=group_strengths,
         version=stage_version("sample"),
     script:
         "../scripts/sample.py"

@@ -22,4 +22,8 @@ with log_to(snakemake.log[0]):
         base_model=snakemake.params.base_model,
         title=snakemake.params.title,
         thresholds=snakemake.params.thresholds,
+        preferences_file=snakemake.input.preferences[0] if snakemake.input.preferences else None,
+        recommend_by=snakemake.params.recommend_by,
+        min_votes=snakemake.params.min_votes,
+        compare_seed=snakemake.params.compare_seed,
     )

@@ -26,6 +26,7 @@ with log_to(snakemake.log[0]):
         emphasis=snakemake.params.emphasis,
         wrap_length=snakemake.params.wrap_length,
         pad_conds=snakemake.params.pad_conds,
+        strengths=snakemake.params.strengths,
         # batch size and device change only speed and place: read at run time, not params
         batch_size=snakemake.config["sample"]["batch_size"],
         manifest_path=snakemake.output[0],

@@ -17,7 +17,7 @@ from statistics import fmean, pstdev
 from urllib.parse import quote, urlencode
 
 from stylesweep.summary import seed_means
-from stylesweep.sweep import model_name
+from stylesweep.sweep import model_name, run_and_step, split_label
 
 STYLE, FIDELITY = "style_csd", "content"
 METRIC_LABELS = {  # per image
@@ -46,14 +46,6 @@ FOREGROUND = "#010203"
 
 
 # --- Summaries -----------------------------------------------------------------------------
-def run_and_step(model: str) -> tuple[str, int]:
-    """`te~0.1/step-20` -> (`te~0.1`, 20); the base model is step 0 of every run."""
-    if model == "base":
-        return "base", 0
-    run, _, step = model.rpartition("/step-")
-    return run, int(step)
-
-
 def spread(per_seed: dict) -> dict:
     """Mean and standard deviation over seeds, as in the decision table."""
     values = list(per_seed.values())
@@ -510,6 +502,83 @@ def cfg_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]
         figure.legend(handles, list(shown), loc="outside right upper", title="run")
 
     return render("cfg", (8.4, 2.6), draw, layout="constrained")
+
+
+def over_strength(rows: list[dict], metric: str) -> dict[str, list]:
+    """Per checkpoint, the metric at each strength (averaged over seeds, each subject
+    weighing the same); the base model as one point at strength 0."""
+    by_label = seed_means(rows, metric, ("model",))
+    lines: dict[str, list] = {}
+    for (label,), per_seed in by_label.items():
+        model, strength = split_label(label)
+        point = {"strength": strength or 0.0, "model": label, **spread(per_seed)}
+        lines.setdefault(model, []).append(point)
+    return {model: sorted(points, key=lambda p: p["strength"]) for model, points in lines.items()}
+
+
+def strength_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]) -> str:
+    """Style and fidelity against strength, one line per checkpoint in its run's colour (the
+    later the checkpoint the stronger the colour), the base model as a dashed level."""
+    colours = run_colours(runs)
+    steps = {run: sorted({run_and_step(m)[1] for m in style if run_and_step(m)[0] == run})
+             for run in runs}  # fmt: skip
+
+    def shade(model: str) -> float:
+        run, step = run_and_step(model)
+        return 0.35 + 0.65 * (steps[run].index(step) + 1) / len(steps[run])
+
+    def draw(figure):
+        from matplotlib.lines import Line2D
+
+        panes = figure.subplots(1, 2)
+        for axes, lines, metric in ((panes[0], style, STYLE), (panes[1], fidelity, FIDELITY)):
+            xs, ys, links, dots = [], [], [], []
+            for model, points in lines.items():
+                if model == "base":
+                    axes.axhline(points[0]["mean"], color=BASE_COLOUR, ls="--", lw=1)
+                    continue
+                run = run_and_step(model)[0]
+                axes.plot([p["strength"] for p in points], [p["mean"] for p in points],
+                          color=colours[run], alpha=shade(model), lw=1.2)  # fmt: skip
+                for p in points:
+                    xs.append(p["strength"])
+                    ys.append(p["mean"])
+                    dots.append(colours[run])
+                    links.append(image_link(f"{p['mean']:.3f}", model=p["model"]))
+            _links(axes, xs, ys, links, dots, size=12)
+            axes.set_xlabel("strength")
+            axes.set_ylabel(METRIC_LABELS[metric])
+            axes.set_xticks(sorted({p["strength"] for m, ps in lines.items() if m != "base"
+                                    for p in ps}))  # fmt: skip
+        shown = ["base"] + [run for run in runs if any(run_and_step(m)[0] == run for m in style)]
+        handles = [Line2D([], [], color=BASE_COLOUR if run == "base" else colours[run],
+                          ls="--" if run == "base" else "-") for run in shown]  # fmt: skip
+        figure.legend(handles, shown, loc="outside right upper", title="run")
+
+    return render("strength", (8.4, 2.6), draw, layout="constrained")
+
+
+def agreement_chart(agreement: dict[str, dict]) -> str:
+    """Each measure's agreement with the artist's votes: Kendall's tau between the measure's
+    ranking of the voted models and the votes' (1: the same order, -1: reversed)."""
+    shown = [(MODEL_LABELS.get(k, k), v) for k, v in agreement.items() if v["tau"] is not None]
+    if not shown:
+        return ""
+
+    def draw(figure):
+        axes = figure.add_subplot()
+        names = [name for name, _ in shown][::-1]
+        taus = [value["tau"] for _, value in shown][::-1]
+        colours = [RUN_COLOURS[2] if tau >= 0 else RUN_COLOURS[3] for tau in taus]
+        axes.barh(names, taus, color=colours, height=0.6)
+        for y, (tau, (_, value)) in enumerate(zip(taus, shown[::-1], strict=True)):
+            axes.text(tau + (0.03 if tau >= 0 else -0.03), y, f"{tau:+.2f} ({value['models']})",
+                      va="center", ha="left" if tau >= 0 else "right", fontsize=8)  # fmt: skip
+        axes.axvline(0, color=FOREGROUND, lw=0.8)
+        axes.set_xlim(-1.25, 1.25)
+        axes.set_xlabel("Kendall's tau with the votes (models compared)")
+
+    return render("agreement", (6.0, 0.45 * len(shown) + 0.9), draw, layout="constrained")
 
 
 def _overlap(a, b) -> float:

@@ -24,6 +24,7 @@ from stylesweep.checkpoints import ADAPTER, EMBEDDINGS, apply_checkpoint, read_m
 from stylesweep.files import write_safetensors
 from stylesweep.keys import BadKey, check_file_name
 from stylesweep.single_file import DTYPES, save_single_file
+from stylesweep.sweep import export_stem
 
 
 class ExportError(ValueError):
@@ -60,7 +61,7 @@ def export_single_file(
         raise ExportError(f"export.precision {precision!r}: use one of {', '.join(DTYPES)}")
     components = load_components(base_dir)
     apply_checkpoint(components, checkpoint_dir)
-    path = out_dir / f"{manifest['run']}-step{manifest['step']}.safetensors"
+    path = out_dir / f"{export_stem(manifest['run'], manifest['step'])}.safetensors"
     metadata = {**_metadata(manifest), "stylesweep_key": manifest["settings"]["key"]}
     return save_single_file(components, path, dtype=precision, metadata=metadata)
 
@@ -100,7 +101,7 @@ def export_lora(
     for key in kohya:  # the converter writes alpha = rank; ours may differ
         if key.endswith(".alpha"):
             kohya[key] = torch.tensor(float(settings["lora_alpha"]))
-    path = out_dir / f"{manifest['run']}-step{manifest['step']}.safetensors"
+    path = out_dir / f"{export_stem(manifest['run'], manifest['step'])}.safetensors"
     metadata = {
         **_metadata(manifest),
         "ss_network_module": "networks.lora",

@@ -196,6 +196,12 @@ def make_variants(
     return variants
 
 
+def with_lora(prompt: str, name: str, strength: float) -> str:
+    """A prompt as A1111 writes one rendered with a LoRA: `<lora:NAME:strength>` after it,
+    set off by a space (A1111 strips the tag before encoding; a comma would stay behind)."""
+    return f"{prompt} <lora:{name}:{strength:g}>".lstrip()
+
+
 def infotext(
     prompt: str,
     negative: str,

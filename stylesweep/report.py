@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
 import os
+import random
 import re
 import shutil
 from pathlib import Path
@@ -17,11 +20,13 @@ from tqdm import tqdm
 from stylesweep import charts
 from stylesweep.charts import METRIC_LABELS, MODEL_LABELS
 from stylesweep.files import read_json, write_json, write_text
+from stylesweep.prompts import with_lora
 from stylesweep.subjects import ALL as ALL_SUBJECTS
 from stylesweep.summary import flags, recommend
-from stylesweep.sweep import checkpoint_steps
+from stylesweep.sweep import checkpoint_steps, model_label, split_label
 from stylesweep.tables import metric_rows, summary_rows, write_csv
 from stylesweep.versions import package_versions
+from stylesweep.votes import metric_agreement
 
 # What a report made with a built-in model should say about its pictures.
 MODEL_NOTES = {
@@ -62,28 +67,76 @@ def read_losses(paths: list[str | Path]) -> list[tuple[int, float]]:
     return sorted(rows)
 
 
-def decision_table(models: list[str], summary: dict, runs: list[str], thresholds: dict) -> dict:
+def decision_table(
+    models: list[str],
+    summary: dict,
+    runs: list[str],
+    thresholds: dict,
+    preferences: dict | None = None,
+    recommend_by: str = "metrics",
+    min_votes: int = 20,
+) -> dict:
     """Rows of per-model metrics (mean and spread over seeds) with what disqualifies a model
-    (copies, collapse), the Pareto plot and the picks among the models not disqualified."""
+    (copies, collapse), the Pareto plot and the picks among the models not disqualified.
+
+    With the artist's `preferences` (stylesweep.votes), each row gains its preference and
+    the metrics' agreement with the votes is charted; with `recommend_by: votes` and at
+    least `min_votes` usable votes, the recommendation is the top-voted model left in."""
     marked = flags(summary, thresholds["copy_threshold"], thresholds["collapse_ratio"])
     picks = recommend(summary, charts.STYLE, charts.FIDELITY, excluded=marked)
+    labels = dict(MODEL_LABELS)
+    voted = agreement = None
+    if preferences is not None:
+        labels["preference"] = "preference (votes)"
+        for model, fit in preferences["models"].items():
+            if model in summary:
+                summary[model]["preference"] = {"mean": fit["score"], "std": None,
+                                                "low": fit["low"], "high": fit["high"]}  # fmt: skip
+        agreement = charts.agreement_chart(agreement_with_votes(preferences, summary))
+        eligible = [m for m in preferences["order"] if m != "base" and m not in marked]
+        if recommend_by == "votes" and preferences["used"] >= min_votes and eligible:
+            voted = eligible[0]
     empty = {"mean": None, "std": None}
     rows = [
         {
             "model": m,
-            "metrics": {key: summary[m].get(key, empty) for key in MODEL_LABELS},
+            "metrics": {key: summary[m].get(key, empty) for key in labels},
             "flags": marked.get(m, []),
         }
         for m in models
         if m in summary
     ]
     return {
-        "labels": MODEL_LABELS,
+        "labels": labels,
         "rows": rows,
         "picks": picks,
+        "voted": voted,
+        "votes": preferences,
+        "recommend_by": recommend_by,
+        "min_votes": min_votes,
+        "agreement": agreement,
         "thresholds": thresholds,
         "plot": charts.pareto_chart(summary, picks, runs),
     }
+
+
+# Measures where less is better: their agreement with the votes is taken with the sign flipped.
+LOWER_IS_BETTER = ("validation_loss",)
+
+
+def agreement_with_votes(preferences: dict, summary: dict) -> dict[str, dict]:
+    """Kendall's tau between the votes' ranking and each measure's, over the voted models."""
+    flipped = {
+        model: {
+            key: {**value, "mean": -value["mean"]}
+            if key in LOWER_IS_BETTER and value.get("mean") is not None
+            else value
+            for key, value in measures.items()
+        }
+        for model, measures in summary.items()
+    }
+    measured = [key for key in MODEL_LABELS if any(key in m for m in summary.values())]
+    return metric_agreement(preferences, flipped, measured)
 
 
 def make_thumbnail(source: Path, target: Path, size: int) -> bool:
@@ -196,18 +249,22 @@ def collect_images(
             model = image["model"]
             if model not in wanted:
                 continue  # rendered for a model no longer in the config
-            model_hashes[model] = image["model_hash"]
+            model_hashes[image.get("checkpoint", model)] = image["model_hash"]
             full = Path("images") / group / image["file"]
             _link_or_copy(folder / image["file"], out_dir / full)
             line = split_at_seed(settings_line(out_dir / full), image["seed"])
             record = {
-                "model": model,
+                "model": image.get("checkpoint", model),
+                "strength": image.get("strength"),
+                "key": image.get("key") or recipe_key(image["file"]),
                 "seed": image["seed"],
                 "cfg": image["cfg_scale"],
                 "variant": image["variant"],
                 "full": full.as_posix(),
                 "settings": settings.setdefault(line, len(settings)),
             }
+            if image.get("lora"):  # the LoRA's tag in the PNG's prompt, for the lightbox
+                record["tag"] = with_lora("", image["lora"], image["strength"])
             if image["file"] in made:
                 thumb = made[image["file"]]
                 _link_or_copy(
@@ -223,15 +280,65 @@ def collect_images(
     return images, list(settings), model_hashes
 
 
+def recipe_key(file: str) -> str:
+    """The recipe key at the end of an image's file name (`..._<key>.png`)."""
+    return Path(file).stem.rpartition("_")[2]
+
+
+def label_of(record: dict) -> str:
+    """The model label of an image record of the page (its checkpoint at its strength)."""
+    return model_label(record["model"], record.get("strength"))
+
+
+def compare_view(
+    images: list[dict], summary: dict, models: list[str], out_dir: Path, seed: int
+) -> dict:
+    """The blind comparison's data: per recipe (variant, seed, CFG), each model's image by
+    its recipe key, the models only as numbers (in an order shuffled from `seed`, so that
+    not even the number says which is the base model), and their order by the style metric
+    (best first), from which the page draws close pairs. Each image is linked as
+    out_dir/compare/<key>.png: its usual path names its run and step."""
+    shuffled = list(models)
+    random.Random(seed).shuffle(shuffled)
+    number = {label: i for i, label in enumerate(shuffled)}
+    recipes: dict[tuple, list] = {}
+    for image in images:
+        label = label_of(image)
+        if label not in number:
+            continue
+        row = recipes.setdefault(
+            (image["variant"], image["seed"], image["cfg"]), [None] * len(models)
+        )
+        row[number[label]] = image["key"]
+        _link_or_copy(out_dir / image["full"], out_dir / "compare" / f"{image['key']}.png")
+
+    def style(label: str) -> float:
+        mean = summary.get(label, {}).get(charts.STYLE, {}).get("mean")
+        return -math.inf if mean is None else mean
+
+    ranked = sorted(models, key=style, reverse=True)
+    keys = sorted(key for row in recipes.values() for key in row if key)
+    return {
+        "seed": seed,
+        "sweep": hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16],
+        "ranked_by": METRIC_LABELS[charts.STYLE],
+        "rank": [number[label] for label in ranked],
+        "recipes": [row for row in recipes.values() if sum(key is not None for key in row) > 1],
+    }
+
+
 def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sample: dict):
-    """The axes a grid can be laid out along, each with its values in config order."""
+    """The axes a grid can be laid out along, each with its values in config order; `models`
+    are labels (a checkpoint at a strength), the model axis their checkpoints."""
     steps = sorted({step for settings in runs.values() for step in checkpoint_steps(settings)})
 
     def unique(values):
         return list(dict.fromkeys(values))
 
     return [
-        {"name": "model", "label": "model (run and step)", "values": models},
+        {"name": "model", "label": "model (run and step)",
+         "values": unique(split_label(m)[0] for m in models)},
+        {"name": "strength", "label": "strength", "values": sample.get("strengths", [1.0])},
         {"name": "run", "label": "run", "values": ["base", *runs]},
         {"name": "step", "label": "step", "values": steps},
         {"name": "seed", "label": "seed", "values": sample["seeds"]},
@@ -294,6 +401,15 @@ def chart_section(
     names = list(runs)
     steps = {run: checkpoint_steps(settings) for run, settings in runs.items()}
     style, fidelity = charts.STYLE, charts.FIDELITY
+    strengths = {split_label(m)[1] for m in models} - {None}
+    # Steps and CFG are compared at one strength: 1 (the checkpoints as trained) if rendered.
+    reference = 1.0 if 1.0 in strengths or not strengths else max(strengths)
+    at_reference = [
+        {**row, "model": split_label(row["model"])[0]}
+        for row in rows
+        if split_label(row["model"])[1] in (None, reference)
+    ]
+    checkpoints = list(dict.fromkeys(split_label(m)[0] for m in models))
     abstract = charts.abstract_seeds(rows, models)
     chosen = picks.get("figurative") or models[-1]
     # Placements and weights are compared on the first subject (the portrait): the other
@@ -308,8 +424,8 @@ def chart_section(
                         f"CFG {cfg:g} ({value:.3f})")  # fmt: skip
     return {
         "steps": charts.steps_chart(
-            charts.over_steps(rows, steps, style),
-            charts.over_steps(rows, steps, fidelity),
+            charts.over_steps(at_reference, steps, style),
+            charts.over_steps(at_reference, steps, fidelity),
             names,
             charts.validation_over_steps(validation, steps) if validation else None,
         ),
@@ -321,8 +437,16 @@ def chart_section(
         "placement_subject": variants[0]["subject"],
         "placement_text": "; ".join(best),
         "cfg": charts.cfg_chart(
-            charts.over_cfg(rows, models, style), charts.over_cfg(rows, models, fidelity), names
+            charts.over_cfg(at_reference, checkpoints, style),
+            charts.over_cfg(at_reference, checkpoints, fidelity),
+            names,
         ),
+        "reference_strength": reference if len(strengths) > 1 else None,
+        "strength": charts.strength_chart(
+            charts.over_strength(rows, style), charts.over_strength(rows, fidelity), names
+        )
+        if len(strengths) > 1
+        else None,
         "labels": METRIC_LABELS,
     }
 
@@ -365,6 +489,10 @@ def build_report(
     title: str,
     thresholds: dict,
     thumbnail_size: int = 256,
+    preferences_file: str | Path | None = None,
+    recommend_by: str = "metrics",
+    min_votes: int = 20,
+    compare_seed: int = 0,
 ) -> Path:
     """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails into
     out_dir/thumbs/.
@@ -431,8 +559,12 @@ def build_report(
     )
     # The grid's data is the bulk of the page: no spaces after its commas and colons.
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
+    environment.filters["at_strength"] = at_strength
     template = environment.get_template("report.html.j2")
-    decision = decision_table(models, summary, list(runs), thresholds)
+    preferences = read_json(preferences_file) if preferences_file else None
+    decision = decision_table(
+        models, summary, list(runs), thresholds, preferences, recommend_by, min_votes
+    )
     decision["scorers"] = scorers
     wanted = set(models)
     write_csv(
@@ -460,6 +592,8 @@ def build_report(
         base_prompts=base_prompts_of(base_prompt_file, variants),
         variants=variants,
         models=models,
+        checkpoints=grid_data["axes"][0]["values"],
+        compare=compare_view(images, summary, models, out_dir, compare_seed),
         model_hashes=model_hashes,
         runs=run_table(runs),
         sample=sample,
@@ -486,6 +620,15 @@ def build_report(
         f"thumbnails {weight['thumbnails'] / 1e6:.1f} MB, full images {weight['full'] / 1e6:.1f} MB"
     )
     return out_dir / "index.html"
+
+
+def at_strength(label: str, always: bool = False) -> str:
+    """A model label as the page's sentences say it: `lora/step-20 at strength 0.5` (and at
+    strength 1 too when `always`: the sweep compares several strengths)."""
+    model, strength = split_label(label)
+    if strength is None or ("@" not in label and not always):
+        return model
+    return f"{model} at strength {strength:g}"
 
 
 def base_prompts_of(base_prompt_file: str | Path, variants: list[dict]) -> list[dict]:

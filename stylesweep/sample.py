@@ -35,7 +35,9 @@ from stylesweep.base import load_components
 from stylesweep.checkpoints import apply_checkpoint, read_manifest, verify_sizes
 from stylesweep.conditioning import WRAP_LENGTH, encode_prompts, tokenize_weighted
 from stylesweep.files import atomic_path, write_json
-from stylesweep.prompts import infotext
+from stylesweep.prompts import infotext, with_lora
+from stylesweep.strength import apply_strength, base_weights
+from stylesweep.sweep import export_stem, model_label, run_and_step
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +77,15 @@ class Recipe:
     emphasis: str = "a1111"
     wrap_length: int = WRAP_LENGTH  # A1111's "Prompt word wrap length limit"
     pad_conds: bool = False  # A1111's "Pad prompt/negative prompt"
+    strength: float | None = None  # a checkpoint's strength (stylesweep.strength); base: None
+    lora_name: str = ""  # a LoRA's name in A1111's <lora:NAME:strength>
 
     def key(self) -> str:
         fields = asdict(self)
-        fields.pop("model")  # the weights' hash identifies the model; its name is a label
-        fields.pop("variant")
+        for label in ("model", "variant", "lora_name"):
+            fields.pop(label)  # the weights' hash identifies the model; names are labels
+        if fields["strength"] is None:
+            fields.pop("strength")  # the base model's recipes hash as they did before strengths
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def file_name(self) -> str:
@@ -112,7 +118,7 @@ class GridRenderer:
     keeps prompt embeddings while the text encoder is unchanged.
     """
 
-    def __init__(self, base_dir: str | Path, device: str = "cpu"):
+    def __init__(self, base_dir: str | Path, device: str = "cpu", keep_base: bool = False):
         self.components = load_components(base_dir)
         self.device = torch.device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
@@ -125,18 +131,20 @@ class GridRenderer:
         self.padded: dict[tuple, bool] = {}  # whether "Pad conds" padded an embedding pair
         self.key_words: tuple[str, str] | None = None
         self.unet_calls = 0
+        # DreamBooth checkpoints at a strength other than 1 are blended with these
+        self.base_weights = base_weights(self.components) if keep_base else None
 
-    def use_checkpoint(self, checkpoint_dir: str | Path) -> None:
-        """Swap in a checkpoint's trained weights; reuse embeddings if its encoder is the same."""
+    def use_checkpoint(self, checkpoint_dir: str | Path, strength: float = 1.0) -> None:
+        """Swap in a checkpoint's trained weights at `strength` (stylesweep.strength); reuse
+        embeddings if its encoder is the same."""
         manifest = read_manifest(checkpoint_dir)
         hashes = manifest.get("weights_sha256", {})
         text_encoder_id = hashes.get("text_encoder") or hashes.get("embeddings")
-        text_encoder_id = text_encoder_id or str(checkpoint_dir)
-        apply_checkpoint(
-            self.components,
-            checkpoint_dir,
-            parts=None if text_encoder_id != self.text_encoder_id else ("unet",),
-        )
+        text_encoder_id = f"{text_encoder_id or checkpoint_dir}@{strength!r}"
+        parts = None if text_encoder_id != self.text_encoder_id else ("unet",)
+        apply_checkpoint(self.components, checkpoint_dir, parts=parts)
+        apply_strength(self.components, manifest, strength, self.base_weights,
+                       parts=parts or ("unet", "text_encoder"))  # fmt: skip
         self.components.unet.eval()  # adapters a checkpoint brings in render without dropout
         self.components.text_encoder.eval()
         if text_encoder_id != self.text_encoder_id:
@@ -303,7 +311,13 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = Fals
     `padded`: "Pad conds" made the prompt and negative the same length; A1111 writes
     `Pad conds: True` only then.
     """
-    extra = {
+    prompt = recipe.prompt
+    extra = {}
+    if recipe.lora_name:  # as A1111 writes a LoRA: in the prompt, which it strips to encode
+        prompt = with_lora(prompt, recipe.lora_name, recipe.strength)
+    elif recipe.strength is not None:
+        extra["Strength"] = f"{recipe.strength:g}"  # A1111 has no field for a merge's weight
+    extra |= {
         "Clip skip": str(recipe.clip_skip),
         "Emphasis": {"a1111": "Original", "comfy": "ComfyUI"}[recipe.emphasis],
     }
@@ -322,7 +336,7 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = Fals
     info.add_text(
         "parameters",
         infotext(
-            recipe.prompt,
+            prompt,
             recipe.negative,
             steps=recipe.steps,
             sampler=recipe.sampler,
@@ -368,65 +382,90 @@ def sample_models(
     emphasis: str = "a1111",
     wrap_length: int = WRAP_LENGTH,
     pad_conds: bool = False,
+    strengths: list[float] = (1.0,),
     device: str = "cpu",
 ) -> dict:
-    """Render (or reuse) every variant x seed x CFG image of each model; write one manifest.
+    """Render (or reuse) every variant x seed x CFG image of each model at each strength;
+    write one manifest.
 
-    `models` maps a model name to its checkpoint folder (None for the base model). Images go
-    to `<manifest folder>/<step>/...` for checkpoints and `<manifest folder>/...` for the base.
+    `models` maps a model name to its checkpoint folder (None for the base model, which has
+    no strength). Images go to `<manifest folder>/<step>/...` for checkpoints at strength 1,
+    `<manifest folder>/<step>@<strength>/...` at other strengths and `<manifest folder>/...`
+    for the base model. Each manifest entry names its model as scores and tables do
+    (`model_label`), with its checkpoint and strength apart.
     """
     sampler_settings(sampler)  # fail on a wrong name before loading any model
     root = Path(manifest_path).parent
+    manifests = {m: read_manifest(d) for m, d in models.items() if d is not None}
+    # DreamBooth at a strength other than 1 blends with the base weights, kept from the start
+    keep_base = any(s != 1 for s in strengths) and any(
+        m.get("method", "dreambooth") == "dreambooth" for m in manifests.values()
+    )
     renderer: GridRenderer | None = None
-    entries, rendered, reused = [], 0, 0
+    entries, labels, rendered, reused = [], [], 0, 0
     for model, checkpoint_dir in models.items():
-        out_dir = root / (Path(checkpoint_dir).name if checkpoint_dir is not None else "")
         weights_hash = weights_hash_of(checkpoint_dir, base_hash)
-        recipes = [
-            Recipe(
-                model=model,
-                model_hash=weights_hash,
-                variant=variant["name"],
-                prompt=variant["prompt"],
-                negative=variant["negative"],
-                seed=seed,
-                cfg_scale=float(cfg),
-                sampler=sampler,
-                steps=steps,
-                width=size,
-                height=size,
-                clip_skip=clip_skip,
-                emphasis=emphasis,
-                wrap_length=wrap_length,
-                pad_conds=pad_conds,
+        lora_name = ""
+        if manifests.get(model, {}).get("method") == "lora":
+            lora_name = export_stem(*run_and_step(model))
+        for strength in [None] if checkpoint_dir is None else strengths:
+            label = model_label(model, strength)
+            folder = (
+                "" if checkpoint_dir is None else model_label(Path(checkpoint_dir).name, strength)
             )
-            for variant in variants
-            for seed in seeds
-            for cfg in cfg_scales
-        ]
-        if any(not (out_dir / r.file_name()).is_file() for r in recipes):
-            if renderer is None:
-                renderer = GridRenderer(base_dir, device)
-            if checkpoint_dir is not None:
-                renderer.use_checkpoint(checkpoint_dir)
-            count = renderer.render(recipes, out_dir, batch_size)
-        else:
-            count = 0
-        rendered, reused = rendered + count, reused + len(recipes) - count
-        log.info("%s: %d images rendered, %d reused", model, count, len(recipes) - count)
-        entries += [
-            {
-                "model": model,
-                "model_hash": weights_hash,
-                "variant": r.variant,
-                "seed": r.seed,
-                "cfg_scale": r.cfg_scale,
-                "file": (out_dir / r.file_name()).relative_to(root).as_posix(),
-            }
-            for r in recipes
-        ]
+            out_dir = root / folder
+            recipes = [
+                Recipe(
+                    model=model,
+                    model_hash=weights_hash,
+                    variant=variant["name"],
+                    prompt=variant["prompt"],
+                    negative=variant["negative"],
+                    seed=seed,
+                    cfg_scale=float(cfg),
+                    sampler=sampler,
+                    steps=steps,
+                    width=size,
+                    height=size,
+                    clip_skip=clip_skip,
+                    emphasis=emphasis,
+                    wrap_length=wrap_length,
+                    pad_conds=pad_conds,
+                    strength=None if strength is None else float(strength),
+                    lora_name=lora_name,
+                )
+                for variant in variants
+                for seed in seeds
+                for cfg in cfg_scales
+            ]
+            if any(not (out_dir / r.file_name()).is_file() for r in recipes):
+                if renderer is None:
+                    renderer = GridRenderer(base_dir, device, keep_base=keep_base)
+                if checkpoint_dir is not None:
+                    renderer.use_checkpoint(checkpoint_dir, float(strength))
+                count = renderer.render(recipes, out_dir, batch_size)
+            else:
+                count = 0
+            rendered, reused = rendered + count, reused + len(recipes) - count
+            log.info("%s: %d images rendered, %d reused", label, count, len(recipes) - count)
+            labels.append(label)
+            entries += [
+                {
+                    "model": label,
+                    "checkpoint": model,
+                    "strength": r.strength,
+                    "model_hash": weights_hash,
+                    "variant": r.variant,
+                    "seed": r.seed,
+                    "cfg_scale": r.cfg_scale,
+                    "key": r.key(),
+                    **({"lora": lora_name} if lora_name else {}),
+                    "file": (out_dir / r.file_name()).relative_to(root).as_posix(),
+                }
+                for r in recipes
+            ]
     manifest = {
-        "models": list(models),
+        "models": labels,
         "rendered": rendered,
         "reused": reused,
         "unet_calls": renderer.unet_calls if renderer else 0,

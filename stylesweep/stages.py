@@ -21,14 +21,15 @@ STAGE_VERSIONS = {
     "draw_portrait": 2,
     "base_prompt": 1,
     "prompt_variants": 2,
-    "sample": 2,
+    "sample": 3,
     "score": 3,
     "validate": 1,
+    "fit_votes": 1,
     "make_thumbnails": 1,
-    "report": 6,
-    "publish_report": 6,
+    "report": 7,
+    "publish_report": 7,
     "export": 1,
-    "animate": 2,
+    "animate": 3,
 }
 
 

@@ -47,6 +47,49 @@ def model_name(run: str, step: int) -> str:
     return f"{run}/step-{step}"
 
 
+def run_and_step(model: str) -> tuple[str, int]:
+    """`te~0.1/step-20` (or that at a strength, `te~0.1/step-20@0.5`) -> (`te~0.1`, 20); the
+    base model is step 0 of every run."""
+    model = model.partition("@")[0]
+    if model == "base":
+        return "base", 0
+    run, _, step = model.rpartition("/step-")
+    return run, int(step)
+
+
+def model_label(model: str, strength: float | None) -> str:
+    """A model at a strength, as scores, tables and charts name it: `lora/step-20@0.5`.
+
+    Strength 1 (a checkpoint as trained) and the base model (no strength) keep the plain
+    name, so a sweep without strengths names its models as before."""
+    if strength is None or strength == 1:
+        return model
+    return f"{model}@{strength:g}"
+
+
+def split_label(label: str) -> tuple[str, float | None]:
+    """`lora/step-20@0.5` -> (`lora/step-20`, 0.5); the base model has no strength."""
+    model, _, strength = label.partition("@")
+    if strength:
+        return model, float(strength)
+    return model, None if model == "base" else 1.0
+
+
+def model_labels(models: list[str], strengths: list[float]) -> list[str]:
+    """Every model at every strength (the base model once), in config order."""
+    return [
+        model if model == "base" else model_label(model, strength)
+        for model in models
+        for strength in ([None] if model == "base" else strengths)
+    ]
+
+
+def export_stem(run: str, step: int) -> str:
+    """The file name (less its suffix) of an exported checkpoint or LoRA: `te~0.1-step20`;
+    a LoRA's name in A1111's `<lora:NAME:strength>`."""
+    return f"{run}-step{step}"
+
+
 def expand_runs(train: dict, order: list[str]) -> dict[str, dict]:
     """Every combination of the swept values (nothing swept: one run, `default`), then each
     of `extra_runs`, keyed by a readable run name like `te~0.05` or `method~ti_lr~0.05`.

@@ -12,11 +12,18 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from stylesweep.charts import METRIC_LABELS, MODEL_LABELS, run_and_step
+from stylesweep.charts import METRIC_LABELS, MODEL_LABELS
 from stylesweep.subjects import PORTRAIT
+from stylesweep.sweep import run_and_step, split_label
 
 IMAGE_KEYS = ("model", "run", "step", "subject", "variant", "placement", "weight", "seed",
               "cfg_scale")  # fmt: skip
+
+
+def strength_of(label: str) -> float | str:
+    """A model's strength as the tables write it: empty for the base model."""
+    strength = split_label(label)[1]
+    return "" if strength is None else strength
 
 
 def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
@@ -30,6 +37,7 @@ def metric_rows(rows: list[dict], variants: list[dict]) -> list[dict]:
                 "model": row["model"],
                 "run": run,
                 "step": step,
+                "strength": strength_of(row["model"]),
                 "subject": row.get("subject", PORTRAIT),
                 "variant": row["variant"],
                 "placement": variant.get("placement", ""),
@@ -49,11 +57,16 @@ def summary_rows(summary: dict, flags: dict[str, list], subject: str) -> list[di
     table = []
     for model, measures in summary.items():
         run, step = run_and_step(model)
-        row = {"model": model, "run": run, "step": step, "subject": subject}
+        row = {"model": model, "run": run, "step": step, "strength": strength_of(model),
+               "subject": subject}  # fmt: skip
         for key in MODEL_LABELS:
             spread = measures.get(key) or {}
             row[f"{key}_mean"] = spread.get("mean")
             row[f"{key}_std"] = spread.get("std")
+        preference = measures.get("preference") or {}  # the artist's votes, when given
+        for key, column in (("mean", "preference"), ("low", "preference_low"),
+                            ("high", "preference_high")):  # fmt: skip
+            row[column] = preference.get(key)
         row["flags"] = "; ".join(flags.get(model, []))
         table.append(row)
     return table

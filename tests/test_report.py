@@ -16,7 +16,7 @@ def test_report_links_every_image_and_escapes_text(tmp_path):
     index = synthetic_report(tmp_path)
     html = index.read_text()
     assert EVIL not in html and "&lt;script&gt;" in html
-    assert html.count("<script") == 2  # the grid's JSON and the page's own script
+    assert html.count("<script") == 3  # the grid's and the comparison's JSON, the page's script
     assert "Style on a figurative subject: <strong>te~0.1/step-2</strong>" in html
     data = grid_data(html)
     assert len(data["images"]) == 2 * 2 * 2  # models x seeds x CFG scales

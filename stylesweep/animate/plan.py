@@ -23,6 +23,7 @@ SCHEDULED = (
     "translation_x",
     "translation_y",
     "strength",
+    "style_strength",
     "cfg_scale",
     "noise",
     "contrast",
@@ -153,6 +154,12 @@ def plan_animation(
             f"{where}.strength: {values['strength'][bad[0]]:g} at frame {bad[0]}; strength is "
             "the share of the previous frame kept, from 0 (none) to 1 (all), at every frame"
         )
+    bad = np.flatnonzero(values["style_strength"] < 0)
+    if bad.size:
+        raise AnimationError(
+            f"{where}.style_strength: {values['style_strength'][bad[0]]:g} at frame {bad[0]}; "
+            "a model's strength is 0 (the base model) or more at every frame"
+        )
     for model in model_schedule.values():
         if model not in models:
             raise AnimationError(
@@ -185,6 +192,9 @@ def plan_animation(
                 noise=float(values["noise"][frame]),
                 contrast=float(values["contrast"][frame]),
             )
+            if model != "base" and values["style_strength"][frame] != 1:
+                # only then: frames rendered before style_strength existed keep their recipes
+                recipe["style_strength"] = float(values["style_strength"][frame])
         else:
             before = max(k for k in diffused if k < frame)
             after = min(k for k in diffused if k > frame)

@@ -91,20 +91,29 @@ def to_pixels(image: np.ndarray) -> torch.Tensor:
 
 
 class ModelSwitcher:
-    """The renderer of the model a frame uses. A switch loads the base afresh and puts the
-    checkpoint on it, so a frame's pixels never depend on which model came before."""
+    """The renderer of the model a frame uses, at the frame's strength. A switch of model
+    loads the base afresh and puts the checkpoint on it, so a frame's pixels never depend on
+    which model came before; a switch of strength loads the checkpoint again at the new one
+    (every part it changes is rewritten: stylesweep.strength)."""
 
     def __init__(self, base_dir: str | Path, checkpoints: dict[str, str | None], device: str):
         self.base_dir, self.checkpoints, self.device = base_dir, checkpoints, device
         self.model: str | None = None
+        self.strength = 1.0
         self.renderer: GridRenderer | None = None
 
-    def get(self, model: str) -> GridRenderer:
-        if model != self.model:
-            self.renderer = GridRenderer(self.base_dir, self.device)
-            if self.checkpoints[model] is not None:
-                self.renderer.use_checkpoint(self.checkpoints[model])
-            self.model = model
+    def get(self, model: str, strength: float = 1.0) -> GridRenderer:
+        checkpoint = self.checkpoints[model]
+        if checkpoint is None:
+            strength = 1.0  # the base model has no strength
+        fresh = model != self.model or (
+            strength != self.strength and self.renderer.base_weights is None
+        )
+        if fresh:  # the base weights are kept once a strength other than 1 shows up
+            self.renderer = GridRenderer(self.base_dir, self.device, keep_base=strength != 1)
+        if checkpoint is not None and (fresh or strength != self.strength):
+            self.renderer.use_checkpoint(checkpoint, strength)
+        self.model, self.strength = model, strength
         return self.renderer
 
 
@@ -171,7 +180,8 @@ def render_animation(
         else:
             warped = moved_on(previous, plan[diffused[index - 1] + 1 : frame + 1], settings)
             start = img2img_start(warped[-1], reference, recipe, settings["colour_match"])
-        image = diffuse(switcher.get(recipe["model"]), recipe, name, size, text, start)
+        renderer = switcher.get(recipe["model"], recipe.get("style_strength", 1.0))
+        image = diffuse(renderer, recipe, name, size, text, start)
         save_frame(image, out_dir, recipe)
         rendered += 1
         # the frames between the last diffused one and this one: the last one moved on,

@@ -27,11 +27,13 @@ for (const header of document.querySelectorAll('table.sortable th[data-sort]')) 
 const data = JSON.parse(document.getElementById('grid-data').textContent);
 const variantByName = new Map(data.variants.map(v => [v.name, v]));
 const variantOf = new Map(data.variants.map(v => [JSON.stringify([v.subject, v.placement, v.weight]), v]));
-const imageOf = new Map(data.images.map(im => [JSON.stringify([im.model, im.seed, im.cfg, im.variant]), im]));
+const imageOf = new Map(data.images.map(im => [JSON.stringify([im.model, im.strength ?? null, im.seed, im.cfg, im.variant]), im]));
 const axisByName = new Map(data.axes.map(a => [a.name, a]));
 // Axes with a single value are never worth a menu; their one value is used throughout.
 const choosable = data.axes.filter(a => a.values.length > 1);
-const PREFIX = { step: 'step ', seed: 'seed ', cfg: 'CFG ', weight: 'weight ' };
+const PREFIX = { step: 'step ', seed: 'seed ', cfg: 'CFG ', weight: 'weight ', strength: 'strength ' };
+// A model at a strength, as the tables name it: lora/step-20@0.5 (strength 1 and the base: the plain name).
+const labelOf = image => (image.strength ?? 1) === 1 ? image.model : `${image.model}@${image.strength}`;
 const format = (axis, value) => (PREFIX[axis] || '') + value;
 // A record's thumbnail sits at its image's path with thumbs/ for images/ and a .webp suffix;
 // its settings line is a shared one with its seed put back in (see collect_images).
@@ -43,7 +45,7 @@ function settingsOf(image) {
 // The A1111 infotext of an image, as its PNG carries it.
 function infotext(image) {
   const variant = variantByName.get(image.variant);
-  const lines = [variant.prompt];
+  const lines = [image.tag ? `${variant.prompt} ${image.tag}`.trimStart() : variant.prompt];
   if (variant.negative) { lines.push(`Negative prompt: ${variant.negative}`); }
   lines.push(settingsOf(image));
   return lines.join('\n');
@@ -57,6 +59,8 @@ const state = { x: 'model', y: 'seed', z: '', fixed: {} };
 for (const axis of data.axes) { state.fixed[axis.name] = axis.values[0]; }
 // With the run fixed by its menu, start on the first trained run: the base is the control.
 state.fixed.run = axisByName.get('run').values[1] ?? 'base';
+// Strength 1, the checkpoints as trained, when it was rendered.
+if (axisByName.get('strength')?.values.includes(1)) { state.fixed.strength = 1; }
 if (!axisByName.get('seed') || axisByName.get('seed').values.length < 2) { state.y = choosable.find(a => !clash(a.name, 'model'))?.name || ''; }
 
 const usesModel = () => [state.x, state.y, state.z].includes('model');
@@ -65,8 +69,9 @@ const showsBase = () => [state.x, state.y, state.z].some(n => n === 'model' || n
 function find(assignment) {
   const a = assignment;
   const model = a.model !== undefined ? a.model : (a.run === 'base' ? 'base' : `${a.run}/step-${a.step}`);
+  const strength = model === 'base' ? null : a.strength;
   const variant = variantOf.get(JSON.stringify([a.subject, a.placement, a.weight]));
-  return variant && imageOf.get(JSON.stringify([model, a.seed, a.cfg, variant.name]));
+  return variant && imageOf.get(JSON.stringify([model, strength, a.seed, a.cfg, variant.name]));
 }
 
 function option(select, value, text) {
@@ -97,6 +102,7 @@ function buildControls() {
     const select = document.createElement('select');
     select.id = `fixed-${axis.name}`;
     axis.values.forEach((value, index) => option(select, String(index), format(axis.name, value)));
+    select.value = String(axis.values.indexOf(state.fixed[axis.name]));  // the run starts on a trained one
     select.addEventListener('change', () => {
       state.fixed[axis.name] = axis.values[Number(select.value)];
       render();
@@ -198,7 +204,7 @@ function render() {
 }
 
 function describe(image) {
-  return `${image.model} · seed ${image.seed} · CFG ${image.cfg} · ${image.variant}`;
+  return `${labelOf(image)} · seed ${image.seed} · CFG ${image.cfg} · ${image.variant}`;
 }
 
 function thumbnail(image, g, r, c) {
@@ -247,11 +253,11 @@ function show(g, r, c) {
   img.alt = describe(image);
   document.getElementById('lb-link').href = image.full;
   document.getElementById('lb-open').href = image.full;
-  document.getElementById('lb-title').textContent = image.model;
+  document.getElementById('lb-title').textContent = labelOf(image);
   const fields = document.getElementById('lb-fields');
   fields.replaceChildren();
   for (const [term, value] of [
-    ['seed', image.seed], ['CFG scale', image.cfg], ['subject', variant.subject], ['variant', image.variant],
+    ['seed', image.seed], ['CFG scale', image.cfg], ['strength', image.strength ?? '–'], ['subject', variant.subject], ['variant', image.variant],
     ['key placement', variant.placement], ['key weight', variant.weight], ['file', image.full],
   ]) {
     fields.appendChild(headerCell('dt', term));
@@ -321,13 +327,19 @@ document.addEventListener('keydown', event => {
 // --- Charts: a click on a point or a cell shows the images behind it ---------------------
 // Its link, #show?model=...&seed=...&note=..., names the grid axes it fixes; the others are
 // laid out as columns, rows and a stack, and the lightbox opens on the first of its images.
-const LAYOUT = ['seed', 'cfg', 'placement', 'weight', 'subject', 'model'];
+const LAYOUT = ['seed', 'cfg', 'placement', 'weight', 'subject', 'strength', 'model'];
 
 function linkOf(anchor) {
   const href = anchor.href.baseVal ?? anchor.getAttribute('href');
   const params = new URLSearchParams(href.slice(href.indexOf('?') + 1));
   const shown = {};
-  for (const [name, text] of params) {
+  for (let [name, text] of params) {
+    if (name === 'model' && text.includes('@')) {  // a checkpoint at a strength
+      shown.strength = Number(text.slice(text.lastIndexOf('@') + 1));
+      text = text.slice(0, text.lastIndexOf('@'));
+    } else if (name === 'model' && text !== 'base' && axisByName.get('strength')?.values.includes(1)) {
+      shown.strength = 1;
+    }
     const axis = axisByName.get(name);
     const value = axis && axis.values.find(v => String(v) === text || Number(v) === Number(text));
     if (value !== undefined) { shown[name] = value; }
@@ -356,7 +368,8 @@ function showImages(shown) {
   document.getElementById('grids').scrollIntoView();
   const matches = image => image && Object.entries(shown).every(([name, value]) =>
     (name === 'model' ? image.model : name === 'cfg' ? image.cfg : name === 'seed' ? image.seed
-      : variantByName.get(image.variant)[name]) === value);
+      : name === 'strength' ? (image.model === 'base' ? value : image.strength)
+        : variantByName.get(image.variant)[name]) === value);
   for (const [g, cells] of grids.entries()) {
     for (const [r, row] of cells.entries()) {
       const c = row.findIndex(matches);
@@ -379,3 +392,117 @@ for (const anchor of document.querySelectorAll('svg.chart a')) {
 
 buildControls();
 render();
+
+// --- Blind comparison (index.html#compare) -------------------------------------------------
+// Two pictures of one recipe from two models, sides drawn at random, no model named: the
+// data holds only anonymous model numbers and each picture's recipe key (compare/KEY.png).
+// Votes stay in localStorage until downloaded as votes.json (report.votes in config.yaml).
+const compareData = document.getElementById('compare-data');
+if (compareData) {
+  const cmp = JSON.parse(compareData.textContent);
+  const view = document.getElementById('compare');
+  const storeKey = `stylesweep-votes:${cmp.sweep}`;
+  const modelOf = new Map();  // recipe key -> model number
+  for (const row of cmp.recipes) { row.forEach((key, m) => { if (key) { modelOf.set(key, m); } }); }
+  let votes = [];
+  try { votes = JSON.parse(localStorage.getItem(storeKey) || '[]'); } catch { votes = []; }
+  let pair = null;
+
+  // mulberry32: a small seeded generator, so the same seed and votes give the same pairs
+  function generator(seed) {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6D2B79F5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  // The models' standing: the metric's order (half a vote a place), moved by the votes.
+  function standing() {
+    const score = new Map(cmp.rank.map((m, place) => [m, -place / 2]));
+    for (const vote of votes) {
+      const left = modelOf.get(vote.left), right = modelOf.get(vote.right);
+      if (left === undefined || right === undefined || vote.winner === 'same') { continue; }
+      const [won, lost] = vote.winner === 'left' ? [left, right] : [right, left];
+      score.set(won, score.get(won) + 1);
+      score.set(lost, score.get(lost) - 1);
+    }
+    return [...score.keys()].sort((a, b) => score.get(b) - score.get(a) || a - b);
+  }
+
+  // The next pair: two models at most two places apart in the standing, on a recipe both
+  // rendered, drawn from the seed and the number of votes so far.
+  function nextPair() {
+    const random = generator(cmp.seed * 7919 + votes.length);
+    const order = standing();
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const i = Math.floor(random() * (order.length - 1));
+      const j = Math.min(i + 1 + Math.floor(random() * 2), order.length - 1);
+      const a = order[i], b = order[j];
+      const shared = cmp.recipes.filter(row => row[a] && row[b]);
+      if (!shared.length) { continue; }
+      const row = shared[Math.floor(random() * shared.length)];
+      return random() < 0.5 ? [row[a], row[b]] : [row[b], row[a]];
+    }
+    return null;
+  }
+
+  function showPair() {
+    pair = nextPair();
+    for (const [side, key] of [['left', pair?.[0]], ['right', pair?.[1]]]) {
+      const img = document.getElementById(`compare-${side}`);
+      if (key) { img.src = `compare/${key}.png`; } else { img.removeAttribute('src'); }
+    }
+    document.getElementById('compare-count').textContent =
+      `${votes.length} vote${votes.length === 1 ? '' : 's'} so far`;
+  }
+
+  function vote(winner) {
+    if (!pair) { return; }
+    votes.push({ left: pair[0], right: pair[1], winner });
+    try { localStorage.setItem(storeKey, JSON.stringify(votes)); } catch { /* kept for this visit only */ }
+    showPair();
+  }
+
+  function download() {
+    const file = { format: 'stylesweep-votes', version: 1, seed: cmp.seed, sweep: cmp.sweep, title: document.title, votes };
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(file, null, 1)], { type: 'application/json' }));
+    link.download = 'votes.json';
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  function leave() {
+    view.hidden = true;
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+
+  function follow() {
+    if (location.hash === '#compare') {
+      view.hidden = false;
+      showPair();
+      document.getElementById('compare-pick-left').focus();
+    } else {
+      view.hidden = true;
+    }
+  }
+
+  document.getElementById('compare-pick-left').addEventListener('click', () => vote('left'));
+  document.getElementById('compare-pick-right').addEventListener('click', () => vote('right'));
+  document.getElementById('compare-same').addEventListener('click', () => vote('same'));
+  document.getElementById('compare-download').addEventListener('click', download);
+  document.getElementById('compare-leave').addEventListener('click', leave);
+  document.addEventListener('keydown', event => {
+    if (view.hidden) { return; }
+    const actions = { ArrowLeft: () => vote('left'), ArrowRight: () => vote('right'), ArrowDown: () => vote('same'), Escape: leave };
+    if (!actions[event.key]) { return; }
+    event.preventDefault();
+    actions[event.key]();
+  });
+  window.addEventListener('hashchange', follow);
+  follow();
+}
