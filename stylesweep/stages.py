@@ -22,7 +22,7 @@ STAGE_VERSIONS = {
     "base_prompt": 1,
     "prompt_variants": 2,
     "sample": 3,
-    "score": 3,
+    "score": 4,
     "validate": 1,
     "fit_votes": 1,
     "make_thumbnails": 1,

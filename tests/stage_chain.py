@@ -8,6 +8,7 @@ kernels: a stand-in for another machine) can be compared with this one:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     from stylesweep.toy.world import demo_portrait_index, draw
     from stylesweep.train import train_segment
     from stylesweep.validation import validate_models
+    from stylesweep.votes import fit_votes_files
 
     found: Outputs = {}
     write_demo_stills(root / "stills", count=3, size=64)
@@ -93,7 +95,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
             models=models, base_dir=tiny_model, base_hash="tiny", variants=variants[:2],
             seeds=[1], cfg_scales=[7], sampler="Euler a", steps=3, size=64, clip_skip=1,
             emphasis="a1111", wrap_length=20, pad_conds=False, batch_size=8,
-            manifest_path=root / "samples" / group / "images.json",
+            strengths=[0.5, 1.0], manifest_path=root / "samples" / group / "images.json",
         )  # fmt: skip
     found["sample"] = (tree(root / "samples"), root)
     render_class_images(tiny_model, "tiny", root / "class", prompt="an abstract image",
@@ -123,6 +125,24 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
         prompt="an abstract pattern, vsynth", out_path=root / "validation" / "losses.json",
     )  # fmt: skip
     found["validate"] = (tree(root / "validation"), root)
+
+    # votes: the checkpoint at strength 1 beats the others, the base and strength 0.5 tie
+    manifests = [root / "samples" / group / "images.json" for group in groups]
+    by_label: dict[str, list[str]] = {}
+    for manifest in manifests:
+        for image in json.loads(manifest.read_text())["images"]:
+            by_label.setdefault(image["model"], []).append(image["key"])
+    ballots = []
+    for one, half, base in zip(by_label["db/step-2"], by_label["db/step-2@0.5"], by_label["base"],
+                               strict=True):  # fmt: skip
+        ballots += [{"left": one, "right": base, "winner": "left"},
+                    {"left": half, "right": one, "winner": "right"},
+                    {"left": base, "right": half, "winner": "same"}]  # fmt: skip
+    write_json(root / "votes.json", {"votes": ballots})
+    with contextlib.chdir(root):  # the file's name as the config gives it, not a temp path
+        fit_votes_files(["votes.json"], manifests, ["base", "db/step-2@0.5", "db/step-2"],
+                        root / "votes" / "preferences.json")  # fmt: skip
+    found["fit_votes"] = ([root / "votes" / "preferences.json"], root)
 
     for name in runs:
         precision = "fp16" if name == "db" else None
