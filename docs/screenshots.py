@@ -1,7 +1,8 @@
 """Screenshots of a report for README: `python docs/screenshots.py results/report/index.html`.
 
-Writes docs/grid.png (the grid section, with the axes given below) and docs/charts.png, with
-Debian's Chromium through Playwright (installed by `bash setup.sh test`).
+Writes docs/grid.png (the grid section, with the axes given below), docs/charts.png and
+docs/compare.png (the blind comparison, index.html#compare), with Debian's Chromium through
+Playwright (installed by `bash setup.sh test`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def main() -> None:
         page.dispatch_event("#cell-size", "input")
         page.locator("#grid-view").screenshot(path=DOCS / "grid.png")
         page.locator("#charts").screenshot(path=DOCS / "charts.png")
+        page.set_viewport_size({"width": 1000, "height": 640})
+        page.click("nav a[href='#compare']")
+        page.wait_for_function("document.getElementById('compare-left').naturalWidth > 0")
+        page.screenshot(path=DOCS / "compare.png")
         browser.close()
 
 

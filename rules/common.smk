@@ -45,6 +45,7 @@ from stylesweep.keys import BadKey, check_keys, check_train_key
 from stylesweep.prompts import PromptError, check_placements
 from stylesweep.subjects import SubjectError, resolve_subjects
 from stylesweep.stages import stage_version
+from stylesweep.votes import VotesError, read_votes
 from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
     checkpoint_steps,
@@ -411,7 +412,12 @@ def votes_files():
     if votes is None:
         return []
     paths = [votes] if isinstance(votes, str) else votes
-    return [input_path("report.votes", _existing("report.votes", p)) for p in paths]
+    paths = [input_path("report.votes", _existing("report.votes", p)) for p in paths]
+    try:  # a file that is no votes file is named now, before any job
+        read_votes(paths)
+    except VotesError as error:
+        raise WorkflowError(f"config key 'report.votes': {error}") from None
+    return paths
 
 
 def preferences_files():

@@ -255,7 +255,8 @@ def collect_images(
             line = split_at_seed(settings_line(out_dir / full), image["seed"])
             record = {
                 "model": image.get("checkpoint", model),
-                "strength": image.get("strength"),
+                # (a manifest from before strengths: a checkpoint as trained)
+                "strength": image.get("strength", None if model == "base" else 1.0),
                 "key": image.get("key") or recipe_key(image["file"]),
                 "seed": image["seed"],
                 "cfg": image["cfg_scale"],

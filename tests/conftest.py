@@ -70,7 +70,7 @@ def small_config() -> dict:
     config["prompts"].update(
         placements=["start", "end"], weights=[1.0, 1.2], subjects={"house": "a house, blue sky"}
     )
-    config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4)
+    config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4, strengths=[1.0])
     config["animate"]["animations"]["drift"].update(
         models={0: "te~0.25/step-2", 2: "te~0.25/step-4"}, max_frames=4, steps=4
     )

@@ -121,6 +121,8 @@ RERUNS = [
     ("sample.emphasis", "comfy", {**IMAGES, "animate": 1}, "every image and frame"),
     ("sample.wrap_length", 10, {**IMAGES, "animate": 1}, "every image and frame"),
     ("sample.pad_conds", True, {**IMAGES, "animate": 1}, "every image and frame"),
+    ("sample.strengths", [0.5, 1.0], {"sample": 2, "make_thumbnails": 2, "score": 2, **REPORT},
+     "the new strength's images (not the base model's job)"),
     ("sample.batch_size", 4, NOTHING, "speed, not a result"),
     ("score.style_model", "{workdir}/results/base", {"score": 3, **REPORT}, "every score"),
     ("score.structure_model", "{workdir}/results/base", {"score": 3, **REPORT}, "every score"),
@@ -142,6 +144,8 @@ RERUNS = [
     (f"{DRIFT}.steps", "0: (4), 2: (6)", ANIMATION, "the frames from the first change on"),
     (f"{DRIFT}.cfg_scale", "0: (5)", ANIMATION, "the frames from the first change on"),
     (f"{DRIFT}.strength", 0.5, ANIMATION, "the frames from the first change on"),
+    (f"{DRIFT}.style_strength", "0: (1), 3: (0.5)", ANIMATION,
+     "the frames from the first change on"),
     (f"{DRIFT}.zoom", "0: (1.0), 3: (1.1)", ANIMATION, "the frames from the first change on"),
     (f"{DRIFT}.angle", 1, ANIMATION, "the frames from the first change on"),
     (f"{DRIFT}.translation_x", 1, ANIMATION, "the frames from the first change on"),
@@ -157,6 +161,11 @@ RERUNS = [
      "nothing unless seed_behavior is schedule"),
     ("report.title", "My {best} report", REPORT, "the page only"),
     ("report.thumbnail_size", 128, {"make_thumbnails": 3, **REPORT}, "thumbnails and page"),
+    ("report.votes", "{workdir}/votes.json", {"fit_votes": 1, **REPORT},
+     "the votes' fit and the page"),
+    ("report.recommend_by", "votes", REPORT, "the page only"),
+    ("report.min_votes", 5, REPORT, "the page only"),
+    ("report.compare_seed", 2, REPORT, "the page only"),
 ]
 # fmt: on
 

@@ -3,7 +3,9 @@ frames, a render, and a resume that gives the same bytes."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 
 import av
 import numpy as np
@@ -251,3 +253,34 @@ def test_a_frame_between_is_not_kept_beside_a_newer_next_frame(tiny_model, tmp_p
     render_into(tmp_path / "edited", tiny_model, max_frames=3, cadence=2,
                 prompts={0: "{key}", 2: "{key}, waves"})  # fmt: skip
     assert frame_bytes(tmp_path / "edited", 3) == frame_bytes(tmp_path / "whole", 3)
+
+
+def test_style_strength_fades_a_checkpoint_in_frame_by_frame(tiny_model, tmp_path):
+    """At style strength 0 a frame is the base model's; a resume from a frame in the
+    middle of the fade gives the same bytes."""
+    from tests.test_strength import dreambooth_checkpoint
+
+    checkpoint = dreambooth_checkpoint(tiny_model, tmp_path / "db" / "step-1")
+    models = {"base": {"checkpoint": None, "key": "vsynth"},
+              "db/step-1": {"checkpoint": str(checkpoint), "key": "vsynth"}}  # fmt: skip
+
+    def fade(out_dir, style_strength, model="db/step-1", max_frames=3):
+        return render.render_animation(
+            name="a", settings=animation(models=model, max_frames=max_frames, strength=0.3,
+                                         style_strength=style_strength),
+            models=models, base_dir=tiny_model, base_hash="tiny", text=TEXT, out_dir=out_dir,
+        )  # fmt: skip
+
+    fade(tmp_path / "base", 1, model="base", max_frames=1)
+    fade(tmp_path / "trained", 1, max_frames=1)
+    fade(tmp_path / "fade", "0: (0), 2: (1)")
+    base, trained, faded = (frame_bytes(tmp_path / name, 1)[0] for name in ("base", "trained",
+                                                                            "fade"))  # fmt: skip
+    pixels = [np.asarray(Image.open(io.BytesIO(b)), dtype=int) for b in (base, trained, faded)]
+    assert np.abs(pixels[2] - pixels[0]).max() <= 1 and np.abs(pixels[1] - pixels[0]).max() > 10
+    recipes = [render.saved_recipe(render.frame_path(tmp_path / "fade", i)) for i in range(3)]
+    assert [r.get("style_strength", 1.0) for r in recipes] == [0.0, 0.5, 1.0]
+    shutil.copytree(tmp_path / "fade", tmp_path / "resumed")
+    render.frame_path(tmp_path / "resumed", 2).unlink()  # as if killed before the last frame
+    assert fade(tmp_path / "resumed", "0: (0), 2: (1)")["rendered"] == 1  # a fresh renderer
+    assert frame_bytes(tmp_path / "resumed", 3) == frame_bytes(tmp_path / "fade", 3)

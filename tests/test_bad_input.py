@@ -98,8 +98,33 @@ def test_any_still_file_name_works(tmp_path):
             lambda c: c["prompts"].update(subjects={"all": "a house"}),
             "config key 'prompts.subjects': subject name 'all' is taken",
         ),
+        (
+            lambda c: c["sample"].update(strengths=[0.5, -1.0]),
+            "config key 'sample.strengths",
+        ),
+        (
+            lambda c: c["export"].update(checkpoints=["preferred"]),
+            "config key 'export.checkpoints': preferred is the top-voted checkpoint, and "
+            "report.votes names no votes",
+        ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(models="preferred"),
+            "config key 'animate.animations.drift.models': preferred is the top-voted checkpoint",
+        ),
     ],
-    ids=["seeds", "weights", "builtin", "scorer", "uncached", "validation", "suite", "subject"],
+    ids=[
+        "seeds",
+        "weights",
+        "builtin",
+        "scorer",
+        "uncached",
+        "validation",
+        "suite",
+        "subject",
+        "strength",
+        "export-preferred",
+        "animation-preferred",
+    ],  # fmt: skip
 )
 def test_config_mistakes_are_named_before_any_job(tmp_path, monkeypatch, edit, message):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
@@ -234,8 +259,13 @@ def test_a_config_path_with_braces_is_named(tmp_path):
             "animate.animations.drift.seed_schedule: seed 1e+30 at frame 0 is out of range; a "
             "seed is a whole number from 0 to 2**64 - 1",
         ),
+        (
+            lambda a: a.update(style_strength="0: (1), 2: (-0.5)"),
+            "animate.animations.drift.style_strength: -0.5 at frame 2; a model's strength is 0 "
+            "(the base model) or more",
+        ),
     ],
-    ids=["explosive-schedule", "strength", "seed"],
+    ids=["explosive-schedule", "strength", "seed", "style-strength"],
 )
 def test_animation_mistakes_are_named_before_any_job(tmp_path, edit, message):
     config = small_config()
@@ -361,3 +391,32 @@ def test_a_deleted_checkpoint_is_trained_again(finished):
     assert json.loads((checkpoint / "manifest.json").read_bytes()) == json.loads(before)
     assert (finished / "results" / "report" / "index.html").is_file()
     assert not list((finished / "results").glob(".report.*"))
+
+
+def test_a_votes_file_that_is_not_json_is_named_before_any_job(tmp_path):
+    (tmp_path / "votes.json").write_text('{"votes": [')
+    config = small_config()
+    config["report"]["votes"] = str(tmp_path / "votes.json")
+    result = dry_run(tmp_path, config)
+    assert result.returncode != 0
+    assert (
+        f"config key 'report.votes': {tmp_path / 'votes.json'}: not JSON (line 1"
+        in result.stdout + result.stderr
+    )
+
+
+def test_votes_from_another_sweep_stop_the_fit_and_keep_the_report(finished, tmp_path):
+    workdir = tmp_path / "workflow"
+    shutil.copytree(finished, workdir, symlinks=True)
+    votes = tmp_path / "votes.json"
+    strangers = [{"left": "0" * 16, "right": "1" * 16, "winner": "left"}] * 3
+    votes.write_text(json.dumps({"votes": strangers}))
+    config = small_config()
+    config["report"]["votes"] = str(votes)
+    write_config(workdir, config)
+    page = (workdir / "results" / "report" / "index.html").read_bytes()
+    result = snakemake(workdir)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "votes" / "fit_votes.log").read_text()
+    assert f"3 votes read from {votes}, but none names images of two models of this sweep" in log
+    assert (workdir / "results" / "report" / "index.html").read_bytes() == page

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -155,7 +156,8 @@ def test_a_prompt_with_a_script_tag_shows_as_text(tmp_path, open_page):
     assert EVIL in page.title()
     page.click("#grid-view a.cell >> nth=0")
     assert f"vsynth, a portrait {EVIL}" in page.text_content("#lb-params")
-    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    # the grid's and the comparison's data, the page's own script
+    assert page.evaluate("document.querySelectorAll('script').length") == 3
 
 
 CHARTS = ("pareto", "steps", "abstract", "placement", "cfg")
@@ -288,3 +290,74 @@ def test_axes_of_runs_and_steps_alone_always_leave_a_grid(tmp_path, open_page):
             page.select_option(f"#axis-{place}", name)
         chosen = page.evaluate(axes)
         assert chosen[0] and len(grid_sources(page)) >= 2, (first, second, chosen)
+
+
+def image_labels(workdir: Path) -> dict[str, str]:
+    """Each image's model label, by its recipe key, from a finished workflow's samples."""
+    labels = {}
+    for path in (workdir / "results" / "samples").glob("*/images.json"):
+        for image in json.loads(path.read_text())["images"]:
+            labels[image["key"]] = image["model"]
+    return labels
+
+
+def test_blind_votes_rank_the_most_styled_model_first(finished, open_page, tmp_path):
+    """A scripted taste (always the picture with more style) votes 20 pairs; the downloaded
+    votes, given back to the workflow, put the most-styled model first.
+
+    The taste judges a picture by its model's style (CSD, the mean over its pictures), as a
+    consistent eye would: on this small config one picture's score differs from another's
+    of the next model by more than the two models' means do."""
+    workdir = tmp_path / "workflow"
+    shutil.copytree(finished, workdir, symlinks=True)
+    summary = {}
+    for path in (workdir / "results" / "scores").glob("*.json"):
+        summary |= json.loads(path.read_text())["models"]
+    labels = image_labels(workdir)
+    styles = {key: summary[label]["style_csd"]["mean"] for key, label in labels.items()}
+    page = open_page(workdir / "results" / "report" / "index.html")
+    assert page.is_hidden("#compare")
+    page.click("nav a[href='#compare']")
+    page.wait_for_selector("#compare", state="visible")  # on the hash's change
+    view = page.locator("#compare")
+    shown = view.inner_html() + view.inner_text()
+    names = {*labels.values(), *(label.rpartition("/")[0] for label in labels.values())} - {""}
+    assert [name for name in names if name in shown] == []  # no model name, run or step
+    assert "step-" not in shown and "seed 1" in view.inner_text()
+    for _ in range(20):
+        left, right = (Path(page.get_attribute(f"#compare-{side}", "src")).stem
+                       for side in ("left", "right"))  # fmt: skip
+        assert labels[left] != labels[right]
+        key = {True: "ArrowLeft", False: "ArrowRight"}[styles[left] > styles[right]]
+        page.keyboard.press("ArrowDown" if styles[left] == styles[right] else key)
+    assert page.text_content("#compare-count") == "20 votes so far"
+    with page.expect_download() as download:
+        page.click("#compare-download")
+    votes_file = tmp_path / "votes.json"
+    download.value.save_as(votes_file)
+    assert len(json.loads(votes_file.read_text())["votes"]) == 20
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#compare")
+
+    config = small_config()
+    config["report"].update(votes=str(votes_file), recommend_by="votes", min_votes=20)
+    write_config(workdir, config)
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stderr) == {"fit_votes": 1, "report": 1, "publish_report": 1,
+                                         "all": 1}  # fmt: skip
+    fitted = json.loads((workdir / "results" / "votes" / "preferences.json").read_text())
+    most_styled = max(fitted["models"], key=lambda m: summary[m]["style_csd"]["mean"])
+    assert fitted["order"][0] == most_styled and fitted["used"] == 20
+    html = (workdir / "results" / "report" / "index.html").read_text()
+    assert f"Your pick, by 20 blind votes: <strong>{fitted['preferred']}" in html
+    assert 'id="chart-agreement"' in html
+    # `preferred` names the top-voted checkpoint, for an export and an animation
+    config["export"]["checkpoints"] = ["preferred"]
+    config["animate"]["animations"]["drift"]["models"] = "preferred"
+    write_config(workdir, config)
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    export = f"results/export/{fitted['preferred_checkpoint']}"
+    assert export in result.stdout or (workdir / export).is_dir()  # the `last` one, made
+    assert job_counts(result.stdout)["animate"] == 1  # its frames now from another model

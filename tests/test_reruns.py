@@ -70,6 +70,7 @@ def test_each_edit_reruns_what_its_meaning_touches(finished, tmp_path):
     shutil.copytree(finished / "results" / "demo" / "stills", finished / "mystills",
                     dirs_exist_ok=True)  # fmt: skip
     shutil.copy(astronaut_path(), finished / "portrait.png")
+    (finished / "votes.json").write_text('{"votes": []}')
 
     def dry_run(row):
         key, value, _, _ = row

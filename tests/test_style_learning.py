@@ -19,7 +19,7 @@ import yaml
 
 from stylesweep.subjects import TOY_SUBJECTS
 
-from .conftest import REPO, snakemake, write_config
+from .conftest import REPO, grid_data, snakemake, write_config
 
 PRIOR_RUN = {"prior_loss_weight": 1.0, "text_encoder_fraction": 0.1}
 
@@ -40,13 +40,21 @@ def demo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def every_subject(demo) -> list[dict]:
-    """Every image's scores: the portrait's and the other subjects' (prompts.subjects)."""
+def every_strength(demo) -> list[dict]:
+    """Every image's scores: the portrait's and the other subjects' (prompts.subjects), the
+    checkpoints at every strength of sample.strengths."""
     found = []
     for path in sorted((demo / "results" / "scores").glob("*.json")):
         found.extend(json.loads(path.read_text())["images"])
     assert {image["subject"] for image in found} == {"portrait", *TOY_SUBJECTS}
+    assert {image["strength"] for image in found} == {None, 0.5, 1.0}
     return found
+
+
+@pytest.fixture(scope="module")
+def every_subject(every_strength) -> list[dict]:
+    """The images of the base model and of the checkpoints as trained (strength 1)."""
+    return [image for image in every_strength if image["strength"] in (None, 1.0)]
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +281,27 @@ def test_the_validation_loss_is_the_same_in_another_process(demo, tmp_path):
     again = json.loads((tmp_path / "losses.json").read_text())["models"]
     for model in models:
         assert again[model] == written["models"][model], model
+
+
+def test_half_strength_keeps_more_content_and_less_style(every_strength, demo):
+    """Every checkpoint keeps more of the base model's subject at strength 0.5 than at 1,
+    and the checkpoints take less of the style on average (not each one: the LoRA's step 40
+    at 1 has lost the style its step 20 had, and at 0.5 holds more of it)."""
+    checkpoints = {image["checkpoint"] for image in every_strength} - {"base"}
+    at = {
+        strength: {
+            c: (mean(every_strength, csd, checkpoint=c, strength=strength),
+                mean(every_strength, content, checkpoint=c, strength=strength))
+            for c in checkpoints
+        }
+        for strength in (0.5, 1.0)
+    }  # fmt: skip
+    assert all(at[0.5][c][1] > at[1.0][c][1] for c in checkpoints), at
+    assert statistics.fmean(v[0] for v in at[0.5].values()) < statistics.fmean(
+        v[0] for v in at[1.0].values()
+    )
+    html = (demo / "results" / "report" / "index.html").read_text()
+    axes = {axis["name"]: axis["values"] for axis in grid_data(html)["axes"]}
+    assert axes["strength"] == [0.5, 1.0]
+    assert 'id="chart-strength"' in html and 'id="compare-data"' in html
+    assert " at strength " in html.split('id="decision"')[1].split("</p>")[0]

@@ -26,7 +26,7 @@ from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
 from stylesweep.prompts import make_variants
 from stylesweep.subjects import resolve_subjects
-from stylesweep.sweep import expand_runs, model_names
+from stylesweep.sweep import expand_runs, model_labels, model_names
 
 
 @dataclass
@@ -97,7 +97,10 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
         "stills": count_stills(config),
         "checkpoints": len(models) - 1,
         "train_steps": sum(s["max_steps"] for s in runs.values()),
-        "images": len(models) * variants * len(sample["seeds"]) * len(sample["cfg_scales"]),
+        "images": len(model_labels(models, sample["strengths"]))
+        * variants
+        * len(sample["seeds"])
+        * len(sample["cfg_scales"]),
         "frames": sum(a["max_frames"] for a in config["animate"]["animations"].values()),
     }
     tables = component_tables(config["base_model"])
@@ -112,8 +115,11 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
             forward = measure_activations(config["base_model"], resolution, rows, False, False)
             step = train_step_flops(forward.forward_flops, settings["gradient_checkpointing"])
             plan.flops[run] = step * settings["max_steps"]
+        blends = any(s != 1 for s in sample["strengths"]) and any(
+            settings["method"] == "dreambooth" for settings in runs.values()
+        )
         plan.memory["sample"] = sampling_memory(
-            tables, config["base_model"], sample["size"], sample["batch_size"]
+            tables, config["base_model"], sample["size"], sample["batch_size"], keep_base=blends
         )
         plan.memory["score"] = scoring_memory(
             config["prompts"]["interrogator"]["clip_model"],

@@ -202,9 +202,13 @@ def training_memory(tables: dict, settings: dict, base_model: str, resolution: i
     )
 
 
-def sampling_memory(tables: dict, base_model: str, size: int, batch: int) -> Memory:
+def sampling_memory(
+    tables: dict, base_model: str, size: int, batch: int, keep_base: bool = False
+) -> Memory:
     """The peak of a sampling job (stylesweep.sample): fp16 weights on a GPU, a batch and its
-    CFG half through the UNet, then the VAE decoding a few images at a time.
+    CFG half through the UNet, then the VAE decoding a few images at a time. With
+    `keep_base` (DreamBooth at a strength other than 1), a copy of the base UNet and text
+    encoder to blend with (stylesweep.strength).
 
     Without autograd nothing is kept for a backward pass; what lives at once is about what
     gradient checkpointing keeps (the UNet's skip connections and one block at work), and the
@@ -214,6 +218,8 @@ def sampling_memory(tables: dict, base_model: str, size: int, batch: int) -> Mem
     from stylesweep.sample import VAE_BATCH
 
     weights = sum(parameters(tables, part) for part in ("unet", "vae", "text_encoder")) * 2
+    if keep_base:
+        weights += sum(parameters(tables, part) for part in ("unet", "text_encoder")) * 2
     unet = measure_activations(base_model, size, 2 * batch, True, False).checkpointed_bytes
     vae = 6 * 128 * size * size * 2 * min(batch, VAE_BATCH)
     return Memory(weights=weights, gradients=0, optimizer=0, activations=max(unet, vae))
