@@ -42,7 +42,7 @@ def main() -> None:
         page.dispatch_event("#cell-size", "input")
         page.locator("#grid-view").screenshot(path=DOCS / "grid.png")
         page.locator("#charts").screenshot(path=DOCS / "charts.png")
-        page.set_viewport_size({"width": 1000, "height": 640})
+        page.set_viewport_size({"width": 1000, "height": 780})
         page.click("nav a[href='#compare']")
         page.wait_for_function("document.getElementById('compare-left').naturalWidth > 0")
         page.screenshot(path=DOCS / "compare.png")
