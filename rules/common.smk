@@ -372,7 +372,7 @@ def mark_stale_samples(group, models):
     except (ValueError, KeyError):
         images = [{"file": "(an unreadable images.json)"}]
     missing = [i["file"] for i in images if not (manifest.parent / i["file"]).is_file()]
-    sampled = {image.get("model") for image in images}
+    sampled = {image.get("checkpoint", image.get("model")) for image in images}
     gone = [folder for name, folder in models.items()
             if folder and name in sampled and not Path(folder).is_dir()]  # fmt: skip
     if gone:
@@ -418,6 +418,11 @@ def votes_files():
     except VotesError as error:
         raise WorkflowError(f"config key 'report.votes': {error}") from None
     return paths
+
+
+def score_thresholds():
+    """What disqualifies a model from a recommendation (copies, collapse)."""
+    return {k: config["score"][k] for k in ("copy_threshold", "collapse_ratio")}
 
 
 def preferences_files():

@@ -47,9 +47,7 @@ rule report:
         runs=param(report_runs()),
         losses=param(loss_files()),
         title=param(config["report"]["title"]),
-        thresholds=param(
-            {k: config["score"][k] for k in ("copy_threshold", "collapse_ratio")}
-        ),
+        thresholds=param(score_thresholds()),
         sample=param(report_sample_settings()),
         base_model=param(config["base_model"]),
         recommend_by=param(config["report"]["recommend_by"]),

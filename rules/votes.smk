@@ -5,6 +5,7 @@ checkpoint fit_votes:
     input:
         votes=votes_files(),
         samples=sample_manifests(),
+        scores=score_files(),
     output:
         PREFERENCES,
     log:
@@ -13,6 +14,7 @@ checkpoint fit_votes:
         "../envs/stylesweep.yaml"
     params:
         models=param(MODEL_LABELS),
+        thresholds=param(score_thresholds()),
         version=stage_version("fit_votes"),
     script:
         "../scripts/fit_votes.py"

@@ -84,8 +84,10 @@ class Recipe:
         fields = asdict(self)
         for label in ("model", "variant", "lora_name"):
             fields.pop(label)  # the weights' hash identifies the model; names are labels
-        if fields["strength"] is None:
-            fields.pop("strength")  # the base model's recipes hash as they did before strengths
+        if fields["strength"] in (None, 1.0):
+            # the base model, and a checkpoint as trained, hash as they did before strengths:
+            # a sweep from before them keeps its images
+            fields.pop("strength")
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def file_name(self) -> str:

@@ -91,6 +91,8 @@ def apply_strength(
     if strength == 1:
         return
     method = manifest.get("method", "dreambooth")
+    if method != "dreambooth" and "text_encoder" not in parts:
+        return  # nothing was loaded again: the key or adapters are at this strength already
     if method == "lora":
         scale_lora(components, strength)
     elif method == "textual_inversion":

@@ -238,15 +238,20 @@ def fit_votes_files(
     sample_manifests: Sequence[str | Path],
     models: list[str],
     out_path: str | Path,
+    left_out: dict[str, list] | None = None,
 ) -> dict:
     """Fit the votes of `votes_files` over `models` (labels, as the report names them) and
-    write the result, with the top-voted checkpoint (`preferred`), to `out_path`."""
+    write the result to `out_path`, with the top-voted checkpoint (`preferred`) among those
+    not `left_out` (copies of a still, collapsed seeds: stylesweep.summary.flags), as the
+    report's recommendation leaves them out."""
     votes = read_votes(votes_files)
     fit = fit_preferences(votes, image_labels(sample_manifests), models)
-    preferred = next((m for m in fit["order"] if m != "base"), None)
+    left_out = left_out or {}
+    preferred = next((m for m in fit["order"] if m != "base" and m not in left_out), None)
     fit |= {
         "files": [str(path) for path in votes_files],
         "read": len(votes),
+        "left_out": {m: reasons for m, reasons in left_out.items() if m in fit["models"]},
         "preferred": preferred,
         "preferred_checkpoint": preferred and preferred.partition("@")[0],
     }

@@ -325,6 +325,7 @@ def test_blind_votes_rank_the_most_styled_model_first(finished, open_page, tmp_p
     assert [name for name in names if name in shown] == []  # no model name, run or step
     assert "step-" not in shown and "seed 1" in view.inner_text()
     for _ in range(20):
+        page.wait_for_selector("#compare[data-ready='true']")  # a vote counts once both show
         left, right = (Path(page.get_attribute(f"#compare-{side}", "src")).stem
                        for side in ("left", "right"))  # fmt: skip
         assert labels[left] != labels[right]

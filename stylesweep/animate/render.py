@@ -34,6 +34,7 @@ from stylesweep.animate.frames import (
     warp,
 )
 from stylesweep.animate.plan import MOTION, deforum_strength, models_used, plan_animation
+from stylesweep.checkpoints import read_manifest
 from stylesweep.files import atomic_path, sha256_file, write_json
 from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
 from stylesweep.versions import package_versions
@@ -107,10 +108,13 @@ class ModelSwitcher:
         if checkpoint is None:
             strength = 1.0  # the base model has no strength
         fresh = model != self.model or (
-            strength != self.strength and self.renderer.base_weights is None
+            strength != self.strength
+            and self.renderer.base_weights is None
+            and read_manifest(checkpoint).get("method") == "dreambooth"
         )
-        if fresh:  # the base weights are kept once a strength other than 1 shows up
-            self.renderer = GridRenderer(self.base_dir, self.device, keep_base=strength != 1)
+        if fresh:  # a DreamBooth checkpoint at a strength other than 1 blends with the base
+            blends = strength != 1 and read_manifest(checkpoint).get("method") == "dreambooth"
+            self.renderer = GridRenderer(self.base_dir, self.device, keep_base=blends)
         if checkpoint is not None and (fresh or strength != self.strength):
             self.renderer.use_checkpoint(checkpoint, strength)
         self.model, self.strength = model, strength

@@ -401,7 +401,8 @@ const compareData = document.getElementById('compare-data');
 if (compareData) {
   const cmp = JSON.parse(compareData.textContent);
   const view = document.getElementById('compare');
-  const storeKey = `stylesweep-votes:${cmp.sweep}`;
+  // per report folder: the votes outlive a rebuild of the page (new models, new pictures)
+  const storeKey = `stylesweep-votes:${location.pathname}`;
   const modelOf = new Map();  // recipe key -> model number
   for (const row of cmp.recipes) { row.forEach((key, m) => { if (key) { modelOf.set(key, m); } }); }
   let votes = [];
@@ -449,10 +450,14 @@ if (compareData) {
     return null;
   }
 
+  let shown = 0;  // pictures of the pair on screen: a vote counts once both are
   function showPair() {
     pair = nextPair();
+    shown = 0;
+    view.dataset.ready = 'false';
     for (const [side, key] of [['left', pair?.[0]], ['right', pair?.[1]]]) {
       const img = document.getElementById(`compare-${side}`);
+      img.onload = () => { shown += 1; view.dataset.ready = String(shown === 2); };
       if (key) { img.src = `compare/${key}.png`; } else { img.removeAttribute('src'); }
     }
     document.getElementById('compare-count').textContent =
@@ -460,7 +465,7 @@ if (compareData) {
   }
 
   function vote(winner) {
-    if (!pair) { return; }
+    if (!pair || shown < 2) { return; }
     votes.push({ left: pair[0], right: pair[1], winner });
     try { localStorage.setItem(storeKey, JSON.stringify(votes)); } catch { /* kept for this visit only */ }
     showPair();
