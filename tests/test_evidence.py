@@ -34,7 +34,7 @@ def small_sweep(stills: str, instance_prompt: str) -> dict:
         base_prompt="photo of a young woman wearing a green hat, pink background",
         placements=["start"], weights=[1.0], subjects={},
     )  # fmt: skip
-    config["sample"].update(seeds=SEEDS, cfg_scales=[7])
+    config["sample"].update(seeds=SEEDS, cfg_scales=[7], strengths=[1.0])  # as trained
     config["animate"]["animations"] = {}
     config["export"]["checkpoints"] = []
     return config
