@@ -224,12 +224,11 @@ def metric_agreement(preferences: dict, summary: dict, metrics: list[str]) -> di
 
 def image_labels(sample_manifests: Sequence[str | Path]) -> dict[str, str]:
     """Each rendered image's recipe key and the model label that rendered it, from the
-    sample jobs' images.json."""
+    sample jobs' images.json (sample stage 3 on, which names each image's key)."""
     labels = {}
     for path in sample_manifests:
         for image in json.loads(Path(path).read_text())["images"]:
-            key = image.get("key") or Path(image["file"]).stem.rpartition("_")[2]
-            labels[key] = image["model"]
+            labels[image["key"]] = image["model"]
     return labels
 
 
