@@ -23,6 +23,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/dataset.smk"
+include: "rules/captions.smk"
 include: "rules/base.smk"
 include: "rules/train.smk"
 include: "rules/prompts.smk"

@@ -25,6 +25,7 @@ from stylesweep.sources import (
     BUILTIN_PORTRAIT,
     BUILTIN_STILLS,
     BUILTIN_TOY,
+    CAPTION_SUFFIXES,
     CSD_REPO,
     DRAWN_PORTRAIT,
     HEIF_SUFFIXES,
@@ -164,13 +165,17 @@ def stills_folder():
 def stills_fingerprint():
     """Names, sizes and times of the user's stills: an edit, addition or removal of any
     file changes it and reruns the dataset. A param rather than inputs, so that any file
-    name works (Snakemake reads braces and angle brackets in paths as patterns)."""
+    name works (Snakemake reads braces and angle brackets in paths as patterns). Caption
+    sidecars are left out: their job is read_sidecars (rules/captions.smk)."""
     stills = config["dataset"]["stills"]
     if stills == BUILTIN_STILLS:
         return ""
     digest = hashlib.sha256()
     undecodable = []
-    for path in sorted(p for p in Path(stills).rglob("*") if p.is_file()):
+    files = Path(stills).rglob("*")
+    for path in sorted(
+        p for p in files if p.is_file() and p.suffix.lower() not in CAPTION_SUFFIXES
+    ):
         info = path.stat()
         # A name that is not UTF-8 (Linux allows any bytes) is hashed as its bytes: the
         # surrogates Python reads them as cannot be encoded otherwise.
@@ -283,6 +288,8 @@ def train_inputs(wildcards):
     }
     if prior_loss_weight(RUNS[wildcards.run]):
         inputs["class_latents"] = "results/train/class_images/latents.safetensors"
+    if captions_file(RUNS[wildcards.run]):
+        inputs["captions"] = captions_file(RUNS[wildcards.run])
     start = previous_step(wildcards)
     if start:  # its resume state lies beside it (stylesweep.resume)
         inputs["checkpoint"] = checkpoint_dir(model_name(wildcards.run, start))

@@ -38,6 +38,7 @@ with log_to(snakemake.log[0]):
         run_name=snakemake.wildcards.run,
         device=device,
         class_latents_path=snakemake.input.get("class_latents"),
+        captions_path=snakemake.input.get("captions"),
     )
     earlier = [segment(s) for s in snakemake.params.earlier_segments]
     keep_resume = snakemake.config["train"]["keep_resume"]

@@ -20,7 +20,7 @@ import PIL
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json, write_safetensors
-from stylesweep.sources import HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from stylesweep.sources import CAPTION_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from stylesweep.video import (
     Video,
     VideoError,
@@ -35,7 +35,6 @@ from stylesweep.video import (
 
 log = logging.getLogger(__name__)
 
-CAPTION_SUFFIXES = {".txt", ".caption"}
 CROPS = ("center", "smart")
 FEW_IMAGES = 5
 # a still whose square crop is enlarged more than this many times is warned about
@@ -121,32 +120,6 @@ def filename_caption(stem: str) -> str:
     """
     stem = re.sub(r"[\s_-]*(\(\d+\)|\d+)$", "", stem)
     return " ".join(stem.replace("_", " ").split())
-
-
-def sidecar_caption(image: Path, relative: str) -> str | None:
-    """The kohya convention: `image.txt` (or `.caption`) beside the image holds its caption.
-
-    UTF-8, with or without the byte order mark Windows editors write. A file in another
-    encoding stops the stage naming it (read on, its accents would train as U+FFFD); an empty
-    one is warned about and gives the caption "". `relative` is the image's name as shown.
-    """
-    for suffix in sorted(CAPTION_SUFFIXES):
-        path = image.with_suffix(suffix)
-        if path.is_file():
-            shown = f"{relative[: -len(image.suffix) or None]}{suffix}"
-            try:
-                text = path.read_bytes().decode("utf-8-sig")
-            except UnicodeDecodeError as error:
-                raise DatasetError(
-                    f"caption file {shown} is not UTF-8 (byte 0x{error.object[error.start]:02x} "
-                    f"at position {error.start}); save it as UTF-8 in your editor, or move it "
-                    "away if it is not the caption of its image"
-                ) from None
-            caption = " ".join(text.split())
-            if not caption:
-                log.warning("caption file %s is empty: its image has no caption from it", shown)
-            return caption
-    return None
 
 
 def safe_stem(stem: str) -> str:
@@ -367,7 +340,6 @@ def _video_frames(
     if warning:
         log.warning("%s", warning)
     chosen = set(evenly(len(passed), settings.max_frames))
-    caption = sidecar_caption(source, relative)  # every frame's
     images = []
     for index, (time, taken, waiting, code) in enumerate(passed):
         if index not in chosen:
@@ -388,7 +360,6 @@ def _video_frames(
                 "taken": taken,
                 "sha256": digest,
                 "original_size": video.size,
-                "caption": caption,
                 "filename_caption": filename_caption(printable(source.stem)),
                 "note": note,
                 "warning": warning,
@@ -514,7 +485,6 @@ def prepare_dataset(
                 "source": relative,
                 "sha256": digest,
                 "original_size": original_size,
-                "caption": sidecar_caption(source, relative),
                 "filename_caption": filename_caption(printable(source.stem)),
                 "note": note,
                 "warning": warning,

@@ -73,7 +73,8 @@ class TrainSettings:
     prior_loss_weight: float  # > 0: prior preservation with the class images
     save_precision: str  # the checkpoint's number format: fp16 or fp32
     instance_prompt: str | None = None  # methods that caption with it (not textual inversion)
-    captions: str | None = None
+    captions: str | None = None  # instance, filename, sidecar or auto (stylesweep.captions)
+    caption_dropout: float = 0.0  # the share of pictures trained on the key alone
     class_prompt: str | None = None  # with prior preservation
     text_encoder_steps: int | None = None  # dreambooth
     num_vectors: int | None = None  # textual inversion

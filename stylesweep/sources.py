@@ -30,6 +30,7 @@ SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}
 HEIF_SUFFIXES = {".heic", ".heif"}  # iPhone photos; Pillow needs a plugin for them
+CAPTION_SUFFIXES = {".txt", ".caption"}  # kohya's caption sidecars, beside their stills
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 WEIGHT_COMPONENTS = ("unet", "vae", "text_encoder")
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl"}

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 STAGE_VERSIONS = {
     "make_demo_stills": 4,
-    "prepare_dataset": 3,
+    "prepare_dataset": 4,
+    "caption_stills": 1,
+    "read_sidecars": 1,
     "make_base_model": 1,
     "hash_base_model": 1,
-    "encode_dataset": 1,
+    "encode_dataset": 2,
     "render_class_images": 1,
     "train": 2,
     "draw_portrait": 2,

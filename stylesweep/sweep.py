@@ -170,6 +170,7 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
     if method != "textual_inversion":  # it captions every image with its own templates
         segment["instance_prompt"] = settings["instance_prompt"]
         segment["captions"] = settings["captions"]
+        segment["caption_dropout"] = float(settings["caption_dropout"])
     if method == "textual_inversion":
         segment["num_vectors"] = settings["num_vectors"]
         segment["init_word"] = settings["init_word"]

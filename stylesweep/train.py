@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("constant", "polynomial", "cosine", "linear")
 OPTIMIZERS = ("adamw", "adamw8bit")
-CAPTIONS = ("instance", "filename", "sidecar")
+CAPTIONS = ("instance", "filename", "sidecar", "auto")
 MIXED_PRECISION = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 POLYNOMIAL_END = 1e-7  # diffusers' lr_end of its polynomial schedule
 
@@ -84,28 +84,37 @@ def min_snr(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
     return (alpha / sigma) ** 2
 
 
-def captions_for(settings: TrainSettings, images: list[dict]) -> list[str]:
-    """One caption per training image, by the configured convention."""
+def captions_for(
+    settings: TrainSettings, images: list[dict], captioned: list[dict] | None = None
+) -> list[str]:
+    """One caption per training image, by the configured convention; `captioned` holds the
+    sidecars' or the caption model's training captions (stylesweep.captions)."""
     if settings.method == "textual_inversion":  # captions come from its style templates
         return [""] * len(images)
     if settings.captions not in CAPTIONS:
         raise TrainingError(f"train.captions must be one of {', '.join(CAPTIONS)}")
     if settings.captions == "filename":
         return [entry["filename_caption"] or settings.prompt for entry in images]
-    if settings.captions == "sidecar":
-        # "" is an empty caption file (the dataset stage warned), None no caption file
-        for problem, caption, fix in (
-            ("an empty caption file", "", "write their captions in them"),
-            ("no caption file", None, "put a .txt caption beside each"),
-        ):
-            sources = {e["source"]: None for e in images if e.get("caption") == caption}
+    if settings.captions in ("sidecar", "auto"):
+        if captioned is None:
+            raise TrainingError(f"train.captions: {settings.captions} needs the captions file")
+        by_file = {entry["file"]: entry["training_caption"] for entry in captioned}
+        # "" is an empty caption file (warned about when read), None no caption
+        problems = (
+            [("an empty caption file", "", "write their captions in them"),
+             ("no caption file", None, "put a .txt caption beside each")]
+            if settings.captions == "sidecar"
+            else [("no caption from the caption model", None, "see the caption_stills log")]
+        )  # fmt: skip
+        for problem, caption, fix in problems:
+            sources = {e["source"]: None for e in images if by_file.get(e["file"]) == caption}
             if sources:
                 shown = ", ".join(list(sources)[:5]) + (", ..." if len(sources) > 5 else "")
                 log.warning(
                     "%d stills have %s (%s); they use %r: %s",
                     len(sources), problem, shown, settings.prompt, fix,
                 )  # fmt: skip
-        return [entry.get("caption") or settings.prompt for entry in images]
+        return [by_file.get(entry["file"]) or settings.prompt for entry in images]
     return [settings.prompt] * len(images)
 
 
@@ -122,6 +131,7 @@ def train_segment(
     run_name: str,
     device: str = "cpu",
     class_latents_path: str | Path | None = None,
+    captions_path: str | Path | None = None,
     keep_resume: str = "last",
     run_finished: bool = False,
 ) -> list[float]:
@@ -132,7 +142,9 @@ def train_segment(
     older states are removed unless `keep_resume` is "all". With
     `settings.prior_loss_weight` > 0, every batch also holds as many class images (from
     `class_latents_path`) under `settings.class_prompt`, and their loss is added with that
-    weight. With `keep_resume` "none", a `run_finished` segment keeps no state at all.
+    weight. `captions_path` holds the training captions of `captions: sidecar` or `auto`
+    (stylesweep.captions). With `keep_resume` "none", a `run_finished` segment keeps no
+    state at all.
     """
     method = make_method(settings)
     prior = settings.prior_loss_weight > 0
@@ -161,7 +173,8 @@ def train_segment(
     latents, metadata = read_safetensors(latents_path, fix=remake("encode_dataset"))
     images = json.loads(metadata["images"])  # the dataset's list, held-out images marked
     kept = torch.tensor(training_images(images))  # training draws among these only
-    captions = captions_for(settings, [images[i] for i in kept.tolist()])
+    captioned = json.loads(Path(captions_path).read_text())["images"] if captions_path else None
+    captions = captions_for(settings, [images[i] for i in kept.tolist()], captioned)
     class_latents = (
         read_safetensors(class_latents_path, fix=remake("render_class_images"))[0] if prior else {}
     )
@@ -193,6 +206,13 @@ def train_segment(
             flip[:, None, None, None], latents["std_flip"][index], latents["std"][index]
         )
         texts = [captions[i] for i in picks.tolist()]
+        if settings.caption_dropout:  # drawn only when on: a run without it keeps its stream
+            dropped = (
+                torch.rand(settings.batch_size, generator=generator) < settings.caption_dropout
+            )
+            texts = [
+                settings.key if drop else text for drop, text in zip(dropped, texts, strict=True)
+            ]
         if prior:  # as many class images, under the class prompt, after the instance images
             count = len(class_latents["mean"])
             drawn = torch.randint(count, (settings.batch_size,), generator=generator)

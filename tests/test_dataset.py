@@ -8,6 +8,7 @@ import PIL
 import pytest
 from PIL import Image
 
+from stylesweep.captions import CaptionError, read_sidecars
 from stylesweep.dataset import DatasetError, prepare_dataset, smart_square
 
 # the fixtures are small on purpose; one test checks that warning itself
@@ -102,7 +103,8 @@ def test_captions_from_file_names_and_sidecars(stills, tmp_path):
     assert filename_caption("my_style-12") == "my style"
     assert filename_caption("neon grid") == "neon grid"
     manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
-    captions = {entry["source"]: entry["caption"] for entry in manifest["images"]}
+    read = read_sidecars(manifest["images"], stills)
+    captions = {entry["source"]: entry["training_caption"] for entry in read}
     assert captions["wide.png"] == "a caption" and captions["tall.jpg"] is None
 
 
@@ -116,13 +118,14 @@ def test_sidecar_captions_with_a_byte_order_mark_or_bad_bytes(tmp_path, caplog):
     (stills / "sub" / "latin.caption").write_bytes(b"caf\xe9 lights")  # Latin-1, not UTF-8
     # its accent would train as U+FFFD: the file is named with the fix
     fix = r"save it as UTF-8 in your editor, or move it away if it is not the caption"
-    with pytest.raises(DatasetError, match=rf"^caption file sub/latin\.caption is not UTF-8 "
+    manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")  # captions: not its job
+    with pytest.raises(CaptionError, match=rf"^caption file sub/latin\.caption is not UTF-8 "
                        rf"\(byte 0xe9 at position 3\); {fix}"):  # fmt: skip
-        prepare_dataset(stills, tmp_path / "out", 64, "center")
+        read_sidecars(manifest["images"], stills)
     (stills / "sub" / "latin.caption").write_text("café lights", encoding="utf-8")
     with caplog.at_level("WARNING"):
-        manifest = prepare_dataset(stills, tmp_path / "out", 64, "center")
-    captions = {entry["source"]: entry["caption"] for entry in manifest["images"]}
+        read = read_sidecars(manifest["images"], stills)
+    captions = {entry["source"]: entry["training_caption"] for entry in read}
     assert captions == {"bom.png": "neon grid", "empty.png": "", "sub/latin.png": "café lights"}
     assert "caption file empty.txt is empty: its image has no caption from it" in caplog.text
 
@@ -133,13 +136,13 @@ def test_training_on_sidecars_names_the_stills_with_an_empty_or_no_caption_file(
 
     settings = train_settings(captions="sidecar", instance_prompt="{key} style", key="vsynth")
     images = [
-        {"source": "a.png", "caption": "neon"},
-        {"source": "empty.png", "caption": ""},
-        {"source": "clip.mp4", "caption": None},  # two frames of one video
-        {"source": "clip.mp4", "caption": None},
+        {"file": "a.png", "source": "a.png", "training_caption": "neon"},
+        {"file": "empty.png", "source": "empty.png", "training_caption": ""},
+        {"file": "clip_0.png", "source": "clip.mp4", "training_caption": None},  # two frames
+        {"file": "clip_1.png", "source": "clip.mp4", "training_caption": None},  # of a video
     ]
     with caplog.at_level("WARNING"):
-        captions = captions_for(settings, images)
+        captions = captions_for(settings, images, images)
     assert captions == ["neon", "vsynth style", "vsynth style", "vsynth style"]
     assert (
         "1 stills have an empty caption file (empty.png); they use 'vsynth style': write their "
@@ -359,7 +362,8 @@ def test_any_file_name_works_and_gives_a_safe_output_name(tmp_path):
     for file in files.values():
         assert re.fullmatch(r"[A-Za-z0-9._-]+\.png", file) and (tmp_path / "out" / file).is_file()
     captions = {entry["source"]: entry for entry in manifest["images"]}
-    assert captions["shot {take}.png"]["caption"] == "the {take} caption"
+    read = {e["source"]: e["training_caption"] for e in read_sidecars(manifest["images"], stills)}
+    assert read["shot {take}.png"] == "the {take} caption"
     assert captions["café.png"]["filename_caption"] == "café"
     assert json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8")) == manifest
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from stylesweep.captions import read_sidecars
 from stylesweep.dataset import DatasetError, prepare_dataset
 from stylesweep.video import (
     FrameChooser,
@@ -85,7 +86,8 @@ def test_a_frame_every_n_seconds_with_its_time(folder, tmp_path):
         "my_clip_000000ms.png", "my_clip_000500ms.png", "my_clip_001000ms.png",
         "my_clip_001500ms.png",
     ]  # fmt: skip
-    assert frames[0]["caption"] == "a caption for every frame"
+    captions = {e["file"]: e["training_caption"] for e in read_sidecars(frames, folder)}
+    assert set(captions.values()) == {"a caption for every frame"}  # every frame's
     assert frames[0]["filename_caption"] == "my clip" and frames[0]["original_size"] == [64, 64]
     for frame in frames:
         with Image.open(out / frame["file"]) as image:
