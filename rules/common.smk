@@ -98,8 +98,12 @@ try:
 except ValueError as error:
     raise WorkflowError(str(error)) from None
 MODELS = model_names(RUNS)
+# The controls: the base model, and the base model prompted with the stills' own words in
+# place of the key (prompts.words_baseline; rules/prompts.smk). They have no strength.
+CONTROLS = ["base", "words"] if config["prompts"]["words_baseline"] else ["base"]
+SAMPLE_GROUPS = [*CONTROLS, *RUNS]  # one sample (and score) job each
 # every model at every strength of sample.strengths, as scores and the report name them
-MODEL_LABELS = model_labels(MODELS, config["sample"]["strengths"])
+MODEL_LABELS = model_labels([*CONTROLS, *MODELS[1:]], config["sample"]["strengths"])
 if workflow.is_main_process:
     print(
         f"stylesweep: {len(RUNS)} training runs from train.sweep of {SWEEP_SOURCE} and "
@@ -233,15 +237,18 @@ def base_prompt_texts():
     return [text for text in as_list(config["prompts"]["base_prompt"]) if text.strip()]
 
 
-def interrogator_settings():
-    """What interrogation depends on: nothing when the base prompts are written in config;
-    the stand-in caption only when there is no caption model."""
-    if base_prompt_texts():
-        return None
+def interrogation_settings():
+    """What interrogating a picture depends on: the stand-in caption only when there is
+    no caption model."""
     settings = dict(config["prompts"]["interrogator"])
     if settings["caption_model"] is not None:
         settings.pop("caption")
     return settings
+
+
+def interrogator_settings():
+    """What the base prompt depends on: nothing when it is written in config."""
+    return None if base_prompt_texts() else interrogation_settings()
 
 
 def portrait_paths():
@@ -315,9 +322,10 @@ def train_settings(wildcards):
 
 
 def group_models(group):
-    """The models one sample job renders: `base`, or every checkpoint of a run."""
-    if group == "base":
-        return {"base": None}
+    """The models one sample job renders: a control (`base`, `words`), or every checkpoint
+    of a run."""
+    if group in CONTROLS:
+        return {group: None}
     if group not in RUNS:
         raise WorkflowError(f"no training run named {group} (runs: {', '.join(RUNS)})")
     return {
@@ -327,9 +335,9 @@ def group_models(group):
 
 
 def group_strengths(wildcards):
-    """The strengths a sample job renders its checkpoints at; the base model has none (so
-    adding a strength leaves its job alone)."""
-    if wildcards.group == "base":
+    """The strengths a sample job renders its checkpoints at; the controls have none (so
+    adding a strength leaves their jobs alone)."""
+    if wildcards.group in CONTROLS:
         return []
     return canonical(config["sample"]["strengths"])
 
@@ -340,7 +348,11 @@ def sample_inputs(wildcards):
     return {
         "base": base_model_dir(),
         "base_hash": BASE_HASH,
-        "variants": "results/prompts/variants.json",
+        "variants": (
+            WORDS_VARIANTS
+            if wildcards.group == "words"
+            else "results/prompts/variants.json"
+        ),
         "checkpoints": [folder for folder in models.values() if folder],
     }
 
@@ -396,11 +408,11 @@ def mark_stale_samples(group, models):
 
 
 def sample_manifests():
-    return [f"results/samples/{group}/images.json" for group in ["base", *RUNS]]
+    return [f"results/samples/{group}/images.json" for group in SAMPLE_GROUPS]
 
 
 def score_files():
-    return [f"results/scores/{group}.json" for group in ["base", *RUNS]]
+    return [f"results/scores/{group}.json" for group in SAMPLE_GROUPS]
 
 
 def export_precision(wildcards):
@@ -505,7 +517,7 @@ def animation_files():
 
 
 def thumbnail_manifests():
-    return [f"results/thumbnails/{group}/thumbnails.json" for group in ["base", *RUNS]]
+    return [f"results/thumbnails/{group}/thumbnails.json" for group in SAMPLE_GROUPS]
 
 
 def report_sample_settings():

@@ -1,3 +1,18 @@
+WORDS_VARIANTS = "results/prompts/words.json"
+
+
+def reference_portraits():
+    """The pictures the style words must fit less well than the stills: the portraits."""
+    return [portrait_path(p) for p in as_list(config["prompts"]["portrait"])]
+
+
+def words_files():
+    """The stills' interrogation and the words control's prompts, for the report."""
+    if "words" not in CONTROLS:
+        return {}
+    return {"stills": "results/prompts/stills.json", "words": WORDS_VARIANTS}
+
+
 rule base_prompt:
     input:
         portraits=portrait_paths(),
@@ -52,3 +67,48 @@ rule draw_portrait:
         version=stage_version("draw_portrait"),
     script:
         "../scripts/draw_portrait.py"
+
+
+# Words first, as the blog began (prompts.words_baseline): what CLIP Interrogator says
+# about the stills, and the control model `words` that renders their style words in place
+# of the key.
+rule interrogate_stills:
+    input:
+        dataset="results/dataset",
+        portraits=reference_portraits(),
+    output:
+        "results/prompts/stills.json",
+    log:
+        "logs/prompts/interrogate_stills.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    resources:
+        gpu=1,
+    params:
+        interrogator=param(interrogation_settings()),
+        cache="resources/clip-interrogator",
+        version=stage_version("interrogate_stills"),
+    script:
+        "../scripts/interrogate_stills.py"
+
+
+rule words_variants:
+    input:
+        base="results/prompts/base.json",
+        stills="results/prompts/stills.json",
+    output:
+        WORDS_VARIANTS,
+    log:
+        "logs/prompts/words_variants.log",
+    conda:
+        "../envs/stylesweep.yaml"
+    params:
+        words=param(config["prompts"]["words_baseline"]),
+        placements=param(config["prompts"]["placements"]),
+        weights=param(config["prompts"]["weights"]),
+        subjects=param(SUBJECTS),
+        subject_weights=param(config["prompts"]["subject_weights"]),
+        negative=param(config["prompts"]["negative"]),
+        version=stage_version("words_variants"),
+    script:
+        "../scripts/prompt_variants.py"

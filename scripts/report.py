@@ -26,4 +26,6 @@ with log_to(snakemake.log[0]):
         recommend_by=snakemake.params.recommend_by,
         min_votes=snakemake.params.min_votes,
         compare_seed=snakemake.params.compare_seed,
+        stills_file=snakemake.input.get("stills"),
+        words_file=snakemake.input.get("words"),
     )

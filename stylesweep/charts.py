@@ -17,7 +17,7 @@ from statistics import fmean, pstdev
 from urllib.parse import quote, urlencode
 
 from stylesweep.summary import seed_means
-from stylesweep.sweep import model_name, run_and_step, split_label
+from stylesweep.sweep import is_control, model_name, run_and_step, split_label
 
 STYLE, FIDELITY = "style_csd", "content"
 METRIC_LABELS = {  # per image
@@ -39,6 +39,9 @@ MODEL_LABELS = {  # per model
 # gone (the content head puts pictures of one subject near 1, of others near 0).
 ABSTRACT_BELOW = 0.5
 BASE_COLOUR = "#888888"
+WORDS_COLOUR = "#444444"
+# The controls' lines: the base model dashed, the stills' words dotted.
+CONTROL_LINES = {"base": "--", "words": ":"}
 RUN_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#bcbd22", "#17becf"]  # fmt: skip
 # Drawn in this colour, text, axes and ticks become the page's own text colour.
@@ -54,7 +57,7 @@ def spread(per_seed: dict) -> dict:
 
 def over_steps(rows: list[dict], runs: dict[str, list[int]], metric: str) -> dict[str, list]:
     """Per run, the metric at each checkpoint step (the base model as step 0) with its
-    spread over seeds."""
+    spread over seeds; the words control, when rendered, as a level of its own."""
     by_model = seed_means(rows, metric, ("model",))
     lines = {}
     for run, steps in runs.items():
@@ -64,6 +67,8 @@ def over_steps(rows: list[dict], runs: dict[str, list[int]], metric: str) -> dic
             for step, model in models
             if (model,) in by_model
         ]
+    if ("words",) in by_model:
+        lines["words"] = [{"step": 0, "model": "words", **spread(by_model[("words",)])}]
     return lines
 
 
@@ -168,7 +173,7 @@ def decimals(values: list[float]) -> int:
 
 def run_colours(runs: Iterable[str]) -> dict[str, str]:
     colours = {run: RUN_COLOURS[i % len(RUN_COLOURS)] for i, run in enumerate(runs)}
-    return colours | {"base": BASE_COLOUR}
+    return colours | {"base": BASE_COLOUR, "words": WORDS_COLOUR}
 
 
 def _rc(name: str) -> dict:
@@ -302,6 +307,13 @@ def steps_chart(
                     dots.append(colours["base" if p["model"] == "base" else run])
                     note = f"{p['mean']:.3f} ± {p['std']:.3f}"
                     links.append(image_link(note, model=p["model"]))
+            if lines.get("words"):  # the stills' words on the base model: a level
+                axes.axhline(lines["words"][0]["mean"], color=colours["words"],
+                             ls=CONTROL_LINES["words"], lw=1, label="words (control)")  # fmt: skip
+                xs.append(0)
+                ys.append(lines["words"][0]["mean"])
+                dots.append(colours["words"])
+                links.append(image_link(f"{lines['words'][0]['mean']:.3f}", model="words"))
             _links(axes, xs, ys, links, dots)
             axes.set_xlabel("training step (0: base model)")
             axes.set_ylabel(label)
@@ -474,7 +486,7 @@ def cfg_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]
     def shade(model: str) -> float:
         run, step = run_and_step(model)
         steps = sorted(run_and_step(m)[1] for m in style if run_and_step(m)[0] == run)
-        return 1.0 if run == "base" else 0.35 + 0.65 * (steps.index(step) + 1) / len(steps)
+        return 1.0 if is_control(run) else 0.35 + 0.65 * (steps.index(step) + 1) / len(steps)
 
     def draw(figure):
         from matplotlib.lines import Line2D
@@ -486,7 +498,7 @@ def cfg_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]
                 run = run_and_step(model)[0]
                 cfgs, means = [p["cfg"] for p in points], [p["mean"] for p in points]
                 axes.plot(cfgs, means, color=colours[run], alpha=shade(model), lw=1.2,
-                          ls="--" if run == "base" else "-")  # fmt: skip
+                          ls=CONTROL_LINES.get(run, "-"))  # fmt: skip
                 for p in points:
                     xs.append(p["cfg"])
                     ys.append(p["mean"])
@@ -497,7 +509,7 @@ def cfg_chart(style: dict[str, list], fidelity: dict[str, list], runs: list[str]
             axes.set_ylabel(METRIC_LABELS[metric])
             axes.set_xticks(sorted({p["cfg"] for ps in lines.values() for p in ps}))
         shown = dict.fromkeys(run_and_step(m)[0] for m in style)
-        handles = [Line2D([], [], color=colours[run], ls="--" if run == "base" else "-")
+        handles = [Line2D([], [], color=colours[run], ls=CONTROL_LINES.get(run, "-"))
                    for run in shown]  # fmt: skip
         figure.legend(handles, list(shown), loc="outside right upper", title="run")
 
@@ -534,8 +546,9 @@ def strength_chart(style: dict[str, list], fidelity: dict[str, list], runs: list
         for axes, lines, metric in ((panes[0], style, STYLE), (panes[1], fidelity, FIDELITY)):
             xs, ys, links, dots = [], [], [], []
             for model, points in lines.items():
-                if model == "base":
-                    axes.axhline(points[0]["mean"], color=BASE_COLOUR, ls="--", lw=1)
+                if is_control(model):
+                    axes.axhline(points[0]["mean"], color=colours[model], ls=CONTROL_LINES[model],
+                                 lw=1)  # fmt: skip
                     continue
                 run = run_and_step(model)[0]
                 axes.plot([p["strength"] for p in points], [p["mean"] for p in points],
@@ -548,11 +561,12 @@ def strength_chart(style: dict[str, list], fidelity: dict[str, list], runs: list
             _links(axes, xs, ys, links, dots, size=12)
             axes.set_xlabel("strength")
             axes.set_ylabel(METRIC_LABELS[metric])
-            axes.set_xticks(sorted({p["strength"] for m, ps in lines.items() if m != "base"
+            axes.set_xticks(sorted({p["strength"] for m, ps in lines.items() if not is_control(m)
                                     for p in ps}))  # fmt: skip
-        shown = ["base"] + [run for run in runs if any(run_and_step(m)[0] == run for m in style)]
-        handles = [Line2D([], [], color=BASE_COLOUR if run == "base" else colours[run],
-                          ls="--" if run == "base" else "-") for run in shown]  # fmt: skip
+        shown = [m for m in CONTROL_LINES if m in style]
+        shown += [run for run in runs if any(run_and_step(m)[0] == run for m in style)]
+        handles = [Line2D([], [], color=colours[run], ls=CONTROL_LINES.get(run, "-"))
+                   for run in shown]  # fmt: skip
         figure.legend(handles, shown, loc="outside right upper", title="run")
 
     return render("strength", (8.4, 2.6), draw, layout="constrained")
@@ -679,6 +693,7 @@ def pareto_chart(summary: dict, picks: dict, runs: list[str]) -> str:
         figure.set_layout_engine("none")
         named = [m for m in models if m in front]
         named += [picks[p] for p in rings if picks.get(p) in points and picks[p] not in named]
+        named += [m for m in ("words",) if m in points and m not in named]  # the words control
         place_labels(axes, [(*points[m], m) for m in named], list(zip(xs, ys, strict=True)))
 
     return render("pareto", (7.6, 3.4), draw, layout="constrained")

@@ -23,7 +23,8 @@ from stylesweep.files import read_json, write_json, write_text
 from stylesweep.prompts import with_lora
 from stylesweep.subjects import ALL as ALL_SUBJECTS
 from stylesweep.summary import flags, recommend
-from stylesweep.sweep import checkpoint_steps, model_label, split_label
+from stylesweep.sweep import checkpoint_steps, is_control, model_label, split_label
+from stylesweep.words import words_section, words_sentence
 from stylesweep.tables import metric_rows, summary_rows, write_csv
 from stylesweep.versions import package_versions
 from stylesweep.votes import metric_agreement
@@ -93,7 +94,7 @@ def decision_table(
                 summary[model]["preference"] = {"mean": fit["score"], "std": None,
                                                 "low": fit["low"], "high": fit["high"]}  # fmt: skip
         agreement = charts.agreement_chart(agreement_with_votes(preferences, summary))
-        eligible = [m for m in preferences["order"] if m != "base" and m not in marked]
+        eligible = [m for m in preferences["order"] if not is_control(m) and m not in marked]
         if recommend_by == "votes" and preferences["used"] >= min_votes and eligible:
             voted = eligible[0]
     empty = {"mean": None, "std": None}
@@ -256,7 +257,7 @@ def collect_images(
             record = {
                 "model": image.get("checkpoint", model),
                 # (a manifest from before strengths: a checkpoint as trained)
-                "strength": image.get("strength", None if model == "base" else 1.0),
+                "strength": image.get("strength", None if is_control(model) else 1.0),
                 "key": image.get("key") or recipe_key(image["file"]),
                 "seed": image["seed"],
                 "cfg": image["cfg_scale"],
@@ -328,6 +329,11 @@ def compare_view(
     }
 
 
+def controls_of(models: list[str]) -> list[str]:
+    """The controls among the models (the base model, and the words when rendered)."""
+    return [m for m in models if is_control(m)]
+
+
 def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sample: dict):
     """The axes a grid can be laid out along, each with its values in config order; `models`
     are labels (a checkpoint at a strength), the model axis their checkpoints."""
@@ -340,7 +346,7 @@ def grid_axes(models: list[str], runs: dict[str, dict], variants: list[dict], sa
         {"name": "model", "label": "model (run and step)",
          "values": unique(split_label(m)[0] for m in models)},
         {"name": "strength", "label": "strength", "values": sample.get("strengths", [1.0])},
-        {"name": "run", "label": "run", "values": ["base", *runs]},
+        {"name": "run", "label": "run", "values": [*controls_of(models), *runs]},
         {"name": "step", "label": "step", "values": steps},
         {"name": "seed", "label": "seed", "values": sample["seeds"]},
         {"name": "cfg", "label": "CFG scale", "values": sample["cfg_scales"]},
@@ -411,7 +417,7 @@ def chart_section(
         if split_label(row["model"])[1] in (None, reference)
     ]
     checkpoints = list(dict.fromkeys(split_label(m)[0] for m in models))
-    abstract = charts.abstract_seeds(rows, models)
+    abstract = charts.abstract_seeds(rows, [m for m in models if not is_control(m)])
     chosen = picks.get("figurative") or models[-1]
     # Placements and weights are compared on the first subject (the portrait): the other
     # subjects may be rendered at fewer weights (prompts.subject_weights).
@@ -494,6 +500,8 @@ def build_report(
     recommend_by: str = "metrics",
     min_votes: int = 20,
     compare_seed: int = 0,
+    stills_file: str | Path | None = None,
+    words_file: str | Path | None = None,
 ) -> Path:
     """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails into
     out_dir/thumbs/.
@@ -502,6 +510,8 @@ def build_report(
     them the thumbnails are made here, `thumbnail_size` px a side. `runs` holds the settings
     each run's training saw, `sample` the sampler's: the page shows them, and nothing else
     of the configuration, so that an edit that changes no picture leaves it alone.
+    `stills_file` is the stills' interrogation and `words_file` the words control's prompts
+    (stylesweep.words), for "What the words say".
     """
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -536,6 +546,7 @@ def build_report(
             for v in variants
         ],
         "metrics": list(METRIC_LABELS.values()),
+        "controls": controls_of(models),
         "settings": settings,
         "images": images,
     }
@@ -584,6 +595,11 @@ def build_report(
         ],
     )
     decision["subjects"] = subject_table(models, subjects)
+    words = None
+    if stills_file:
+        used = read_json(words_file)[0]["words"] if words_file else ""
+        sentence = words_sentence(summary, models, charts.STYLE, charts.FIDELITY, METRIC_LABELS)
+        words = words_section(read_json(stills_file), used, sentence)
     decision["subject_chart"] = charts.subject_chart(subjects, models)
     context = dict(
         title=title,
@@ -603,6 +619,7 @@ def build_report(
         dataset=dataset,
         training=training,
         decision=decision,
+        words=words,
         charts=chart_section(score_rows, models, runs, variants, decision["picks"], validation),
         settings_yaml=yaml.safe_dump(
             {"base_model": base_model, "runs": runs, "sample": sample},

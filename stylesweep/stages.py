@@ -23,6 +23,8 @@ STAGE_VERSIONS = {
     "draw_portrait": 2,
     "base_prompt": 1,
     "prompt_variants": 2,
+    "interrogate_stills": 1,
+    "words_variants": 1,
     "sample": 3,
     "score": 4,
     "validate": 1,

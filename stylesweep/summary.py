@@ -9,6 +9,8 @@ from statistics import fmean, pstdev
 
 import numpy as np
 
+from stylesweep.sweep import is_control
+
 METRICS = (
     "style_csd",
     "content",
@@ -92,7 +94,7 @@ def flags(summary: dict, copy_threshold: float, collapse_ratio: float) -> dict[s
         if likeness is not None and likeness > copy_threshold:
             reasons.append("copies a still")
         spread = measures.get("diversity", {}).get("mean")
-        if model != "base" and base and spread is not None and spread < collapse_ratio * base:
+        if not is_control(model) and base and spread is not None and spread < collapse_ratio * base:
             reasons.append("seeds collapse")
         if reasons:
             marked[model] = reasons
@@ -115,7 +117,7 @@ def recommend(
     points = {
         model: (m[style]["mean"], m[fidelity]["mean"])
         for model, m in summary.items()
-        if model != "base"
+        if not is_control(model)
         and model not in excluded
         and m.get(style, {}).get("mean") is not None
         and m.get(fidelity, {}).get("mean") is not None

@@ -42,17 +42,26 @@ def run_name(overrides: dict, order: list[str]) -> str:
     return "_".join(f"{ALIASES.get(k, k)}~{_label(v)}" for k, v in overrides.items())
 
 
+# Models that are not trained: the base model, and the base model prompted with the stills'
+# own words instead of the key (stylesweep.words). They are step 0 and have no strength.
+CONTROLS = ("base", "words")
+
+
+def is_control(model: str) -> bool:
+    return model in CONTROLS
+
+
 def model_name(run: str, step: int) -> str:
     """The name of a checkpoint, also its folder under results/train/: `te~0.1/step-20`."""
     return f"{run}/step-{step}"
 
 
 def run_and_step(model: str) -> tuple[str, int]:
-    """`te~0.1/step-20` (or that at a strength, `te~0.1/step-20@0.5`) -> (`te~0.1`, 20); the
-    base model is step 0 of every run."""
+    """`te~0.1/step-20` (or that at a strength, `te~0.1/step-20@0.5`) -> (`te~0.1`, 20); a
+    control (the base model, the words) is step 0 of every run."""
     model = model.partition("@")[0]
-    if model == "base":
-        return "base", 0
+    if is_control(model):
+        return model, 0
     run, _, step = model.rpartition("/step-")
     return run, int(step)
 
@@ -68,19 +77,19 @@ def model_label(model: str, strength: float | None) -> str:
 
 
 def split_label(label: str) -> tuple[str, float | None]:
-    """`lora/step-20@0.5` -> (`lora/step-20`, 0.5); the base model has no strength."""
+    """`lora/step-20@0.5` -> (`lora/step-20`, 0.5); a control has no strength."""
     model, _, strength = label.partition("@")
     if strength:
         return model, float(strength)
-    return model, None if model == "base" else 1.0
+    return model, None if is_control(model) else 1.0
 
 
 def model_labels(models: list[str], strengths: list[float]) -> list[str]:
-    """Every model at every strength (the base model once), in config order."""
+    """Every model at every strength (a control once), in config order."""
     return [
-        model if model == "base" else model_label(model, strength)
+        model_label(model, strength)
         for model in models
-        for strength in ([None] if model == "base" else strengths)
+        for strength in ([None] if is_control(model) else strengths)
     ]
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from stylesweep.files import write_json
+from stylesweep.sweep import is_control
 
 WINNERS = ("left", "right", "same")
 
@@ -246,7 +247,7 @@ def fit_votes_files(
     votes = read_votes(votes_files)
     fit = fit_preferences(votes, image_labels(sample_manifests), models)
     left_out = left_out or {}
-    preferred = next((m for m in fit["order"] if m != "base" and m not in left_out), None)
+    preferred = next((m for m in fit["order"] if not is_control(m) and m not in left_out), None)
     fit |= {
         "files": [str(path) for path in votes_files],
         "read": len(votes),

@@ -171,3 +171,30 @@ def test_auto_manifest_is_json_the_train_job_reads(tmp_path, toy_captioner):
     )  # fmt: skip
     assert json.loads((tmp_path / "auto.json").read_text()) == manifest
     assert (tmp_path / "auto" / "clip.txt").read_text().strip().endswith(", k")
+
+
+@pytest.mark.workflow
+def test_editing_a_sidecar_retrains_only_the_runs_that_read_sidecars(tmp_path):
+    from tests.conftest import small_config, snakemake, write_config
+    from tests.test_reruns import job_counts
+
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for i, index in enumerate(world.held_out_indices(4)):
+        write_picture(stills / f"still{i}.png", index)
+        (stills / f"still{i}.txt").write_text(f"picture {i}, vsynth\n")
+    config = small_config()
+    config["dataset"]["stills"] = str(stills)
+    config["train"]["extra_runs"] = [{"captions": "sidecar"}, {"captions": "auto"}]
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, "--until", "train")
+    assert result.returncode == 0, result.stderr[-3000:]
+    auto = json.loads((tmp_path / "results/captions/auto.json").read_text())
+    assert {e["file"] for e in auto["images"]} == {f"still{i}.png" for i in range(4)}
+    assert len(list((tmp_path / "results/captions/auto").glob("*.txt"))) == 4
+
+    (stills / "still2.txt").write_text("picture two, a portrait, vsynth\n")
+    result = snakemake(tmp_path, "-n", "--until", "train")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout) == {"read_sidecars": 1, "train": 2}, result.stdout[-3000:]
+    assert "captions~sidecar" in result.stdout and "te~0.25/" not in result.stdout

@@ -29,6 +29,9 @@ const variantByName = new Map(data.variants.map(v => [v.name, v]));
 const variantOf = new Map(data.variants.map(v => [JSON.stringify([v.subject, v.placement, v.weight]), v]));
 const imageOf = new Map(data.images.map(im => [JSON.stringify([im.model, im.strength ?? null, im.seed, im.cfg, im.variant]), im]));
 const axisByName = new Map(data.axes.map(a => [a.name, a]));
+// The untrained models, shown beside the checkpoints: the base model, the stills' words.
+const CONTROLS = data.controls || ['base'];
+const isControl = model => CONTROLS.includes(model);
 // Axes with a single value are never worth a menu; their one value is used throughout.
 const choosable = data.axes.filter(a => a.values.length > 1);
 const PREFIX = { step: 'step ', seed: 'seed ', cfg: 'CFG ', weight: 'weight ', strength: 'strength ' };
@@ -58,7 +61,7 @@ const clash = (a, b) => a && b && (a === b || (CLASHES[a] || []).includes(b));
 const state = { x: 'model', y: 'seed', z: '', fixed: {} };
 for (const axis of data.axes) { state.fixed[axis.name] = axis.values[0]; }
 // With the run fixed by its menu, start on the first trained run: the base is the control.
-state.fixed.run = axisByName.get('run').values[1] ?? 'base';
+state.fixed.run = axisByName.get('run').values.find(run => !isControl(run)) ?? 'base';
 // Strength 1, the checkpoints as trained, when it was rendered.
 if (axisByName.get('strength')?.values.includes(1)) { state.fixed.strength = 1; }
 if (!axisByName.get('seed') || axisByName.get('seed').values.length < 2) { state.y = choosable.find(a => !clash(a.name, 'model'))?.name || ''; }
@@ -68,8 +71,8 @@ const showsBase = () => [state.x, state.y, state.z].some(n => n === 'model' || n
 
 function find(assignment) {
   const a = assignment;
-  const model = a.model !== undefined ? a.model : (a.run === 'base' ? 'base' : `${a.run}/step-${a.step}`);
-  const strength = model === 'base' ? null : a.strength;
+  const model = a.model !== undefined ? a.model : (isControl(a.run) ? a.run : `${a.run}/step-${a.step}`);
+  const strength = isControl(model) ? null : a.strength;
   const variant = variantOf.get(JSON.stringify([a.subject, a.placement, a.weight]));
   return variant && imageOf.get(JSON.stringify([model, strength, a.seed, a.cfg, variant.name]));
 }
@@ -159,7 +162,7 @@ function render() {
   const y = state.y ? axisByName.get(state.y) : { name: '', label: '', values: [null] };
   const zValues = state.z ? axisByName.get(state.z).values : [null];
   const base = !showsBase();
-  const columns = [...(base ? [{ control: true }] : []), ...x.values.map(value => ({ value }))];
+  const columns = [...(base ? CONTROLS.map(control => ({ control })) : []), ...x.values.map(value => ({ value }))];
   for (const zValue of zValues) {
     const g = grids.length;
     const cells = [];
@@ -173,7 +176,7 @@ function render() {
     corner.className = 'corner';
     if (y.label) { corner.appendChild(headerCell('div', `${y.label} ↓`)); }
     for (const column of columns) {
-      const th = head.appendChild(headerCell('th', column.control ? 'base (control)' : format(x.name, column.value)));
+      const th = head.appendChild(headerCell('th', column.control ? `${column.control} (control)` : format(x.name, column.value)));
       if (column.control) { th.className = 'control'; }
     }
     y.values.forEach((yValue, r) => {
@@ -185,7 +188,7 @@ function render() {
         delete assignment.model;
         if (state.z) { assignment[state.z] = zValue; }
         if (y.name) { assignment[y.name] = yValue; }
-        if (column.control) { assignment.run = 'base'; } else { assignment[x.name] = column.value; }
+        if (column.control) { assignment.run = column.control; } else { assignment[x.name] = column.value; }
         const image = find(assignment);
         rowCells.push(image);
         const td = row.insertCell();
@@ -337,7 +340,7 @@ function linkOf(anchor) {
     if (name === 'model' && text.includes('@')) {  // a checkpoint at a strength
       shown.strength = Number(text.slice(text.lastIndexOf('@') + 1));
       text = text.slice(0, text.lastIndexOf('@'));
-    } else if (name === 'model' && text !== 'base' && axisByName.get('strength')?.values.includes(1)) {
+    } else if (name === 'model' && !isControl(text) && axisByName.get('strength')?.values.includes(1)) {
       shown.strength = 1;
     }
     const axis = axisByName.get(name);
@@ -350,8 +353,8 @@ function linkOf(anchor) {
 function showImages(shown) {
   const fixed = { ...shown };
   if (shown.model !== undefined) {
-    fixed.run = shown.model === 'base' ? 'base' : shown.model.slice(0, shown.model.lastIndexOf('/step-'));
-    if (shown.model !== 'base') { fixed.step = Number(shown.model.slice(shown.model.lastIndexOf('/step-') + 6)); }
+    fixed.run = isControl(shown.model) ? shown.model : shown.model.slice(0, shown.model.lastIndexOf('/step-'));
+    if (!isControl(shown.model)) { fixed.step = Number(shown.model.slice(shown.model.lastIndexOf('/step-') + 6)); }
     delete fixed.model;
   }
   Object.assign(state.fixed, fixed);
@@ -368,7 +371,7 @@ function showImages(shown) {
   document.getElementById('grids').scrollIntoView();
   const matches = image => image && Object.entries(shown).every(([name, value]) =>
     (name === 'model' ? image.model : name === 'cfg' ? image.cfg : name === 'seed' ? image.seed
-      : name === 'strength' ? (image.model === 'base' ? value : image.strength)
+      : name === 'strength' ? (isControl(image.model) ? value : image.strength)
         : variantByName.get(image.variant)[name]) === value);
   for (const [g, cells] of grids.entries()) {
     for (const [r, row] of cells.entries()) {
