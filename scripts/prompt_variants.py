@@ -8,7 +8,7 @@ with log_to(snakemake.log[0]):
     mark_imports_done()
 
     # The words control (rule words_variants) puts the stills' style words where the key goes.
-    words = "stills" in snakemake.input.keys()
+    words = "stills" in snakemake.input.keys()  # noqa: SIM118 (a Namedlist)
     key = (
         words_key(read_json(snakemake.input.stills), snakemake.params.words)
         if words

@@ -24,10 +24,10 @@ from stylesweep.prompts import with_lora
 from stylesweep.subjects import ALL as ALL_SUBJECTS
 from stylesweep.summary import flags, recommend
 from stylesweep.sweep import checkpoint_steps, is_control, model_label, split_label
-from stylesweep.words import words_section, words_sentence
 from stylesweep.tables import metric_rows, summary_rows, write_csv
 from stylesweep.versions import package_versions
 from stylesweep.votes import metric_agreement
+from stylesweep.words import words_section, words_sentence
 
 # What a report made with a built-in model should say about its pictures.
 MODEL_NOTES = {

@@ -68,7 +68,9 @@ def small_config() -> dict:
     config["train"]["sweep"] = {"text_encoder_fraction": [0.25]}
     config["train"]["extra_runs"] = [{"method": "textual_inversion", "learning_rate": 0.05}]
     config["prompts"].update(
-        placements=["start", "end"], weights=[1.0, 1.2], subjects={"house": "a house, blue sky"},
+        placements=["start", "end"],
+        weights=[1.0, 1.2],
+        subjects={"house": "a house, blue sky"},
         words_baseline=0,  # the words control: the demo's test (test_style_learning.py)
     )
     config["sample"].update(seeds=[1, 2], cfg_scales=[3, 7], steps=4, strengths=[1.0])
