@@ -51,10 +51,12 @@ from stylesweep.toy.configs import SHIPPED as TOY_WEIGHTS
 from stylesweep.sweep import (
     checkpoint_steps,
     expand_runs,
+    is_control,
     model_labels,
     model_name,
     model_names,
     prior_loss_weight,
+    rendered_models,
     segment_settings,
 )
 
@@ -100,10 +102,11 @@ except ValueError as error:
 MODELS = model_names(RUNS)
 # The controls: the base model, and the base model prompted with the stills' own words in
 # place of the key (prompts.words_baseline; rules/prompts.smk). They have no strength.
-CONTROLS = ["base", "words"] if config["prompts"]["words_baseline"] else ["base"]
+RENDERED = rendered_models(RUNS, config["prompts"]["words_baseline"])
+CONTROLS = [model for model in RENDERED if is_control(model)]
 SAMPLE_GROUPS = [*CONTROLS, *RUNS]  # one sample (and score) job each
 # every model at every strength of sample.strengths, as scores and the report name them
-MODEL_LABELS = model_labels([*CONTROLS, *MODELS[1:]], config["sample"]["strengths"])
+MODEL_LABELS = model_labels(RENDERED, config["sample"]["strengths"])
 if workflow.is_main_process:
     print(
         f"stylesweep: {len(RUNS)} training runs from train.sweep of {SWEEP_SOURCE} and "

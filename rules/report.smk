@@ -19,6 +19,7 @@ rule make_thumbnails:
 
 rule report:
     input:
+        **words_files(),
         dataset="results/dataset",
         base_prompt="results/prompts/base.json",
         variants="results/prompts/variants.json",
@@ -29,7 +30,6 @@ rule report:
         preferences=preferences_files(),
         losses=[path for paths in loss_files().values() for path in paths],
         animations=animation_files(),
-        **words_files(),
     output:
         # The same page as results/report/, for Snakemake's own --report (its htmlindex
         # needs the folder to be a declared output, which results/report/ cannot be).

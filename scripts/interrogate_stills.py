@@ -8,15 +8,19 @@ with log_to(snakemake.log[0]):
     device = resolve_device(snakemake.config["device"])
 
     from stylesweep.files import write_json
+    from stylesweep.interrogate import load_interrogator
     from stylesweep.words import interrogate_stills
 
     mark_imports_done()
 
+    settings = snakemake.params.interrogator
+    interrogator = load_interrogator(
+        settings["clip_model"], settings["caption_model"], snakemake.params.cache, device
+    )
     stills = interrogate_stills(
+        interrogator,
         dataset_dir=snakemake.input.dataset,
         portraits=list(snakemake.input.portraits),
-        settings=snakemake.params.interrogator,
-        cache_dir=snakemake.params.cache,
-        device=device,
+        settings=settings,
     )
     write_json(snakemake.output[0], stills)

@@ -51,6 +51,13 @@ def is_control(model: str) -> bool:
     return model in CONTROLS
 
 
+def rendered_models(runs: dict[str, dict], words_baseline: int) -> list[str]:
+    """Every model the sample jobs render: the controls (`words` when
+    prompts.words_baseline is on), then each run's checkpoints."""
+    controls = ["base", "words"] if words_baseline else ["base"]
+    return [*controls, *model_names(runs)[1:]]
+
+
 def model_name(run: str, step: int) -> str:
     """The name of a checkpoint, also its folder under results/train/: `te~0.1/step-20`."""
     return f"{run}/step-{step}"

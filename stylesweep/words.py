@@ -80,25 +80,28 @@ def words_key(stills: dict, count: int) -> str:
     return ", ".join(words)
 
 
+def words_variants(stills: dict, count: int, base_prompts: list[str], **settings) -> list[dict]:
+    """The words control's prompt variants: prompt_variants' with the top `count` style
+    words where the key goes (`settings` as stylesweep.prompts.make_variants takes them),
+    each naming the words it used."""
+    from stylesweep.prompts import make_variants
+
+    key = words_key(stills, count)
+    return [{**variant, "words": key} for variant in make_variants(base_prompts, key, **settings)]
+
+
 def interrogate_stills(
-    *,
-    dataset_dir: str | Path,
-    portraits: list[str | Path],
-    settings: dict,
-    cache_dir: str | Path,
-    device: str = "cpu",
+    interrogator, *, dataset_dir: str | Path, portraits: list[str | Path], settings: dict
 ) -> dict:
-    """Interrogate every still and kept frame of the dataset; rank the descriptors."""
+    """Interrogate every still and kept frame of the dataset with `interrogator` (made from
+    `settings` by stylesweep.interrogate.load_interrogator); rank the descriptors."""
     import torch
     from PIL import Image
     from tqdm import tqdm
 
     from stylesweep.files import read_json
-    from stylesweep.interrogate import interrogate, load_interrogator
+    from stylesweep.interrogate import interrogate
 
-    interrogator = load_interrogator(
-        settings["clip_model"], settings["caption_model"], cache_dir, device
-    )
     images = read_json(Path(dataset_dir) / "manifest.json")["images"]
     stills, features = [], []
     for entry in tqdm(images, desc="interrogating stills", unit="still"):

@@ -28,6 +28,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     """Run each stage into `root`; each stage's files and the folder they are named under."""
     from stylesweep import report as report_module
     from stylesweep.animate.render import render_animation
+    from stylesweep.captions import caption_dataset, read_dataset_sidecars
     from stylesweep.dataset import encode_dataset, prepare_dataset
     from stylesweep.demo import write_demo_stills
     from stylesweep.export import export_checkpoint
@@ -48,12 +49,24 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     from stylesweep.train import train_segment
     from stylesweep.validation import validate_models
     from stylesweep.votes import fit_votes_files
+    from stylesweep.words import interrogate_stills, words_variants
 
     found: Outputs = {}
     write_demo_stills(root / "stills", count=3, size=64)
     found["make_demo_stills"] = (tree(root / "stills"), root)
     prepare_dataset(root / "stills", root / "dataset", resolution=64, crop="center")
     found["prepare_dataset"] = (tree(root / "dataset"), root)
+    caption_dataset(
+        root / "dataset", caption_model="builtin:toy", template="{caption}, {key}", key="vsynth",
+        cache_dir=root / "labels", manifest_path=root / "captions" / "auto.json",
+        sidecar_dir=root / "captions" / "auto",
+    )  # fmt: skip
+    found["caption_stills"] = (tree(root / "captions"), root)
+    for number, still in enumerate(sorted((root / "stills").glob("*.png"))):
+        still.with_suffix(".txt").write_text(f"still {number}, vsynth\n")
+    read_dataset_sidecars(root / "dataset", stills_dir=root / "stills",
+                          manifest_path=root / "sidecars.json")  # fmt: skip
+    found["read_sidecars"] = ([root / "sidecars.json"], root)
     found["make_base_model"] = (tree(tiny_model, "*.safetensors"), tiny_model)
     # The hash's logic, on bytes that are the same on every machine (the tiny model's
     # random weights may differ in their last bits between CPUs).
@@ -88,6 +101,15 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     variants = make_variants(["a portrait, photo"], "vsynth", ["start", "end"], [1.0, 1.3])
     write_json(root / "variants.json", variants)
     found["prompt_variants"] = ([root / "variants.json"], root)
+    settings = {"clip_model": "builtin:tiny", "caption_model": "builtin:tiny", "mode": "fast"}
+    stills = interrogate_stills(interrogator, dataset_dir=root / "dataset",
+                                portraits=[root / "portrait.png"], settings=settings)  # fmt: skip
+    write_json(root / "stills.json", stills)
+    found["interrogate_stills"] = ([root / "stills.json"], root)
+    words = words_variants(stills, 3, ["a portrait, photo"], placements=["start", "end"],
+                           weights=[1.0, 1.3])  # fmt: skip
+    write_json(root / "words.json", words)
+    found["words_variants"] = ([root / "words.json"], root)
 
     groups = {"base": {"base": None}, "db": {"db/step-2": root / "train" / "db" / "step-2"}}
     for group, models in groups.items():

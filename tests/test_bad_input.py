@@ -111,8 +111,27 @@ def test_any_still_file_name_works(tmp_path):
             lambda c: c["animate"]["animations"]["drift"].update(models="preferred"),
             "config key 'animate.animations.drift.models': preferred is the top-voted checkpoint",
         ),
+        (
+            lambda c: c["train"].update(caption_template="{caption}"),
+            "config key 'train.caption_template' ('{caption}') has no {key}",
+        ),
+        (
+            lambda c: c["train"].update(caption_template=" "),
+            "config key 'train.caption_template' is empty",
+        ),
+        (
+            lambda c: (
+                c["train"].update(captions="auto"),
+                c["prompts"]["interrogator"].update(caption_model=None),
+            ),
+            "train.captions: auto captions the stills with prompts.interrogator.caption_model, "
+            "which is null",
+        ),
     ],
     ids=[
+        "template-without-key",
+        "template-empty",
+        "auto-without-caption-model",
         "seeds",
         "weights",
         "builtin",

@@ -198,3 +198,15 @@ def test_editing_a_sidecar_retrains_only_the_runs_that_read_sidecars(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout) == {"read_sidecars": 1, "train": 2}, result.stdout[-3000:]
     assert "captions~sidecar" in result.stdout and "te~0.25/" not in result.stdout
+
+
+def test_a_caption_model_not_in_the_cache_gets_the_download_line(tmp_path, monkeypatch):
+    from clip_interrogator.clip_interrogator import CAPTION_MODELS
+
+    from stylesweep.interrogate import InterrogationError
+
+    monkeypatch.setitem(CAPTION_MODELS, "blip-missing", "stylesweep-tests/no-such-blip")
+    with pytest.raises(InterrogationError, match="hf download stylesweep-tests/no-such-blip"):
+        load_captioner("blip-missing", tmp_path)
+    with pytest.raises(CaptionError, match="'blip-huge' is not one of builtin:toy"):
+        load_captioner("blip-huge", tmp_path)

@@ -72,6 +72,7 @@ def test_every_still_is_interrogated_and_the_words_name_the_worlds_style(tmp_pat
     """The toy world's stills in its psychedelic style: its words say so."""
     import json
 
+    from stylesweep.interrogate import load_interrogator
     from stylesweep.toy import world
 
     dataset = tmp_path / "dataset"
@@ -86,8 +87,9 @@ def test_every_still_is_interrogated_and_the_words_name_the_worlds_style(tmp_pat
     portrait = tmp_path / "portrait.png"
     world.draw(world.demo_portrait_index()).image.save(portrait)
     settings = {"clip_model": "builtin:toy", "caption_model": "builtin:toy", "mode": "fast"}
+    interrogator = load_interrogator("builtin:toy", "builtin:toy", tmp_path / "labels")
     stills = interrogate_stills(
-        dataset_dir=dataset, portraits=[portrait], settings=settings, cache_dir=tmp_path / "c"
+        interrogator, dataset_dir=dataset, portraits=[portrait], settings=settings
     )
     assert [s["file"] for s in stills["stills"]] == [i["file"] for i in images]
     assert all(s["prompt"] for s in stills["stills"])

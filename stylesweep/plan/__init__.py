@@ -26,7 +26,7 @@ from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
 from stylesweep.prompts import make_variants
 from stylesweep.subjects import resolve_subjects
-from stylesweep.sweep import expand_runs, model_labels, model_names
+from stylesweep.sweep import expand_runs, is_control, model_labels, rendered_models
 
 
 @dataclass
@@ -92,10 +92,10 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
         )
     )
     sample = config["sample"]
-    models = model_names(runs)
+    models = rendered_models(runs, prompts["words_baseline"])
     counts = {
         "stills": count_stills(config),
-        "checkpoints": len(models) - 1,
+        "checkpoints": sum(not is_control(m) for m in models),
         "train_steps": sum(s["max_steps"] for s in runs.values()),
         "images": len(model_labels(models, sample["strengths"]))
         * variants

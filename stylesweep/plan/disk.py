@@ -12,7 +12,13 @@ import json
 from dataclasses import dataclass
 
 from stylesweep.plan.tensors import PRECISION_DTYPES, numel, parameters, safetensors_bytes
-from stylesweep.sweep import checkpoint_steps, model_labels, model_names, text_encoder_steps
+from stylesweep.sweep import (
+    checkpoint_steps,
+    is_control,
+    model_labels,
+    rendered_models,
+    text_encoder_steps,
+)
 
 # PNG of a generated picture: SD 1.5's renders take 1.3 to 1.8 bytes a pixel, the small
 # models' noisier ones 2 to 3 (bench/rehearsal.py measures it).
@@ -231,10 +237,11 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
         )
     items += train_items(tables, runs, config["train"]["keep_resume"])
     items.append(Item("prompts", "results/prompts", SMALL_FILE_BYTES * 3, False))
-    labels = model_labels(model_names(runs), config["sample"]["strengths"])
+    models = rendered_models(runs, config["prompts"]["words_baseline"])
+    labels = model_labels(models, config["sample"]["strengths"])
     per_model = counts["images"] // len(labels)
     for model in labels:
-        group = "base" if model == "base" else model.split("/")[0]
+        group = model if is_control(model) else model.split("/")[0]
         thumbnails = (
             int(thumb * thumb * WEBP_BYTES_PER_PIXEL) * per_model if thumb < sample_size else 0
         )
