@@ -20,6 +20,7 @@ rule make_thumbnails:
 rule report:
     input:
         **words_files(),
+        **report_captions(),
         dataset="results/dataset",
         base_prompt="results/prompts/base.json",
         variants="results/prompts/variants.json",

@@ -28,4 +28,5 @@ with log_to(snakemake.log[0]):
         compare_seed=snakemake.params.compare_seed,
         stills_file=snakemake.input.get("stills"),
         words_file=snakemake.input.get("words"),
+        captions_file=snakemake.input.get("captions"),
     )

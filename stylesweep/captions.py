@@ -258,7 +258,7 @@ def read_dataset_sidecars(
 ) -> dict:
     """The training captions of `captions: sidecar`, read from beside the stills."""
     images = read_json(Path(dataset_dir) / "manifest.json")["images"]
-    manifest = {"stills": str(stills_dir), "images": read_sidecars(images, stills_dir)}
+    manifest = {"images": read_sidecars(images, stills_dir)}
     write_json(manifest_path, manifest)
     found = sum(1 for entry in manifest["images"] if entry["training_caption"])
     log.info("%d of %d pictures have a caption from a sidecar", found, len(images))

@@ -502,6 +502,7 @@ def build_report(
     compare_seed: int = 0,
     stills_file: str | Path | None = None,
     words_file: str | Path | None = None,
+    captions_file: str | Path | None = None,
 ) -> Path:
     """Write out_dir/index.html with images linked into out_dir/images/ and thumbnails into
     out_dir/thumbs/.
@@ -511,7 +512,8 @@ def build_report(
     each run's training saw, `sample` the sampler's: the page shows them, and nothing else
     of the configuration, so that an edit that changes no picture leaves it alone.
     `stills_file` is the stills' interrogation and `words_file` the words control's prompts
-    (stylesweep.words), for "What the words say".
+    (stylesweep.words), for "What the words say"; `captions_file` the auto captions
+    (stylesweep.captions), shown with the dataset.
     """
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -620,6 +622,11 @@ def build_report(
         training=training,
         decision=decision,
         words=words,
+        captions=(
+            {e["file"]: e["training_caption"] for e in read_json(captions_file)["images"]}
+            if captions_file
+            else None
+        ),
         charts=chart_section(score_rows, models, runs, variants, decision["picks"], validation),
         settings_yaml=yaml.safe_dump(
             {"base_model": base_model, "runs": runs, "sample": sample},

@@ -121,10 +121,10 @@ def interrogate_stills(
         )
     return {
         "interrogator": settings,
-        "reference": [str(p) for p in portraits],
+        "reference": [Path(p).name for p in portraits],  # the portraits' file names
         "stills": stills,
         "descriptors": ranked,
-        "words": style_words(ranked),
+        "words": style_words(ranked, KEPT_PER_TABLE),
     }
 
 

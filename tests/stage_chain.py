@@ -39,7 +39,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
         write_json,
         write_safetensors,
     )
-    from stylesweep.interrogate import interrogate
+    from stylesweep.interrogate import interrogate, load_interrogator
     from stylesweep.prior import render_class_images
     from stylesweep.prompts import make_variants
     from stylesweep.sample import sample_models
@@ -101,8 +101,11 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     variants = make_variants(["a portrait, photo"], "vsynth", ["start", "end"], [1.0, 1.3])
     write_json(root / "variants.json", variants)
     found["prompt_variants"] = ([root / "variants.json"], root)
-    settings = {"clip_model": "builtin:tiny", "caption_model": "builtin:tiny", "mode": "fast"}
-    stills = interrogate_stills(interrogator, dataset_dir=root / "dataset",
+    # the toy world's interrogator: the tiny one's random CLIP ranks its 100k flavours with
+    # near-ties that another machine's float kernels swap
+    settings = {"clip_model": "builtin:toy", "caption_model": "builtin:toy", "mode": "fast"}
+    toy = load_interrogator("builtin:toy", "builtin:toy", root / "labels")
+    stills = interrogate_stills(toy, dataset_dir=root / "dataset",
                                 portraits=[root / "portrait.png"], settings=settings)  # fmt: skip
     write_json(root / "stills.json", stills)
     found["interrogate_stills"] = ([root / "stills.json"], root)

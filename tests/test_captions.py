@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -187,17 +188,22 @@ def test_editing_a_sidecar_retrains_only_the_runs_that_read_sidecars(tmp_path):
     config["dataset"]["stills"] = str(stills)
     config["train"]["extra_runs"] = [{"captions": "sidecar"}, {"captions": "auto"}]
     write_config(tmp_path, config)
-    result = snakemake(tmp_path, "--until", "train")
+    # the runs' last checkpoints (not --until train: a rule that follows itself, segment
+    # after segment, trips Snakemake's "out of jobs ready" there)
+    runs = ["te~0.25", "captions~sidecar", "captions~auto"]
+    targets = [f"results/train/{run}/step-4" for run in runs]
+    result = snakemake(tmp_path, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     auto = json.loads((tmp_path / "results/captions/auto.json").read_text())
     assert {e["file"] for e in auto["images"]} == {f"still{i}.png" for i in range(4)}
     assert len(list((tmp_path / "results/captions/auto").glob("*.txt"))) == 4
 
     (stills / "still2.txt").write_text("picture two, a portrait, vsynth\n")
-    result = snakemake(tmp_path, "-n", "--until", "train")
+    result = snakemake(tmp_path, "-n", *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stdout) == {"read_sidecars": 1, "train": 2}, result.stdout[-3000:]
-    assert "captions~sidecar" in result.stdout and "te~0.25/" not in result.stdout
+    retrained = set(re.findall(r"wildcards: run=([^,\s]+)", result.stdout))
+    assert retrained == {"captions~sidecar"}
 
 
 def test_a_caption_model_not_in_the_cache_gets_the_download_line(tmp_path, monkeypatch):

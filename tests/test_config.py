@@ -80,7 +80,7 @@ def test_the_librarys_names_are_the_schemas_enums():
         "methods.METHODS": (methods.METHODS, defs["method"]["enum"]),
         "train.LR_SCHEDULES": (train.LR_SCHEDULES, defs["lr_schedule"]["enum"]),
         "train.OPTIMIZERS": (train.OPTIMIZERS, defs["optimizer"]["enum"]),
-        "train.CAPTIONS": (train.CAPTIONS, enum("train", "captions")),
+        "train.CAPTIONS": (train.CAPTIONS, defs["captions"]["enum"]),
         "train.MIXED_PRECISION": (train.MIXED_PRECISION, enum("train", "mixed_precision")),
         "sample.SAMPLERS": (sample.SAMPLERS, defs["sampler"]["enum"]),
         "conditioning.EMPHASIS": (conditioning.EMPHASIS, enum("sample", "emphasis")),

@@ -156,8 +156,9 @@ def test_the_cli_prints_json_and_names_settings_that_fit(tmp_path):
     plan = json.loads(out.stdout)
     assert set(plan["runs"]) == {"te~0.05", "te~0.1", "te~0.15", "te~0.2"}
     assert all(r["train_steps"] == 6000 for r in plan["runs"].values())
-    # models x (the portrait's 6 variants + 5 subjects x 3 placements) x seeds x CFG scales
-    assert plan["images"] == 13 * (6 + 5 * 3) * 4 * 2
+    # (base, words and 12 checkpoints) x (the portrait's 6 variants + 5 subjects x 3
+    # placements) x seeds x CFG scales
+    assert plan["images"] == 14 * (6 + 5 * 3) * 4 * 2
     # fp32 ViT-L-14 (428 M), CSD-ViT-L (305 M) and DINOv2-base (86 M), and CUDA's overhead
     assert 3.9 * GIB < plan["score_gpu_memory_bytes"] < 4.2 * GIB
     text = subprocess.run(run + [str(blog), str(fp32), "--gpu-memory", "16"], capture_output=True,

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from stylesweep.subjects import TOY_SUBJECTS
+from stylesweep.sweep import CONTROLS
 
 from .conftest import REPO, grid_data, snakemake, write_config
 
@@ -134,7 +135,7 @@ def test_the_base_models_images_score_lowest_on_style(images):
     run keeps the class near the base model by design: at step 20 it has not moved.)"""
     models = {image["model"] for image in images if "prior" not in image["model"]}
     base = mean(images, model="base")
-    trained = {m: mean(images, model=m) for m in models - {"base"}}
+    trained = {m: mean(images, model=m) for m in models - set(CONTROLS)}
     assert all(base < value for value in trained.values()), (base, trained)
 
 
@@ -218,7 +219,7 @@ def test_style_csd_rises_with_steps_and_the_base_model_is_far_from_the_style(ima
     last = mean(images, csd, model=lambda m: textual_inversion(m) and step(m) == 40)
     assert last > first
     base = mean(images, csd, model="base")
-    trained = {m: mean(images, csd, model=m) for m in {i["model"] for i in images} - {"base"}}
+    trained = {m: mean(images, csd, model=m) for m in {i["model"] for i in images} - set(CONTROLS)}
     assert statistics.fmean(trained.values()) > base
     assert max(trained.values()) > base + 0.3, (base, trained)
 
@@ -241,7 +242,7 @@ def test_the_style_carries_to_the_subjects_the_stills_never_showed(every_subject
         last = mean(mine, csd, model=lambda m: dreambooth(m) and step(m) == 40)
         assert last > first, (subject, first, last)
         base = mean(mine, csd, model="base")
-        trained = mean(mine, csd, model=lambda m: m != "base" and "prior" not in m)
+        trained = mean(mine, csd, model=lambda m: m not in CONTROLS and "prior" not in m)
         assert trained > base, (subject, base, trained)
 
 
@@ -287,7 +288,7 @@ def test_half_strength_keeps_more_content_and_less_style(every_strength, demo):
     """Every checkpoint keeps more of the base model's subject at strength 0.5 than at 1,
     and the checkpoints take less of the style on average (not each one: the LoRA's step 40
     at 1 has lost the style its step 20 had, and at 0.5 holds more of it)."""
-    checkpoints = {image["checkpoint"] for image in every_strength} - {"base"}
+    checkpoints = {image["checkpoint"] for image in every_strength} - set(CONTROLS)
     at = {
         strength: {
             c: (mean(every_strength, csd, checkpoint=c, strength=strength),
@@ -305,3 +306,36 @@ def test_half_strength_keeps_more_content_and_less_style(every_strength, demo):
     assert axes["strength"] == [0.5, 1.0]
     assert 'id="chart-strength"' in html and 'id="compare-data"' in html
     assert " at strength " in html.split('id="decision"')[1].split("</p>")[0]
+
+
+def test_the_stills_words_name_the_worlds_style(demo):
+    """The words first, as the blog began: interrogating the demo's stills names a style the
+    toy world knows among the words the control uses."""
+    stills = json.loads((demo / "results" / "prompts" / "stills.json").read_text())
+    used = stills["words"][: demo_config()["prompts"]["words_baseline"]]
+    assert {"psychedelic art", "pop art"} & set(used), used
+    assert len(stills["stills"]) == len(
+        json.loads((demo / "results" / "dataset" / "manifest.json").read_text())["images"]
+    )
+
+
+def test_the_words_control_has_more_style_than_the_base_model(every_subject):
+    """The words move the base model toward the stills (whether they beat any checkpoint is
+    reported as it comes: README, "Words first")."""
+    assert mean(every_subject, csd, model="words") > mean(every_subject, csd, model="base")
+
+
+def test_the_report_places_the_words_among_the_checkpoints(demo):
+    html = (demo / "results" / "report" / "index.html").read_text()
+    assert "With the stills&#39; words in place of the key, the base model reached" in html
+    assert grid_data(html)["controls"] == ["base", "words"]
+    rows = (demo / "results" / "report" / "summary.csv").read_text().splitlines()
+    assert any(row.startswith("words,") or ",words," in row for row in rows)
+
+
+def test_auto_captions_train_the_demo_run_on_each_stills_content(demo):
+    captions = json.loads((demo / "results" / "captions" / "auto.json").read_text())["images"]
+    assert all(c["training_caption"].endswith(", vsynth") for c in captions)
+    assert len({c["caption"] for c in captions}) > 1  # each still's own
+    manifest = json.loads((demo / "results/train/captions~auto/step-20/manifest.json").read_text())
+    assert manifest["settings"]["captions"] == "auto"
