@@ -72,6 +72,8 @@ def rehearsal_config(device: str, resolution: int, base_model: str) -> dict:
         },
         "prompts": {
             "base_prompt": "a portrait of a woman, oil painting",
+            # no interrogation: the rehearsal's machine holds no CLIP or BLIP weights
+            "words_baseline": 0,
             "placements": ["end"],
             "weights": [1.0],
             # one subject of the SD 1.5 suite, so that every kind of picture is rehearsed
