@@ -40,6 +40,7 @@ from stylesweep.sources import (
     resolve_base_model,
     uncached_scorers,
 )
+from stylesweep.captions import CaptionError, check_template, sidecars_fingerprint
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import AnimationError, models_used, plan_animation
 from stylesweep.keys import BadKey, check_keys, check_train_key
@@ -546,6 +547,60 @@ def report_runs():
         )
         shown.append([run, seen])
     return shown
+
+
+# --- Captions (rules/captions.smk) and the stills' words (rules/prompts.smk) ---
+AUTO_CAPTIONS = "results/captions/auto.json"
+SIDECAR_CAPTIONS = "results/captions/sidecar.json"
+
+
+def captions_file(run_settings):
+    """The training captions a run reads: auto or sidecar; None for the others."""
+    if run_settings["method"] == "textual_inversion":
+        return None  # it captions with its own templates
+    return {"auto": AUTO_CAPTIONS, "sidecar": SIDECAR_CAPTIONS}.get(
+        run_settings["captions"]
+    )
+
+
+def sidecar_stills():
+    """The folder whose sidecars `captions: sidecar` reads, and a hash of their text."""
+    stills = config["dataset"]["stills"]
+    folder = "results/demo/stills" if stills == BUILTIN_STILLS else stills
+    return {"folder": folder, "texts": sidecars_fingerprint(folder)}
+
+
+try:  # an empty template, or one without {key}, would train a key that learns nothing
+    check_template(config["train"]["caption_template"])
+except CaptionError as error:
+    raise WorkflowError(str(error)) from None
+USES_AUTO_CAPTIONS = any(captions_file(run) == AUTO_CAPTIONS for run in RUNS.values())
+if USES_AUTO_CAPTIONS and config["prompts"]["interrogator"]["caption_model"] is None:
+    raise WorkflowError(
+        "train.captions: auto captions the stills with prompts.interrogator.caption_model, "
+        "which is null; name a caption model (blip-large for SD 1.5) or use another "
+        "train.captions"
+    )
+
+
+def report_captions():
+    """The auto captions, which the report shows with the dataset, when a run uses them."""
+    return {"captions": AUTO_CAPTIONS} if USES_AUTO_CAPTIONS else {}
+
+
+WORDS_VARIANTS = "results/prompts/words.json"
+
+
+def reference_portraits():
+    """The pictures the style words must fit less well than the stills: the portraits."""
+    return [portrait_path(p) for p in as_list(config["prompts"]["portrait"])]
+
+
+def words_files():
+    """The stills' interrogation and the words control's prompts, for the report."""
+    if "words" not in CONTROLS:
+        return {}
+    return {"stills": "results/prompts/stills.json", "words": WORDS_VARIANTS}
 
 
 # --- The dataset stage's video settings ---

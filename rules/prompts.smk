@@ -1,18 +1,3 @@
-WORDS_VARIANTS = "results/prompts/words.json"
-
-
-def reference_portraits():
-    """The pictures the style words must fit less well than the stills: the portraits."""
-    return [portrait_path(p) for p in as_list(config["prompts"]["portrait"])]
-
-
-def words_files():
-    """The stills' interrogation and the words control's prompts, for the report."""
-    if "words" not in CONTROLS:
-        return {}
-    return {"stills": "results/prompts/stills.json", "words": WORDS_VARIANTS}
-
-
 rule base_prompt:
     input:
         portraits=portrait_paths(),

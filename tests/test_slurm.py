@@ -177,6 +177,8 @@ def test_gpu_jobs_and_only_they_ask_slurm_for_a_gpu(tmp_path, monkeypatch):
     config["prompts"]["base_prompt"] = ""  # interrogation: base_prompt is a GPU job
     config["train"]["prior_loss_weight"] = 1.0  # render_class_images too
     config["dataset"]["validation_count"] = 1  # and validate
+    config["prompts"]["words_baseline"] = 3  # and interrogate_stills
+    config["train"]["captions"] = "auto"  # and caption_stills
     write_config(tmp_path, config)
     # The profile as shipped, and with a GPU model added where its comment says.
     text = (PROFILE / "config.yaml").read_text()
