@@ -23,6 +23,7 @@ from stylesweep.config import (
 )
 from stylesweep.sources import (
     BUILTIN_PORTRAIT,
+    BUILTIN_SOUNDTRACK,
     BUILTIN_STILLS,
     BUILTIN_TOY,
     CAPTION_SUFFIXES,
@@ -42,7 +43,14 @@ from stylesweep.sources import (
 )
 from stylesweep.captions import CaptionError, check_template, sidecars_fingerprint
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
-from stylesweep.animate.plan import AnimationError, models_used, plan_animation
+from stylesweep.animate.plan import (
+    AnimationError,
+    animation_length,
+    keyframe_span,
+    models_used,
+    plan_animation,
+    silent_features,
+)
 from stylesweep.keys import BadKey, check_keys, check_train_key
 from stylesweep.prompts import PromptError, check_placements
 from stylesweep.subjects import SubjectError, resolve_subjects
@@ -657,8 +665,10 @@ def animation(name):
 
 
 def check_animations():
-    """Parse every animation's schedules and check its models against the sweep, so that
-    a mistake stops the run before any job starts, naming the key."""
+    """Parse every animation's schedules and check its models and files, so that a mistake
+    stops the run before any job starts, naming the key. An animation whose length is its
+    clip's is checked up to its last keyframe, with a silent soundtrack: the job checks
+    every frame, with the clip and the track read, before it renders one."""
     models = {
         model: {"hash": "", "key": entry["key"]}
         for model, entry in animation_models().items()
@@ -666,21 +676,74 @@ def check_animations():
     models["preferred"] = {"hash": "", "key": config["train"]["key"]}
     for name, settings in config["animate"]["animations"].items():
         where = f"animate.animations.{name}"
+        animation_media(name)  # the files exist
+        frames = animation_length(settings) or keyframe_span(settings)
+        audio = silent_features(frames) if settings["soundtrack"] else None
         try:
             if "preferred" in models_used(settings, where):
                 check_preferred(f"{where}.models")
-            plan_animation(name, settings, models, common={})
+            plan_animation(name, settings, models, {}, frames, audio)
         except AnimationError as error:
             raise WorkflowError(f"config key {error}") from None
 
 
 def animation_settings(name):
     """An animation's settings as its job's param: the seed schedule only when the seeds
-    follow it, so that an edit that changes no frame reruns nothing."""
+    follow it, the video and sound keys only when there is a video or a soundtrack, and the
+    length resolved where it is known, so that an edit that changes no frame reruns
+    nothing (and animations made before these keys existed keep their params)."""
     settings = dict(animation(name))
     if settings["seed_behavior"] != "schedule":
         del settings["seed_schedule"]
+    if settings["video_init"]:
+        del settings["init_image"]  # the clip's first frame is the start
+    else:
+        for key in VIDEO_INIT_KEYS:
+            del settings[key]
+    for key in ("soundtrack", "interpolate"):
+        if not settings[key]:
+            del settings[key]
+    settings["max_frames"] = animation_length(settings)
     return canonical(settings)
+
+
+# The keys of an animation that only a restyled video (video_init) reads.
+VIDEO_INIT_KEYS = (
+    "video_init",
+    "extract_nth_frame",
+    "hybrid_motion",
+    "hybrid_comp_alpha",
+)
+# Where `builtin:demo` as a soundtrack is made (rule make_demo_soundtrack).
+DEMO_SOUNDTRACK = "results/demo/soundtrack.wav"
+
+
+def media_file(key, value):
+    """The file a video_init or soundtrack names, and the input that makes it appear: the
+    stills folder for stills:NAME in the demo's (a rule makes the folder), the file itself
+    otherwise."""
+    if value == BUILTIN_SOUNDTRACK and key.endswith(".soundtrack"):
+        return DEMO_SOUNDTRACK, DEMO_SOUNDTRACK
+    if value.startswith("stills:"):
+        folder = stills_folder()
+        path = f"{folder}/{value.removeprefix('stills:')}"
+        if config["dataset"]["stills"] == BUILTIN_STILLS:
+            return path, folder
+        return path, input_path(key, _existing(key, path))
+    return value, input_path(key, _existing(key, value))
+
+
+def animation_media(name):
+    """An animation's clip and soundtrack: {"video"|"soundtrack": (file, input)}, for those
+    it has."""
+    settings = animation(name)
+    where = f"animate.animations.{name}"
+    keys = {"video": "video_init", "soundtrack": "soundtrack"}
+    return {
+        role: media_file(f"{where}.{key}", settings[key])
+        for role, key in keys.items()
+        if settings[key]
+    }
 
 
 def animation_used_models(name):
@@ -704,13 +767,21 @@ def animate_inputs(wildcards):
         "base_hash": BASE_HASH,
         "checkpoints": [m["checkpoint"] for m in models.values() if m["checkpoint"]],
     }
-    init = settings["init_image"]
+    init = None if settings["video_init"] else settings["init_image"]
     key = f"animate.animations.{wildcards.animation}.init_image"
     if init == "portrait":
         inputs["init_image"] = portrait_path(as_list(config["prompts"]["portrait"])[0])
     elif init:
         inputs["init_image"] = input_path(key, _existing(key, init))
+    for role, (_, made_by) in animation_media(wildcards.animation).items():
+        inputs[role] = made_by
     return inputs
+
+
+def animation_files_used(name):
+    """The files the animate job reads its clip and soundtrack from (a param: for the
+    demo's, the input is the folder that holds the file)."""
+    return {role: path for role, (path, _) in animation_media(name).items()}
 
 
 def animation_text_settings():

@@ -22,6 +22,8 @@ with log_to(snakemake.log[0]):
         text=snakemake.params.text,
         out_dir=Path(snakemake.output.video).parent,
         init_image=snakemake.input.get("init_image"),
+        video=snakemake.params.media.get("video"),
+        soundtrack=snakemake.params.media.get("soundtrack"),
         version=snakemake.params.version,
         device=device,
     )

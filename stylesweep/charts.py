@@ -697,3 +697,49 @@ def pareto_chart(summary: dict, picks: dict, runs: list[str]) -> str:
         place_labels(axes, [(*points[m], m) for m in named], list(zip(xs, ys, strict=True)))
 
     return render("pareto", (7.6, 3.4), draw, layout="constrained")
+
+
+# The schedules an animation's chart may show, in this order (stylesweep.animate.plan's).
+ANIMATION_SCHEDULES = (
+    "zoom", "angle", "translation_x", "translation_y", "strength", "style_strength",
+    "cfg_scale", "noise", "contrast", "steps", "hybrid_comp_alpha",
+)  # fmt: skip
+
+
+def schedule_values(recipes: list[dict]) -> dict[str, list]:
+    """Each schedule that changes during an animation, per frame (None where the frame does
+    not say: a frame between two diffused ones holds only its motion)."""
+    values = {}
+    for key in ANIMATION_SCHEDULES:
+        series = [recipe.get(key) for recipe in recipes]
+        if len({value for value in series if value is not None}) > 1:
+            values[key] = series
+    return values
+
+
+def animation_chart(recipes: list[dict], audio: dict[str, list] | None) -> str:
+    """The schedules that change over an animation's frames, one row each, and under them
+    the soundtrack's features (amp and onset as lines, beats as bars) on the same frames."""
+    schedules = schedule_values(recipes)
+    rows = len(schedules) + (1 if audio else 0)
+    if not rows:
+        return ""
+
+    def draw(figure):
+        axes_list = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+        for axes, (key, series) in zip(axes_list, schedules.items(), strict=False):
+            frames = [frame for frame, value in enumerate(series) if value is not None]
+            axes.plot(frames, [series[f] for f in frames], color=FOREGROUND, lw=1)
+            axes.set_ylabel(key, rotation=0, ha="right", va="center")
+        if audio:
+            axes = axes_list[-1]
+            frames = list(range(len(audio["beat"])))
+            axes.bar(frames, audio["beat"], width=0.8, color="#c8c8c8", label="beat")
+            axes.plot(frames, audio["amp"], color="#1f77b4", lw=1, label="amp")
+            axes.plot(frames, audio["onset"], color="#d62728", lw=1, label="onset")
+            axes.set_ylim(0, 1.05)
+            axes.set_ylabel("sound", rotation=0, ha="right", va="center")
+            axes.legend(loc="upper right", fontsize="x-small", ncols=3, frameon=False)
+        axes_list[-1].set_xlabel("frame")
+
+    return render("animation", (4.2, 0.5 + 0.8 * rows), draw, layout="constrained")

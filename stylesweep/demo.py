@@ -1,4 +1,5 @@
-"""The demo's inputs: procedural stills in the look of analog video synthesis, and a portrait.
+"""The demo's inputs: procedural stills in the look of analog video synthesis, a clip, a
+soundtrack, and a portrait.
 
 Each still is made by a rule from a seed (oscillator interference, rotating feedback,
 op-art rings, raster bars with sync wobble, warped checkerboards), posterized to a hard
@@ -7,6 +8,7 @@ palette, so nothing binary has to live in the repository.
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,35 @@ def write_demo_clip(
         for index in range(round(seconds * fps))
     )
     return write_mp4(frames, path, fps)
+
+
+def write_demo_soundtrack(
+    path: str | Path, seconds: float = 3.0, bpm: float = 120.0, rate: int = 44100, seed: int = 0
+) -> Path:
+    """A mono 16-bit WAV of synth tones on a steady beat, for the demo's restyled clip: a
+    kick on every beat (a sine falling from 150 to 50 Hz), a hi-hat of noise between beats
+    and a square-ish bass note that changes every two beats. The beats are what the
+    animation's `beat` schedule variable finds."""
+    times = np.arange(round(seconds * rate)) / rate
+    beat = 60.0 / bpm
+    signal = np.zeros_like(times)
+    rng = np.random.default_rng(seed)
+    for start in np.arange(0.0, seconds, beat):
+        since = times - start
+        on = since >= 0
+        pitch = 50 + 100 * np.exp(-since[on] * 30)  # the kick's falling pitch
+        phase = 2 * np.pi * np.cumsum(pitch) / rate
+        signal[on] += 0.9 * np.sin(phase) * np.exp(-since[on] * 12)
+        hat = (times >= start + beat / 2) & (times < start + beat / 2 + 0.03)
+        signal[hat] += 0.2 * rng.standard_normal(hat.sum()) * np.linspace(1, 0, hat.sum())
+    notes = (55.0, 65.41, 49.0, 73.42)  # A1, C2, G1, D2
+    note = np.array(notes)[(times // (2 * beat)).astype(int) % len(notes)]
+    signal += 0.15 * np.tanh(3 * np.sin(2 * np.pi * np.cumsum(note) / rate))
+    samples = np.round(np.clip(signal / np.abs(signal).max() * 0.8, -1, 1) * 32767)
+    path = Path(path)
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
+    return path

@@ -465,13 +465,18 @@ def animation_clip(video: Path, out_dir: Path) -> dict:
     name = made["name"]
     _link_or_copy(video, out_dir / "animations" / f"{name}.mp4")
     settings = made["settings"]
-    shown = {key: settings[key] for key in ("models", "prompts", "max_frames", "fps", "size")}
+    keys = ("models", "prompts", "max_frames", "fps", "size", "video_init", "soundtrack")
+    shown = {key: settings[key] for key in keys if settings.get(key) is not None}
+    soundtrack = made.get("soundtrack")
     return {
         "file": f"animations/{name}.mp4",
         "name": name,
-        "frames": made["frames"],
-        "fps": settings["fps"],
+        "frames": made.get("video_frames", made["frames"]),
+        "fps": made.get("video_fps", settings["fps"]),
+        "diffused": made["frames"],
         "rate": made["diffused_per_second"],
+        "sound": soundtrack is not None,
+        "chart": charts.animation_chart(made["recipes"], soundtrack and soundtrack["features"]),
         "summary": shown,
         "settings_yaml": yaml.safe_dump(settings, sort_keys=True, allow_unicode=True),
     }

@@ -22,6 +22,8 @@ BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY, BUILTIN_SD15_RANDOM)
 # Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
 SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
 BUILTIN_STILLS = "builtin:demo"
+# an animation's soundtrack: the demo's generated track (rule make_demo_soundtrack)
+BUILTIN_SOUNDTRACK = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"
 DRAWN_PORTRAIT = "builtin:drawn"  # a portrait of the toy world, drawn by code
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")

@@ -34,6 +34,7 @@ STAGE_VERSIONS = {
     "publish_report": 7,
     "export": 1,
     "animate": 3,
+    "make_demo_soundtrack": 1,
 }
 
 

@@ -248,8 +248,16 @@ def evenly(count: int, keep: int) -> list[int]:
     return sorted({round(i * (count - 1) / (keep - 1)) for i in range(keep)})
 
 
-def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int, crf: int = 16) -> Path:
-    """H.264 (yuv420p) MP4 of RGB frames (sides even), atomically.
+def write_mp4(
+    frames: Iterable[np.ndarray],
+    path: str | Path,
+    fps: int,
+    crf: int = 16,
+    audio: tuple[np.ndarray, int] | None = None,
+) -> Path:
+    """H.264 (yuv420p) MP4 of RGB frames (sides even), atomically, with an AAC soundtrack
+    when `audio` (float32 samples of shape (channels, n), 1 or 2 channels; sample rate) is
+    given: from time 0, cut at the end of the video (it ends early if it is shorter).
 
     H.264 in yuv420p is what every browser plays (Chromium does not play mp4v, OpenCV's
     default). The same frames give the same bytes, on every machine.
@@ -257,8 +265,10 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int, crf: int
     import av
 
     path = Path(path)
+    if audio is not None:
+        _check_audio(path, audio[0])
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = None
+        stream = sound = None
         for index, pixels in enumerate(frames):
             if stream is None:
                 stream = container.add_stream("libx264", rate=fps)
@@ -270,13 +280,51 @@ def write_mp4(frames: Iterable[np.ndarray], path: str | Path, fps: int, crf: int
                 # also depends on its thread count (PyAV's default, 0, lets x264 choose).
                 stream.options = {"crf": str(crf), "x264-params": "mbtree=0"}
                 stream.codec_context.thread_count = 1
+                if audio is not None:  # every stream is added before the first packet
+                    sound = _add_audio_stream(container, *audio)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
             frame.pts = index
             container.mux(stream.encode(frame))
         if stream is None:
             raise VideoError(f"{path}: no frames to write")
         container.mux(stream.encode())
+        if sound is not None:
+            _mux_audio(container, sound, audio[0], (index + 1) / fps)
     return path
+
+
+def _check_audio(path: Path, samples: np.ndarray) -> None:
+    if samples.ndim != 2 or samples.shape[0] not in (1, 2):
+        raise VideoError(
+            f"{path}: audio must be samples of shape (channels, n) with 1 or 2 channels, "
+            f"not {samples.shape}"
+        )
+
+
+def _add_audio_stream(container, samples: np.ndarray, rate: int):
+    """An AAC stream (libav's own encoder, planar float) for `samples` at `rate` Hz."""
+    sound = container.add_stream("aac", rate=rate)
+    sound.layout = "mono" if samples.shape[0] == 1 else "stereo"
+    sound.format = "fltp"
+    return sound
+
+
+def _mux_audio(container, sound, samples: np.ndarray, seconds: float) -> None:
+    """Encode and mux `samples` from time 0 up to `seconds`, in the encoder's frames of
+    1024 samples, each stamped with its first sample's index (the stream's time base is
+    1 / rate). The MP4 muxer interleaves these packets with the video's by time."""
+    import av
+
+    rate = sound.codec_context.sample_rate
+    samples = np.ascontiguousarray(samples[:, : round(seconds * rate)], dtype=np.float32)
+    size = sound.codec_context.frame_size or 1024
+    for start in range(0, samples.shape[1], size):
+        chunk = np.ascontiguousarray(samples[:, start : start + size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=sound.layout.name)
+        frame.sample_rate = rate
+        frame.pts = start
+        container.mux(sound.encode(frame))
+    container.mux(sound.encode())
 
 
 def write_gif(

@@ -77,6 +77,10 @@ def small_config() -> dict:
     config["animate"]["animations"]["drift"].update(
         models={0: "te~0.25/step-2", 2: "te~0.25/step-4"}, max_frames=4, steps=4
     )
+    # the restyled clip, short: its sound plays in the report's browser tests
+    config["animate"]["animations"]["restyle"].update(
+        models="te~0.25/step-4", max_frames=4, steps=4, interpolate=0
+    )
     return config
 
 

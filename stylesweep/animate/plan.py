@@ -9,12 +9,19 @@ matches the plan is the frame this plan would render.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 
 import numpy as np
 
-from stylesweep.animate.schedule import ScheduleError, evaluate_schedule, value_at
+from stylesweep.animate.schedule import (
+    AUDIO_NAMES,
+    ScheduleError,
+    evaluate_schedule,
+    parse_keyframes,
+    value_at,
+)
 
 # Scheduled numbers, in Deforum's keyframe syntax; `strength` has Deforum's meaning.
 SCHEDULED = (
@@ -28,6 +35,7 @@ SCHEDULED = (
     "noise",
     "contrast",
     "steps",
+    "hybrid_comp_alpha",
 )
 MOTION = ("zoom", "angle", "translation_x", "translation_y")
 SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
@@ -37,6 +45,9 @@ TEXT_KEYS = ("clip_skip", "emphasis", "wrap_length", "pad_conds")
 
 # A frame's seed seeds torch's CPU generator, which takes 0 to 2**64 - 1.
 SEED_RANGE = (0, 2**64 - 1)
+# The length of an animation that leaves max_frames out and restyles no video (with one, the
+# clip's length): the schema's default is null, which means either.
+FRAMES_WITHOUT_CLIP = 24
 
 
 class AnimationError(ValueError):
@@ -64,11 +75,39 @@ def stepped(value: str | dict, name: str) -> dict[int, str]:
     return dict(sorted(keyframes.items()))
 
 
+def animation_length(settings: dict, clip_frames: int | None = None) -> int | None:
+    """max_frames, or when it is left out (null) the clip's length (`clip_frames`; None
+    while the clip is not read yet) with video_init, else FRAMES_WITHOUT_CLIP."""
+    if settings["max_frames"] is not None:
+        return settings["max_frames"]
+    if settings.get("video_init"):
+        return clip_frames
+    return FRAMES_WITHOUT_CLIP
+
+
+def keyframe_span(settings: dict) -> int:
+    """One past the last keyframe any schedule names: the frames to check an animation over
+    before its length is known (it is the clip's, and the clip is not read yet)."""
+    last = 0
+    for key in SCHEDULED:
+        text = settings[key]
+        if isinstance(text, str):
+            # a schedule that does not parse is reported when it is evaluated
+            with contextlib.suppress(ScheduleError):
+                last = max(last, *parse_keyframes(text, key))
+    for key in ("models", "prompts"):
+        if isinstance(settings[key], dict):
+            last = max(last, *(int(f) for f in settings[key] if str(f).isdigit()))
+    return last + 1
+
+
 def models_used(settings: dict, where: str) -> list[str]:
     """The models of the model schedule that some frame uses (a switch at or after
-    max_frames is not reached), in the order they first appear."""
+    max_frames is not reached; with the length not known yet, every model), in the order
+    they first appear."""
     schedule = stepped(settings["models"], f"{where}.models")
-    frames = [frame for frame in schedule if frame < settings["max_frames"]]
+    length = animation_length(settings)
+    frames = [frame for frame in schedule if length is None or frame < length]
     return list(dict.fromkeys(value_at(schedule, frame, f"{where}.models") for frame in frames))
 
 
@@ -80,7 +119,9 @@ def diffused_frames(max_frames: int, cadence: int) -> list[int]:
     return frames
 
 
-def frame_seeds(settings: dict, max_frames: int, where: str) -> list[int]:
+def frame_seeds(
+    settings: dict, max_frames: int, where: str, audio: dict[str, np.ndarray] | None = None
+) -> list[int]:
     """Each frame's seed by Deforum's seed behaviours: iter (seed + frame), fixed, random
     (drawn from the seed, frame by frame, so a longer animation keeps the first seeds) or a
     keyframe schedule."""
@@ -96,7 +137,7 @@ def frame_seeds(settings: dict, max_frames: int, where: str) -> list[int]:
         ]
     elif behaviour == "schedule":
         values = evaluate_schedule(
-            settings["seed_schedule"], max_frames, seed, f"{where}.seed_schedule"
+            settings["seed_schedule"], max_frames, seed, f"{where}.seed_schedule", audio
         )
         seeds, key = [int(round(value)) for value in values], "seed_schedule"
     else:
@@ -115,27 +156,43 @@ def frame_seeds(settings: dict, max_frames: int, where: str) -> list[int]:
     return seeds
 
 
+def silent_features(frames: int) -> dict[str, np.ndarray]:
+    """Stand-ins for a soundtrack's features (all 0), to check the schedules of an animation
+    whose soundtrack is not decoded yet."""
+    return {name: np.zeros(frames) for name in AUDIO_NAMES}
+
+
 def plan_animation(
     name: str,
     settings: dict,
     models: dict[str, dict],
     common: dict,
+    max_frames: int | None = None,
+    audio: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """The recipe of every frame of animation `name`.
 
     `models` maps each model the sweep has to {"hash": weights hash, "key": trigger key};
     `common` holds what every frame shares and the schedules do not say (size, text
-    settings, the init image's hash, the stage's version). Raises AnimationError (a
+    settings, the init image's and source clip's hashes, the stage's version). `max_frames`
+    is the animation's length when settings leave it to the clip's; `audio` the
+    soundtrack's features at each frame (stylesweep.animate.audio). Raises AnimationError (a
     ScheduleError for a schedule) naming the setting.
     """
     where = f"animate.animations.{name}"
-    max_frames = settings["max_frames"]
+    max_frames = animation_length(settings, max_frames)
+    if max_frames is None:
+        raise AnimationError(f"{where}.max_frames: the clip's length is not known yet")
+    if settings.get("soundtrack") and audio is None:
+        raise AnimationError(f"{where}.soundtrack: its features are not computed yet")
     try:
         values = {
-            key: evaluate_schedule(settings[key], max_frames, settings["seed"], f"{where}.{key}")
+            key: evaluate_schedule(
+                settings[key], max_frames, settings["seed"], f"{where}.{key}", audio
+            )
             for key in SCHEDULED
         }
-        seeds = frame_seeds(settings, max_frames, where)
+        seeds = frame_seeds(settings, max_frames, where, audio)
         prompts = stepped(settings["prompts"], f"{where}.prompts")
         model_schedule = stepped(settings["models"], f"{where}.models")
     except ScheduleError as error:
@@ -154,6 +211,13 @@ def plan_animation(
             f"{where}.strength: {values['strength'][bad[0]]:g} at frame {bad[0]}; strength is "
             "the share of the previous frame kept, from 0 (none) to 1 (all), at every frame"
         )
+    alpha = values["hybrid_comp_alpha"]
+    bad = np.flatnonzero((alpha < 0) | (alpha > 1))
+    if bad.size:
+        raise AnimationError(
+            f"{where}.hybrid_comp_alpha: {alpha[bad[0]]:g} at frame {bad[0]}; it is the share "
+            "of the source video's frame in each start, from 0 to 1, at every frame"
+        )
     bad = np.flatnonzero(values["style_strength"] < 0)
     if bad.size:
         raise AnimationError(
@@ -168,6 +232,9 @@ def plan_animation(
             )
     shared = {**common, "cadence": settings["cadence"], "border": settings["border"],
               "colour_match": settings["colour_match"]}  # fmt: skip
+    video = bool(settings.get("video_init"))
+    if video:  # only then, so that the frames of animations without one keep their recipes
+        shared.update({key: settings[key] for key in ("fps", "extract_nth_frame", "hybrid_motion")})
     shared_hash = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:16]
     diffused = diffused_frames(max_frames, settings["cadence"])
     plan = []
@@ -192,6 +259,8 @@ def plan_animation(
                 noise=float(values["noise"][frame]),
                 contrast=float(values["contrast"][frame]),
             )
+            if video:
+                recipe["hybrid_comp_alpha"] = float(values["hybrid_comp_alpha"][frame])
             if model != "base" and values["style_strength"][frame] != 1:
                 # only then: frames rendered before style_strength existed keep their recipes
                 recipe["style_strength"] = float(values["style_strength"][frame])

@@ -7,6 +7,12 @@ own loop (GridRenderer), so the same scheduler, emphasis and seeds as the grids.
 cadence of N, every N-th frame is diffused and a frame between is the previous diffused
 frame, warped on, blended into the next.
 
+A restyled video (video_init) starts each frame from its clip's frame: the previous frame,
+carried along by the clip's optical flow (hybrid_motion: optical_flow) and moved, is blended
+with the clip's frame by hybrid_comp_alpha before img2img. A soundtrack's loudness, onsets
+and beats are schedule variables, and the track plays in the MP4. `interpolate` adds
+in-between frames by optical flow when the video is written (they are not diffused).
+
 Every frame is a PNG carrying its recipe. The only state carried from frame to frame is
 those PNGs' pixels, so a killed animation resumes where it stopped, and a longer one renders
 only the new frames, with the same bytes as an uninterrupted render.
@@ -25,6 +31,8 @@ from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
 from tqdm import tqdm
 
+from stylesweep.animate.audio import AudioError, Soundtrack, audio_features, read_soundtrack
+from stylesweep.animate.flow import carry, interpolate
 from stylesweep.animate.frames import (
     add_noise,
     apply_contrast,
@@ -33,7 +41,15 @@ from stylesweep.animate.frames import (
     unwarp,
     warp,
 )
-from stylesweep.animate.plan import MOTION, deforum_strength, models_used, plan_animation
+from stylesweep.animate.plan import (
+    MOTION,
+    AnimationError,
+    animation_length,
+    deforum_strength,
+    models_used,
+    plan_animation,
+)
+from stylesweep.animate.source import SourceError, clip_length, read_clip, source_frames
 from stylesweep.checkpoints import read_manifest
 from stylesweep.files import atomic_path, sha256_file, write_json
 from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
@@ -131,6 +147,8 @@ def render_animation(
     text: dict,
     out_dir: str | Path,
     init_image: str | Path | None = None,
+    video: str | Path | None = None,
+    soundtrack: str | Path | None = None,
     version: int = 1,
     device: str = "cpu",
 ) -> dict:
@@ -139,11 +157,27 @@ def render_animation(
 
     `models` maps each model of the sweep to {"checkpoint": its folder (None for the base),
     "key": its trigger key}; `text` holds sample:'s clip_skip, emphasis, wrap_length and pad_conds.
+    `video` and `soundtrack` are the files its video_init and soundtrack name.
     """
     out_dir = Path(out_dir)
     sampler_settings(settings["sampler"])  # a wrong name fails before any model loads
-    size = settings["size"]
+    size, fps = settings["size"], settings["fps"]
     where = f"animate.animations.{name}"
+    # The clip and the track are read before any frame is rendered, so a file that cannot
+    # be read stops the job naming it, with every frame on disk kept.
+    clip, track = read_media(where, video, soundtrack)
+    init_image = None if clip else init_image  # the clip's first frame is the start
+    clip_frames = clip_length(clip[0], fps, settings["extract_nth_frame"]) if clip else None
+    max_frames = animation_length(settings, clip_frames)
+    audio = audio_features(track, fps, max_frames) if track else None
+    if track and track.duration < max_frames / fps - 1e-3:
+        log.warning(
+            "%s.soundtrack: %s lasts %.2f s, the animation %.2f s: the audio ends early",
+            where, soundtrack, track.duration, max_frames / fps,
+        )  # fmt: skip
+    sources = (
+        source_frames(*clip, max_frames, fps, settings["extract_nth_frame"], size) if clip else None
+    )
     used = set(models_used(settings, where))
     # only the models the animation uses are hashed (the hash checks their files' sizes)
     models = {
@@ -159,7 +193,9 @@ def render_animation(
         "init": sha256_file(init_image) if init_image else None,
         "version": version,
     }
-    plan = plan_animation(name, settings, models, common)
+    if video:  # only then: the frames of animations without one keep their recipes
+        common["video"] = sha256_file(video)
+    plan = plan_animation(name, settings, models, common, max_frames, audio)
     done = frames_done(out_dir, plan)
     diffused = [recipe["frame"] for recipe in plan if recipe["kind"] == "diffused"]
     # resume from the last diffused frame on disk: what follows it is made from it
@@ -180,10 +216,15 @@ def render_animation(
         recipe = plan[frame]
         if previous is None:
             start = load_init_image(init_image, size) if init_image else None
+            start = sources[0] if sources else start
             warped = []
         else:
-            warped = moved_on(previous, plan[diffused[index - 1] + 1 : frame + 1], settings)
-            start = img2img_start(warped[-1], reference, recipe, settings["colour_match"])
+            steps = plan[diffused[index - 1] + 1 : frame + 1]
+            warped = moved_on(previous, steps, settings, sources)
+            start = warped[-1]
+            if sources:  # the clip's frame, blended in
+                start = blend(start, sources[frame], recipe["hybrid_comp_alpha"])
+            start = img2img_start(start, reference, recipe, settings["colour_match"])
         renderer = switcher.get(recipe["model"], recipe.get("style_strength", 1.0))
         image = diffuse(renderer, recipe, name, size, text, start)
         save_frame(image, out_dir, recipe)
@@ -192,9 +233,7 @@ def render_animation(
         # blended into this one moved back, both where the camera is at that frame
         between = plan[frame - len(warped) + 1 : frame]
         for offset, (recipe_between, moving) in enumerate(zip(between, warped, strict=False)):
-            motions = [tuple(r[key] for key in MOTION) for r in between[offset + 1 :]]
-            motions.append(tuple(recipe[key] for key in MOTION))
-            following = unwarp(image, motions, settings["border"])
+            following = moved_back(image, [*between[offset + 1 :], recipe], settings, sources)
             save_frame(blend(moving, following, recipe_between["weight"]), out_dir, recipe_between)
         progress.update(len(warped) or 1)
         previous = image
@@ -203,16 +242,21 @@ def render_animation(
     progress.close()
     seconds = time.perf_counter() - started
 
+    # With interpolation the video has `interpolate` frames between each two, and as many
+    # times the frame rate, so it lasts as long.
+    between = settings["interpolate"]
+    out_fps = fps * (between + 1)
+
+    def frames_out():
+        return interpolate((load_frame(out_dir, frame) for frame in range(len(plan))), between)
+
     write_mp4(
-        (load_frame(out_dir, frame) for frame in range(len(plan))),
+        frames_out(),
         out_dir / "animation.mp4",
-        settings["fps"],
+        out_fps,
+        audio=(track.samples, track.rate) if track else None,
     )
-    write_gif(
-        (Image.fromarray(load_frame(out_dir, frame)) for frame in range(len(plan))),
-        out_dir / "preview.gif",
-        settings["fps"],
-    )
+    write_gif((Image.fromarray(f) for f in frames_out()), out_dir / "preview.gif", out_fps)
     summary = {
         "name": name,
         "settings": settings,
@@ -220,6 +264,8 @@ def render_animation(
         "model_hashes": {model: models[model]["hash"] for model in sorted(used)},
         "base_hash": base_hash,
         "frames": len(plan),
+        "video_frames": (len(plan) - 1) * (between + 1) + 1,
+        "video_fps": out_fps,
         "diffused": len(diffused),
         "rendered": rendered,
         "reused": len(diffused) - rendered,
@@ -229,17 +275,71 @@ def render_animation(
         "versions": package_versions(),
         "recipes": plan,
     }
+    if clip:
+        summary["clip"] = {"file": str(video), "sha256": common["video"], "frames": len(clip[0])}
+    if track:
+        summary["soundtrack"] = {
+            "file": str(soundtrack),
+            "seconds": round(track.duration, 3),
+            "features": {
+                key: [round(float(v), 4) for v in values] for key, values in audio.items()
+            },
+        }
     write_json(out_dir / "settings.json", summary)
     return summary
 
 
-def moved_on(image: np.ndarray, frames: list[dict], settings: dict) -> list[np.ndarray]:
-    """`image` moved by each frame's motion in turn: where it is at each of `frames`."""
+def read_media(
+    where: str, video: str | Path | None, soundtrack: str | Path | None
+) -> tuple[tuple[list[float], list[Image.Image]] | None, Soundtrack | None]:
+    """The source clip's frames (times and pictures) and the soundtrack, each None when not
+    set; one that cannot be read raises AnimationError naming the key, file and reason."""
+    try:
+        clip = read_clip(video) if video else None
+    except SourceError as error:
+        raise AnimationError(f"{where}.video_init: {error}") from None
+    try:
+        track = read_soundtrack(soundtrack) if soundtrack else None
+    except AudioError as error:
+        raise AnimationError(f"{where}.soundtrack: {error}") from None
+    return clip, track
+
+
+def follows_flow(settings: dict, sources: list[np.ndarray] | None) -> bool:
+    return sources is not None and settings["hybrid_motion"] == "optical_flow"
+
+
+def moved_on(
+    image: np.ndarray,
+    frames: list[dict],
+    settings: dict,
+    sources: list[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """`image` moved by each frame's motion in turn (first carried along the source clip's
+    optical flow to that frame, with hybrid_motion): where it is at each of `frames`."""
     moved = []
     for recipe in frames:
+        if follows_flow(settings, sources):
+            image = carry(image, sources[recipe["frame"] - 1], sources[recipe["frame"]])
         image = warp(image, *(recipe[key] for key in MOTION), settings["border"])
         moved.append(image)
     return moved
+
+
+def moved_back(
+    image: np.ndarray,
+    frames: list[dict],
+    settings: dict,
+    sources: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """`image` moved back through `frames` (the frames after the one it is wanted at, up to
+    its own, in order): each frame's motion undone, then the clip's flow to the frame before."""
+    if not follows_flow(settings, sources):  # one resampling for all the motions
+        return unwarp(image, [tuple(r[key] for key in MOTION) for r in frames], settings["border"])
+    for recipe in reversed(frames):
+        image = unwarp(image, [tuple(recipe[key] for key in MOTION)], settings["border"])
+        image = carry(image, sources[recipe["frame"]], sources[recipe["frame"] - 1])
+    return image
 
 
 def img2img_start(

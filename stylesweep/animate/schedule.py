@@ -2,7 +2,9 @@
 
 A schedule gives a setting (zoom, angle, strength...) a value at every frame. Keyframes are
 `frame: (value)` pairs; a value is a number or an expression in `t` (the frame), `max_f`
-(the last frame) and `s` (the seed). Frames between keyframes follow Deforum's
+(the last frame) and `s` (the seed), and, with a soundtrack, its features at the frame:
+`amp` (loudness), `onset` (onset strength), both 0 to 1 over the track, and `beat` (1 on a
+beat's frame, else 0). Frames between keyframes follow Deforum's
 `get_inbetweens`, so settings pasted from Deforum animate the same way here.
 """
 
@@ -24,7 +26,8 @@ from numexpr import expressions, necompiler
 # silently skips a keyframe it cannot read (a missing colon or parenthesis drops it, and the
 # setting quietly keeps another value), where we want the position and the fix.
 
-NAMES = ("t", "max_f", "s")  # the only variables an expression may use
+NAMES = ("t", "max_f", "s")  # the variables every expression may use
+AUDIO_NAMES = ("amp", "onset", "beat")  # and these with a soundtrack (animate/audio.py)
 FUNCTIONS = tuple(sorted(expressions.functions))  # sin, cos, where... numexpr's own
 # numexpr's reductions: Deforum evaluates one frame at a time, where sum(t) is just t; we
 # evaluate all frames at once, where it would sum over the frames, so they are refused.
@@ -244,15 +247,17 @@ def _constant_value(node: ast.AST, expression: str, name: str) -> object:
     return None
 
 
-def check_expression(expression: str, name: str) -> None:
-    """Refuse an expression numexpr cannot read or that uses a variable other than NAMES.
+def check_expression(expression: str, name: str, audio: bool = False) -> None:
+    """Refuse an expression numexpr cannot read or that uses a variable other than NAMES
+    (and AUDIO_NAMES, when the animation has a soundtrack: `audio`).
 
     The names come from numexpr's own parser, which also refuses attribute access, dunders,
     subscripts and lambdas: what passes here is what numexpr.evaluate will accept.
     """
     allowed = (
-        f"Allowed: the variables {', '.join(NAMES)} and numexpr's functions such as sin, cos, "
-        "tan, arctan2, sqrt, exp, log, abs and where."
+        f"Allowed: the variables {', '.join(NAMES)} (with a soundtrack also "
+        f"{', '.join(AUDIO_NAMES)}) and numexpr's functions such as sin, cos, tan, arctan2, "
+        "sqrt, exp, log, abs and where."
     )
     try:
         tree = ast.parse(expression.strip(), mode="eval")
@@ -272,7 +277,7 @@ def check_expression(expression: str, name: str) -> None:
         unknown = [
             word
             for word in _IDENTIFIER.findall(expression)
-            if word not in NAMES and word not in FUNCTIONS
+            if word not in NAMES + AUDIO_NAMES and word not in FUNCTIONS
         ]
         culprit = f" ({', '.join(repr(word) for word in unknown)} not allowed)" if unknown else ""
         reason = str(error).rstrip(".")
@@ -281,7 +286,14 @@ def check_expression(expression: str, name: str) -> None:
         raise ScheduleError(
             f"{name}: numexpr cannot evaluate {expression!r}{culprit}: {reason}. {allowed}"
         ) from None
-    others = [variable for variable in variables if variable not in NAMES]
+    heard = [variable for variable in variables if variable in AUDIO_NAMES]
+    if heard and not audio:
+        raise ScheduleError(
+            f"{name}: {expression!r} uses {', '.join(repr(v) for v in heard)}, a feature of "
+            "the soundtrack, and the animation has none; set its soundtrack: (a wav, mp3 or "
+            "flac file, or a video with sound), or take the name out"
+        )
+    others = [variable for variable in variables if variable not in NAMES + AUDIO_NAMES]
     if others:
         raise ScheduleError(
             f"{name}: {expression!r} uses {', '.join(repr(v) for v in others)}, which is not a "
@@ -298,12 +310,17 @@ def check_expression(expression: str, name: str) -> None:
 
 
 def _evaluate(
-    expression: str, frames: np.ndarray, max_frames: int, seed: int, name: str
+    expression: str,
+    frames: np.ndarray,
+    max_frames: int,
+    seed: int,
+    name: str,
+    audio: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """One expression at every frame of `frames`, as float64 (a constant is broadcast)."""
-    check_expression(expression, name)
+    check_expression(expression, name, audio is not None)
     # Deforum's numexpr.evaluate sees max_f = max_frames - 1, the last frame's number.
-    local_dict = {"t": frames, "max_f": max_frames - 1, "s": seed}
+    local_dict = {"t": frames, "max_f": max_frames - 1, "s": seed, **(audio or {})}
     try:
         result = np.asarray(numexpr.evaluate(expression, local_dict=local_dict, global_dict={}))
         if np.iscomplexobj(result):
@@ -313,8 +330,17 @@ def _evaluate(
         raise ScheduleError(f"{name}: numexpr cannot evaluate {expression!r}: {error}") from None
 
 
-def evaluate_schedule(text: str | float | int, max_frames: int, seed: int, name: str) -> np.ndarray:
+def evaluate_schedule(
+    text: str | float | int,
+    max_frames: int,
+    seed: int,
+    name: str,
+    audio: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """The schedule's value at each of `max_frames` frames (float64), as Deforum computes it.
+
+    `audio` holds the soundtrack's features (AUDIO_NAMES), one value per frame; without it,
+    an expression naming one is refused.
 
     Deforum's get_inbetweens walks the frames with a current value: a keyframe replaces it;
     an expression is evaluated at every frame until the next keyframe, a plain number sets
@@ -347,7 +373,9 @@ def evaluate_schedule(text: str | float | int, max_frames: int, seed: int, name:
         # An expression holds until the next keyframe: a number there stops it, another
         # expression takes over.
         if value not in evaluated:
-            evaluated[value] = _evaluate(value, frames, max_frames, seed, f"{name}, frame {start}")
+            evaluated[value] = _evaluate(
+                value, frames, max_frames, seed, f"{name}, frame {start}", audio
+            )
         span = evaluated[value][start:stop]
         bad = np.flatnonzero(~np.isfinite(span))
         if bad.size:
