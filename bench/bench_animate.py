@@ -82,8 +82,33 @@ def warm_device(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+def restyle_settings(frames: int, size: int, steps: int, flow: bool) -> tuple[dict, dict]:
+    """The animation above restyling a clip, its start each frame half the clip's frame;
+    with `flow`, the last frame carried along the clip's optical flow and one frame
+    interpolated between every two (what bench/run.py's restyle row measures)."""
+    settings, text = settings_for(frames, size, steps)
+    settings.update(
+        video_init="clip.mp4", hybrid_comp_alpha="0: (0.5)",
+        hybrid_motion="optical_flow" if flow else "none", interpolate=1 if flow else 0,
+    )  # fmt: skip
+    return settings, text
+
+
+def write_clip(path: Path, frames: int, size: int) -> Path:
+    """The restyled clip: the demo's moving patterns, `frames` frames at 8 fps, square."""
+    from stylesweep.demo import write_demo_clip
+
+    return write_demo_clip(path, seconds=frames / 8, fps=8, width=size, height=size)
+
+
 def time_ours(
-    folder: Path, init: Path, settings: dict, text: dict, device: str, out: Path
+    folder: Path,
+    init: Path | None,
+    settings: dict,
+    text: dict,
+    device: str,
+    out: Path,
+    video: Path | None = None,
 ) -> tuple[float, dict]:
     """Seconds of the whole render_animation call into a fresh `out`, and its summary."""
     sync(device)
@@ -91,7 +116,7 @@ def time_ours(
     summary = render_animation(
         name="bench", settings=settings, models={"base": {"checkpoint": None, "key": KEY}},
         base_dir=folder, base_hash="bench", text=text, out_dir=out, init_image=init,
-        device=device,
+        video=video, device=device,
     )  # fmt: skip
     sync(device)
     return time.perf_counter() - start, summary

@@ -2,12 +2,13 @@
 the same run on the same machine, printed as markdown with the date, machine and versions.
 
 Rows: DreamBooth training steps/s (bench_training), grid sampling images/s (bench_sampling),
-animation diffused frames/s (bench_animate), scoring images/s (stylesweep.score against one
-image at a time through open_clip), report build time (bench_report), a job's start-up
-imports (bench_imports); --rows picks some of them. Each measurement runs in
-a fresh process, so its peak memory is its own: on CUDA torch.cuda.max_memory_allocated, on
-CPU the process's peak resident set (VmHWM; getrusage's ru_maxrss in a child started from a
-large parent can report the parent's size).
+animation diffused frames/s (bench_animate), a restyled clip with optical flow and
+interpolation against the same without them (what they add), scoring images/s
+(stylesweep.score against one image at a time through open_clip), report build time
+(bench_report), a job's start-up imports (bench_imports); --rows picks some of them. Each
+measurement runs in a fresh process, so its peak memory is its own: on CUDA
+torch.cuda.max_memory_allocated, on CPU the process's peak resident set (VmHWM; getrusage's
+ru_maxrss in a child started from a large parent can report the parent's size).
 
     python bench/run.py                                   # tiny model, CPU, 64 px
     python bench/run.py --device cuda                     # SD 1.5 size, random weights, 512 px
@@ -38,6 +39,7 @@ ROWS = {
     "training": "DreamBooth training, batch 1 (steps/s)",
     "sampling": "grid sampling (images/s)",
     "animation": "animation (diffused frames/s)",
+    "restyle": "restyled clip, optical flow and interpolation (diffused frames/s)",
     "scoring": "scoring (images/s)",
     "report": "report build (s)",
     "imports": "sample job start-up: imports (s)",
@@ -255,6 +257,17 @@ def child(args: argparse.Namespace) -> dict:
                 folder, init, args.frames, args.steps, device, own / "stock"
             )
         result |= {"value": args.frames / seconds, "seconds": seconds}
+    elif row == "restyle":
+        bench_animate.warm_device(device)
+        settings, text = bench_animate.restyle_settings(
+            args.frames, args.size, args.steps, flow=side == "ours"
+        )
+        seconds, summary = bench_animate.time_ours(
+            folder, None, settings, text, device, own / "restyle", work / "restyle" / "clip.mp4"
+        )
+        if summary["rendered"] != args.frames:
+            raise SystemExit(f"rendered {summary['rendered']} of {args.frames} frames")
+        result |= {"value": args.frames / seconds, "seconds": seconds}
     elif row == "scoring":
         clip = clip_for(args.model, device)
         base, manifest = map(Path, inputs["sample_manifests"][:2])
@@ -343,6 +356,9 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
     if "animation" in args.rows:
         (work / "animate").mkdir()
         bench_animate.write_init(work / "animate" / "init.png", args.size)
+    if "restyle" in args.rows:
+        (work / "restyle").mkdir()
+        bench_animate.write_clip(work / "restyle" / "clip.mp4", args.frames, args.size)
     inputs = {}
     if {"scoring", "report"} & set(args.rows):
         inputs = bench_report.write_inputs(
@@ -408,6 +424,7 @@ def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, fl
         "sampling": "StableDiffusionPipeline, one image per call",
         "animation": "StableDiffusionImg2ImgPipeline, one call per frame, the same frame "
         "operations, PNGs saved with PIL (timed from its load)",
+        "restyle": "the same restyle without optical flow or interpolation",
         "scoring": "same measures, one image at a time through open_clip",
         "report": f"plain HTML page of every full image ({report['all_full'] / 1e6:.1f} MB "
         f"to load, against {report['first_screen'] / 1e6:.2f} MB for the report's first screen)",
@@ -417,6 +434,7 @@ def table(args: argparse.Namespace, r: dict[str, dict], imports: tuple[float, fl
         "training": "train_segment",
         "sampling": f"GridRenderer, batch {args.batch}",
         "animation": "render_animation, the whole call (frames, MP4 and GIF)",
+        "restyle": "render_animation, hybrid_motion optical_flow, interpolate 1",
         "scoring": "score_group",
         "report": "build_report",
         "imports": "`import stylesweep.sample`",
@@ -474,6 +492,8 @@ def main() -> None:
         "animation": f"animation {args.frames} frames from an init image, Deforum strength "
         f"{kept} ({int(args.steps * (1 - kept) + 1e-9)} of {args.steps} steps run), CFG 7, "
         f"Euler a, zoom 1.04, angle 2, lab colour match, cadence 1",
+        "restyle": f"restyle: the same animation from a clip of {args.frames} frames "
+        "(hybrid_comp_alpha 0.5)",
         "scoring": f"scoring {scored} images",
         "report": f"report of {images} images, {args.thumbnail} px thumbnails",
     }
@@ -523,6 +543,12 @@ def main() -> None:
             f"{base['seconds']:.2f} s (the baseline's pipeline load {base['load_s']:.2f} s of "
             f"them); render_animation's frames alone (its `seconds`, model load included, no "
             f"MP4 or GIF): {number(ours['frames_value'])} frames/s."
+        )
+    if "restyle" in args.rows:
+        flow, plain = results["restyle-ours"]["seconds"], results["restyle-base"]["seconds"]
+        notes.append(
+            f"Restyle: {args.frames} frames in {flow:.2f} s with optical flow and interpolation, "
+            f"{plain:.2f} s without: they add {flow / plain - 1:.0%}."
         )
     notes.append(
         f"Benchmark wall time {time.perf_counter() - started:.0f} s; load average at the end "

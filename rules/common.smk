@@ -28,6 +28,7 @@ from stylesweep.sources import (
     BUILTIN_TOY,
     CAPTION_SUFFIXES,
     CSD_REPO,
+    DEMO_CLIP,
     DRAWN_PORTRAIT,
     HEIF_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -689,9 +690,8 @@ def check_animations():
 
 def animation_settings(name):
     """An animation's settings as its job's param: the seed schedule only when the seeds
-    follow it, the video and sound keys only when there is a video or a soundtrack, and the
-    length resolved where it is known, so that an edit that changes no frame reruns
-    nothing (and animations made before these keys existed keep their params)."""
+    follow it, the keys of a restyled video only with one, and the length resolved where it
+    is known, so that an edit that changes no frame reruns nothing."""
     settings = dict(animation(name))
     if settings["seed_behavior"] != "schedule":
         del settings["seed_schedule"]
@@ -699,9 +699,6 @@ def animation_settings(name):
         del settings["init_image"]  # the clip's first frame is the start
     else:
         for key in VIDEO_INIT_KEYS:
-            del settings[key]
-    for key in ("soundtrack", "interpolate"):
-        if not settings[key]:
             del settings[key]
     settings["max_frames"] = animation_length(settings)
     return canonical(settings)
@@ -728,6 +725,11 @@ def media_file(key, value):
         folder = stills_folder()
         path = f"{folder}/{value.removeprefix('stills:')}"
         if config["dataset"]["stills"] == BUILTIN_STILLS:
+            if value != f"stills:{DEMO_CLIP}":
+                raise WorkflowError(
+                    f"config key '{key}': {value} is not in the demo's stills folder, whose "
+                    f"one clip is stills:{DEMO_CLIP}"
+                )
             return path, folder
         return path, input_path(key, _existing(key, path))
     return value, input_path(key, _existing(key, value))

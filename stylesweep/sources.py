@@ -22,6 +22,10 @@ BUILTIN_MODELS = (BUILTIN_TOY, BUILTIN_TINY, BUILTIN_SD15_RANDOM)
 # Stable Diffusion 1.5's component configs, shipped so that single files convert offline.
 SD15_CONFIGS = Path(str(files("stylesweep") / "data" / "sd15"))
 BUILTIN_STILLS = "builtin:demo"
+# The clip the demo's stills folder holds beside its stills (stills:vsynth.mp4 restyles it).
+# scripts/make_demo_stills.py names it too (kept as it is, so finished demos are not redone);
+# tests/test_restyle.py checks that the two agree.
+DEMO_CLIP = "vsynth.mp4"
 # an animation's soundtrack: the demo's generated track (rule make_demo_soundtrack)
 BUILTIN_SOUNDTRACK = "builtin:demo"
 BUILTIN_PORTRAIT = "builtin:astronaut"

@@ -98,7 +98,7 @@ def test_table_has_every_row_with_positive_ratios(bench_run):
     args = bench_run.parse(["--device", "cpu"])
     results = {
         f"{row}-{side}": {"value": value, "peak_mib": 900.0 + value, "imports_mib": 850.0}
-        for row in ("training", "sampling", "animation", "scoring", "report")
+        for row in ("training", "sampling", "animation", "restyle", "scoring", "report")
         for side, value in (("ours", 2.0), ("base", 1.0))
     }
     results["report-ours"] |= {"first_screen": 1e5, "all_full": 1e7, "images": 192}
@@ -108,3 +108,24 @@ def test_table_has_every_row_with_positive_ratios(bench_run):
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert cells[0] == label
         assert float(cells[3]) > 0 and re.fullmatch(r"[\d.]+", cells[3])
+
+
+def test_the_restyle_row_differs_only_by_flow_and_interpolation(bench_run, tmp_path):
+    import json
+
+    from stylesweep.animate.render import frame_path
+
+    args = bench_run.parse(["--device", "cpu", "--rows", "restyle", "--frames", "3",
+                            "--steps", "4", "--work", str(tmp_path)])  # fmt: skip
+    bench_run.prepare(args, tmp_path)
+    made = {}
+    for side in ("ours", "base"):
+        args.child = f"restyle-{side}"
+        assert bench_run.child(args)["value"] > 0
+        (folder,) = tmp_path.glob(f"restyle-{side}-*/restyle")
+        made[side] = json.loads((folder / "settings.json").read_text()), folder
+    assert made["ours"][0]["video_frames"] == 5 and made["base"][0]["video_frames"] == 3
+    assert made["ours"][0]["clip"]["frames"] == 3
+    # the first frame starts from the clip's alone: the same both ways
+    first = [frame_path(folder, 0).read_bytes() for _, folder in made.values()]
+    assert first[0] == first[1]

@@ -150,6 +150,22 @@ def test_the_animation_plays_with_its_settings(finished, open_page):
     assert "drift" in caption and "frame 2: te~0.25/step-4" in caption
 
 
+def test_the_restyled_clip_plays_with_its_sound(finished, open_page):
+    page = open_page(finished / "results" / "report" / "index.html")
+    figure = "[...document.querySelectorAll('#animations figure')]"
+    video = f"{figure}.find(f => f.textContent.includes('restyle')).querySelector('video')"
+    page.wait_for_function(f"() => {video}.readyState >= 2", timeout=20_000)
+    assert page.evaluate(f"{video}.muted") is False  # sound on, unlike the silent ones
+    assert page.evaluate(f"{video}.autoplay") is False  # browsers refuse to autoplay sound
+    page.click("#animations h2")  # a user's gesture: the page may now play sound
+    started = page.evaluate(f"{video}.play().then(() => {video}.currentTime)")
+    page.wait_for_function(f"() => {video}.currentTime > {started} + 0.1", timeout=10_000)
+    # Chromium decoded the AAC track (it counts the bytes of each stream it decodes)
+    page.wait_for_function(f"() => {video}.webkitAudioDecodedByteCount > 0", timeout=10_000)
+    assert "with sound" in page.evaluate(f"{video}.parentElement.textContent")
+    assert page.locator("#animations svg").count() >= 1  # the schedule and sound chart
+
+
 def test_a_prompt_with_a_script_tag_shows_as_text(tmp_path, open_page):
     page = open_page(synthetic_report(tmp_path))
     assert EVIL in page.text_content("table.variants")

@@ -186,3 +186,28 @@ def test_a_file_that_cannot_be_read_is_named_before_any_frame(tiny_model, tmp_pa
     assert message.startswith(f"animate.animations.a.{setting}: ") and str(broken) in message
     assert "\n" not in message
     assert not (tmp_path / "out" / render.FRAMES).exists()
+
+
+def test_the_demos_clip_is_where_its_name_says():
+    from stylesweep.sources import DEMO_CLIP
+
+    from .conftest import REPO
+
+    script = (REPO / "scripts" / "make_demo_stills.py").read_text()
+    assert f'/ "{DEMO_CLIP}")' in script
+
+
+def test_the_plan_counts_a_clips_frames_before_it_is_read(media, tmp_path):
+    from stylesweep.plan.disk import animation_frames
+
+    clip = str(media["clip"])  # 3 s
+    assert animation_frames(animation(max_frames=None, video_init=clip, fps=8), "x") == 24
+    assert (
+        animation_frames(
+            animation(max_frames=None, video_init=clip, fps=8, extract_nth_frame=2), "x"
+        )
+        == 12
+    )
+    assert animation_frames(animation(max_frames=5, video_init=clip), "x") == 5
+    # the demo's clip before its rule has made it: a guess, the length without a clip
+    assert animation_frames(animation(max_frames=None, video_init="stills:a.mp4"), "x") == 24

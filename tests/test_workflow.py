@@ -71,6 +71,19 @@ def test_a_second_run_has_nothing_to_do(finished):
             lambda c: c["animate"]["animations"]["drift"].update(models={0: "te~9/step-2"}),
             "'te~9/step-2' is not a model of the sweep; models: base, te~0.25/step-2",
         ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(zoom="0: (1 + 0.1*beat)"),
+            "animate.animations.drift.zoom, frame 0: '1 + 0.1*beat' uses 'beat', a feature of "
+            "the soundtrack, and the animation has none",
+        ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(soundtrack="no/track.wav"),
+            "config key 'animate.animations.drift.soundtrack': no/track.wav does not exist",
+        ),
+        (
+            lambda c: c["animate"]["animations"]["drift"].update(video_init="stills:none.mp4"),
+            "config key 'animate.animations.drift.video_init':",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path, edit, message):

@@ -38,6 +38,7 @@ SCHEDULED = (
     "hybrid_comp_alpha",
 )
 MOTION = ("zoom", "angle", "translation_x", "translation_y")
+VIDEO_SCHEDULED = ("hybrid_comp_alpha",)  # read only when the animation restyles a video
 SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
 # The sampler's text settings come from sample: (the grids' emphasis and prompt chunking).
 TEXT_KEYS = ("clip_skip", "emphasis", "wrap_length", "pad_conds")
@@ -90,7 +91,7 @@ def keyframe_span(settings: dict) -> int:
     before its length is known (it is the clip's, and the clip is not read yet)."""
     last = 0
     for key in SCHEDULED:
-        text = settings[key]
+        text = settings.get(key)
         if isinstance(text, str):
             # a schedule that does not parse is reported when it is evaluated
             with contextlib.suppress(ScheduleError):
@@ -185,12 +186,15 @@ def plan_animation(
         raise AnimationError(f"{where}.max_frames: the clip's length is not known yet")
     if settings.get("soundtrack") and audio is None:
         raise AnimationError(f"{where}.soundtrack: its features are not computed yet")
+    video = bool(settings.get("video_init"))
+    # the keys of a restyled video are read only with one (the workflow leaves them out)
+    scheduled = [key for key in SCHEDULED if video or key not in VIDEO_SCHEDULED]
     try:
         values = {
             key: evaluate_schedule(
                 settings[key], max_frames, settings["seed"], f"{where}.{key}", audio
             )
-            for key in SCHEDULED
+            for key in scheduled
         }
         seeds = frame_seeds(settings, max_frames, where, audio)
         prompts = stepped(settings["prompts"], f"{where}.prompts")
@@ -211,7 +215,7 @@ def plan_animation(
             f"{where}.strength: {values['strength'][bad[0]]:g} at frame {bad[0]}; strength is "
             "the share of the previous frame kept, from 0 (none) to 1 (all), at every frame"
         )
-    alpha = values["hybrid_comp_alpha"]
+    alpha = values.get("hybrid_comp_alpha", np.zeros(max_frames))
     bad = np.flatnonzero((alpha < 0) | (alpha > 1))
     if bad.size:
         raise AnimationError(
@@ -232,7 +236,6 @@ def plan_animation(
             )
     shared = {**common, "cadence": settings["cadence"], "border": settings["border"],
               "colour_match": settings["colour_match"]}  # fmt: skip
-    video = bool(settings.get("video_init"))
     if video:  # only then, so that the frames of animations without one keep their recipes
         shared.update({key: settings[key] for key in ("fps", "extract_nth_frame", "hybrid_motion")})
     shared_hash = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:16]

@@ -62,6 +62,23 @@ def clip_length(times: list[float], fps: float, nth: int) -> int:
     return max(1, math.ceil((end - EPSILON) * fps / nth))
 
 
+def probe_length(path: str | Path, fps: float, nth: int) -> int | None:
+    """The clip's length in animation frames from its container's duration, without decoding
+    it (for the plan, before any job); None when it cannot be told."""
+    import av
+
+    from stylesweep.video import read_errors
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video or not container.duration:
+                return None
+            seconds = container.duration / 1e6
+    except read_errors():
+        return None
+    return max(1, math.ceil((seconds - EPSILON) * fps / nth))
+
+
 def source_index(times: list[float], time: float) -> int:
     """The clip's frame showing at `time`: the last one at or before it."""
     return max(0, int(np.searchsorted(np.asarray(times), time + EPSILON, side="right")) - 1)

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stylesweep.plan.disk import Item, disk_items, transient_bytes
+from stylesweep.plan.disk import Item, animation_frames, disk_items, transient_bytes
 from stylesweep.plan.memory import (
     GIB,
     Memory,
@@ -101,7 +101,10 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
         * variants
         * len(sample["seeds"])
         * len(sample["cfg_scales"]),
-        "frames": sum(a["max_frames"] for a in config["animate"]["animations"].values()),
+        "frames": sum(
+            animation_frames(animation, config["dataset"]["stills"])
+            for animation in config["animate"]["animations"].values()
+        ),
     }
     tables = component_tables(config["base_model"])
     items = disk_items(config, tables, runs, counts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from stylesweep.plan.tensors import PRECISION_DTYPES, numel, parameters, safetensors_bytes
 from stylesweep.sweep import (
@@ -256,11 +257,31 @@ def disk_items(config: dict, tables: dict, runs: dict, counts: dict) -> list[Ite
     items.append(Item("report", "results/report", REPORT_BYTES, False))
     items += export_items(config, tables, runs)
     for name, animation in config["animate"]["animations"].items():
-        frames = animation["max_frames"]
+        frames = animation_frames(animation, config["dataset"]["stills"])
         size = animation["size"]
         video = int(frames * size * size * FRAME_BYTES_PER_PIXEL)
         items.append(Item("animate", f"results/animate/{name}", video, False))
     return items
+
+
+def animation_frames(animation: dict, stills: str) -> int:
+    """The frames an animation renders: its max_frames, or its clip's length from the clip's
+    container (24 when the clip is not there yet, as the demo's before its rule runs)."""
+    from stylesweep.animate.plan import FRAMES_WITHOUT_CLIP, animation_length
+    from stylesweep.animate.source import probe_length
+
+    length = animation_length(animation)
+    if length is not None:
+        return length
+    video = animation["video_init"]
+    if video.startswith("stills:"):
+        folder = "results/demo/stills" if stills == "builtin:demo" else stills
+        video = f"{folder}/{video.removeprefix('stills:')}"
+    if not Path(video).is_file():
+        return FRAMES_WITHOUT_CLIP
+    return (
+        probe_length(video, animation["fps"], animation["extract_nth_frame"]) or FRAMES_WITHOUT_CLIP
+    )
 
 
 def summarise(items: list[Item]) -> dict[str, int]:
