@@ -141,27 +141,26 @@ def write_demo_clip(
 
 
 def write_demo_soundtrack(
-    path: str | Path, seconds: float = 3.0, bpm: float = 120.0, rate: int = 44100, seed: int = 0
+    path: str | Path, seconds: float = 3.0, bpm: float = 120.0, rate: int = 44100
 ) -> Path:
     """A mono 16-bit WAV of synth tones on a steady beat, for the demo's restyled clip: a
-    kick on every beat (a sine falling from 150 to 50 Hz), a hi-hat of noise between beats
-    and a square-ish bass note that changes every two beats. The beats are what the
-    animation's `beat` schedule variable finds."""
+    kick on every beat (a sine falling from 150 to 50 Hz), a square-ish bass note that
+    changes every two beats and a quiet high drone. The kicks are what the animation's
+    `beat` schedule variable finds (a hi-hat between them drew the beat tracker onto the
+    off-beats: from near silence, its noise rises in every high band at once)."""
     times = np.arange(round(seconds * rate)) / rate
     beat = 60.0 / bpm
     signal = np.zeros_like(times)
-    rng = np.random.default_rng(seed)
     for start in np.arange(0.0, seconds, beat):
         since = times - start
         on = since >= 0
         pitch = 50 + 100 * np.exp(-since[on] * 30)  # the kick's falling pitch
         phase = 2 * np.pi * np.cumsum(pitch) / rate
         signal[on] += 0.9 * np.sin(phase) * np.exp(-since[on] * 12)
-        hat = (times >= start + beat / 2) & (times < start + beat / 2 + 0.03)
-        signal[hat] += 0.2 * rng.standard_normal(hat.sum()) * np.linspace(1, 0, hat.sum())
-    notes = (55.0, 65.41, 49.0, 73.42)  # A1, C2, G1, D2
-    note = np.array(notes)[(times // (2 * beat)).astype(int) % len(notes)]
+    notes = np.array([55.0, 65.41, 49.0, 73.42])  # A1, C2, G1, D2
+    note = notes[(times // (2 * beat)).astype(int) % len(notes)]
     signal += 0.15 * np.tanh(3 * np.sin(2 * np.pi * np.cumsum(note) / rate))
+    signal += 0.03 * np.sin(2 * np.pi * 880 * times) * (1 + 0.5 * np.sin(2 * np.pi * times))
     samples = np.round(np.clip(signal / np.abs(signal).max() * 0.8, -1, 1) * 32767)
     path = Path(path)
     with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:

@@ -33,7 +33,7 @@ STAGE_VERSIONS = {
     "report": 7,
     "publish_report": 7,
     "export": 1,
-    "animate": 3,
+    "animate": 4,
     "make_demo_soundtrack": 1,
 }
 

@@ -3,7 +3,7 @@
 A stage's output is summarised file by file into a small JSON-able record: pictures (and the
 frames of videos) as 8x8 block means of their pixels, tensors as their shape, dtype and a
 fixed sample of their values, JSON as its values with volatile keys dropped, anything else by
-its bytes. Two summaries are compared under tolerances, not hashed: another CPU's float
+its bytes (a WAV by the loudness of its stretches). Two summaries are compared under tolerances, not hashed: another CPU's float
 kernels move the last bits of every number, and a hash of rounded values still flips where a
 value sits on a rounding edge (issue #20: 5 stages "changed" on an AMD machine without AVX-512).
 
@@ -104,6 +104,18 @@ def clean_json(value):
     return value
 
 
+def sound_summary(path: Path) -> dict:
+    """A 16-bit WAV's rate and length, and the RMS of BLOCKS x BLOCKS stretches of it."""
+    import wave
+
+    with wave.open(str(path)) as sound:
+        rate, channels = sound.getframerate(), sound.getnchannels()
+        samples = np.frombuffer(sound.readframes(sound.getnframes()), "<i2") / 32768
+    stretches = np.array_split(samples, BLOCKS * BLOCKS)
+    rms = [float(np.sqrt(np.mean(part**2))) if part.size else 0.0 for part in stretches]
+    return {"rate": rate, "channels": channels, "samples": len(samples), "rms": round_to(rms)}
+
+
 def summarise_file(path: Path) -> dict:
     suffix = path.suffix.lower()
     if suffix in PICTURES:
@@ -122,6 +134,8 @@ def summarise_file(path: Path) -> dict:
         return {"kind": "tensors", **tensors_summary(load_file(str(path)))}
     if suffix == ".json":
         return {"kind": "json", "value": clean_json(json.loads(path.read_text()))}
+    if suffix == ".wav":
+        return {"kind": "sound", **sound_summary(path)}
     return {"kind": "bytes", "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
@@ -217,6 +231,8 @@ def differences(current: dict[str, dict], reference: dict[str, dict]) -> list[tu
             found += _tensors_excess(cur, ref, name)
         elif ref["kind"] == "json":
             found += _json_excess(cur["value"], ref["value"], name)
+        elif ref["kind"] == "sound":
+            found += _json_excess(cur, ref, name)
         elif cur != ref:
             found.append((math.inf, f"{name}: its bytes differ"))
     return found

@@ -30,7 +30,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     from stylesweep.animate.render import render_animation
     from stylesweep.captions import caption_dataset, read_dataset_sidecars
     from stylesweep.dataset import encode_dataset, prepare_dataset
-    from stylesweep.demo import write_demo_stills
+    from stylesweep.demo import write_demo_clip, write_demo_soundtrack, write_demo_stills
     from stylesweep.export import export_checkpoint
     from stylesweep.files import (
         publish_tree,
@@ -182,7 +182,20 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
         text={"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False},
         out_dir=root / "animate", init_image=root / "portrait.png",
     )  # fmt: skip
-    found["animate"] = ([*tree(root / "animate", "*.png"), root / "animate" / "settings.json"],
+    write_demo_soundtrack(root / "soundtrack.wav")
+    found["make_demo_soundtrack"] = ([root / "soundtrack.wav"], root)
+    # a restyled clip: its frames carried along the clip's flow, zooming on the beats
+    render_animation(
+        name="r", settings=animation_settings(
+            models="db/step-2", video_init="clip.mp4", hybrid_motion="optical_flow",
+            soundtrack="soundtrack.wav", zoom="0: (1 + 0.1*beat)", fps=4, max_frames=3,
+        ), models={"db/step-2": model}, base_dir=tiny_model, base_hash="tiny",
+        text={"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False},
+        out_dir=root / "restyle", video=write_demo_clip(root / "clip.mp4"),
+        soundtrack=root / "soundtrack.wav",
+    )  # fmt: skip
+    found["animate"] = ([*tree(root / "animate", "*.png"), root / "animate" / "settings.json",
+                         *tree(root / "restyle", "*.png"), root / "restyle" / "settings.json"],
                         root)  # fmt: skip
 
     original = report_module.package_versions

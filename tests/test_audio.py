@@ -185,3 +185,13 @@ def test_unreadable_soundtracks_name_the_file(tmp_path):
             read_soundtrack(tmp_path / name)
         assert str(tmp_path / name) in str(error.value)
         assert "\n" not in str(error.value)
+
+
+def test_the_demo_soundtracks_beats_are_its_kicks(tmp_path):
+    from stylesweep.demo import write_demo_soundtrack
+
+    track = read_soundtrack(write_demo_soundtrack(tmp_path / "demo.wav", seconds=3.0, bpm=120))
+    beats = np.flatnonzero(audio_features(track, 8, 24)["beat"])
+    kicks = np.arange(0, 24, 4)  # a kick every half second: every fourth frame at 8 fps
+    assert len(beats) >= len(kicks) - 1
+    assert all(np.abs(kicks - beat).min() <= 1 for beat in beats), beats
