@@ -5,7 +5,8 @@ frames of videos) as 8x8 block means of their pixels, tensors as their shape, dt
 fixed sample of their values, JSON as its values with volatile keys dropped, a WAV as the
 loudness of its stretches, anything else by its bytes. Two summaries are compared under
 tolerances, not hashed: another CPU's float kernels move the last bits of every number, and
-a hash of rounded values still flips where a value sits on a rounding edge (issue #20: 5 stages "changed" on an AMD machine without AVX-512).
+a hash of rounded values still flips where a value sits on a rounding edge (issue #20: 5
+stages "changed" on an AMD machine without AVX-512).
 
 The tolerances come from measured spread (`python bench/fingerprint_spread.py`, which runs the
 stages with other kernels and threads as a stand-in for another machine) with a wide margin,
