@@ -77,10 +77,15 @@ def small_config() -> dict:
     config["animate"]["animations"]["drift"].update(
         models={0: "te~0.25/step-2", 2: "te~0.25/step-4"}, max_frames=4, steps=4
     )
-    # the restyled clip, short: its sound plays in the report's browser tests
-    config["animate"]["animations"]["restyle"].update(
-        models="te~0.25/step-4", max_frames=4, steps=4, interpolate=0
-    )
+    # the demo's restyled clip is its own test's (test_style_learning.py); here a short
+    # animation of the base model zooms on the beats of the demo's soundtrack, whose sound
+    # the report's browser tests play
+    animations = config["animate"]["animations"]
+    del animations["restyle"]
+    animations["beat"] = {
+        "models": "base", "prompts": "{key}, an abstract pattern", "soundtrack": "builtin:demo",
+        "zoom": "0: (1 + 0.1*beat)", "max_frames": 4, "fps": 8, "size": 64, "steps": 4,
+    }  # fmt: skip
     return config
 
 

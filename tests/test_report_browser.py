@@ -150,10 +150,10 @@ def test_the_animation_plays_with_its_settings(finished, open_page):
     assert "drift" in caption and "frame 2: te~0.25/step-4" in caption
 
 
-def test_the_restyled_clip_plays_with_its_sound(finished, open_page):
+def test_an_animation_with_a_soundtrack_plays_with_its_sound(finished, open_page):
     page = open_page(finished / "results" / "report" / "index.html")
     figure = "[...document.querySelectorAll('#animations figure')]"
-    video = f"{figure}.find(f => f.textContent.includes('restyle')).querySelector('video')"
+    video = f"{figure}.find(f => f.textContent.includes('beat')).querySelector('video')"
     page.wait_for_function(f"() => {video}.readyState >= 2", timeout=20_000)
     assert page.evaluate(f"{video}.muted") is False  # sound on, unlike the silent ones
     assert page.evaluate(f"{video}.autoplay") is False  # browsers refuse to autoplay sound

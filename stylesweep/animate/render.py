@@ -221,10 +221,11 @@ def render_animation(
         else:
             steps = plan[diffused[index - 1] + 1 : frame + 1]
             warped = moved_on(previous, steps, settings, sources)
-            start = warped[-1]
-            if sources:  # the clip's frame, blended in
+            start, colours = warped[-1], reference
+            if sources:  # the clip's frame blended in, and its colours followed (past a cut too)
                 start = blend(start, sources[frame], recipe["hybrid_comp_alpha"])
-            start = img2img_start(start, reference, recipe, settings["colour_match"])
+                colours = sources[frame]
+            start = img2img_start(start, colours, recipe, settings["colour_match"])
         renderer = switcher.get(recipe["model"], recipe.get("style_strength", 1.0))
         image = diffuse(renderer, recipe, name, size, text, start)
         save_frame(image, out_dir, recipe)
