@@ -172,6 +172,20 @@ class FrameChooser:
         return reasons
 
 
+def timed_frames(container, stream) -> Iterator[tuple[float, object]]:
+    """Each decoded frame of a video stream with its time in seconds from the first frame (a
+    container may start at a small offset); without timestamps, frames are counted at the
+    stream's rate."""
+    rate = stream.average_rate or stream.guessed_rate
+    start = None
+    for index, decoded in enumerate(container.decode(stream)):
+        if decoded.time is not None:
+            start = decoded.time if start is None else start
+            yield decoded.time - start, decoded
+        else:  # no timestamps: count frames
+            yield (index / float(rate) if rate else float(index)), decoded
+
+
 def read_frames(
     video: Video, every_seconds: float | None, scene_threshold: float | None
 ) -> Iterator[Frame]:
@@ -191,13 +205,7 @@ def read_frames(
         rate = stream.average_rate or stream.guessed_rate
         video.fps = round(float(rate), 3) if rate else None
         video.declared = container.duration / 1e6 if container.duration else None
-        start = None
-        for index, decoded in enumerate(container.decode(stream)):
-            if decoded.time is not None:
-                start = decoded.time if start is None else start
-                time = decoded.time - start
-            else:  # no timestamps: count frames
-                time = index / video.fps if video.fps else float(index)
+        for time, decoded in timed_frames(container, stream):
             video.decoded += 1
             video.last_time = time
             grey = None

@@ -264,6 +264,25 @@ def animation_settings(**overrides) -> dict:
     return config["animate"]["animations"]["a"]
 
 
+def render_killed(monkeypatch, after: int, render_call) -> None:
+    """Run `render_call` (an animation's render) with the frame saver stopping it after
+    `after` frames are saved, as when the job is killed; then put the saver back."""
+    from stylesweep.animate import render
+
+    original, saved = render.save_frame, []
+
+    def dies(pixels, out_dir, recipe):
+        if len(saved) == after:
+            raise KeyboardInterrupt  # as when the job is killed
+        original(pixels, out_dir, recipe)
+        saved.append(recipe["frame"])
+
+    monkeypatch.setattr(render, "save_frame", dies)
+    with pytest.raises(KeyboardInterrupt):
+        render_call()
+    monkeypatch.setattr(render, "save_frame", original)
+
+
 def train_settings(**overrides):
     """TrainSettings of a segment with the schema's defaults, then `overrides` (segment
     fields such as text_encoder_steps are given directly). Tests train a handful of steps,

@@ -56,7 +56,7 @@ RERUNS = [
      "the dataset, all training, and the validation job (which then follows every checkpoint)"),
     ("train.method", "lora", DB_RUN, "the runs that do not set their own"),
     ("train.key", "vsynth2",
-     {"prompt_variants": 1, "train": 4, **IMAGES, "export": 2, "animate": 1},
+     {"prompt_variants": 1, "train": 4, **IMAGES, "export": 2, "animate": 2},
      "every run and every prompt"),
     ("train.instance_prompt", "{key} style", DB_RUN,
      "runs that caption with it (not textual inversion)"),

@@ -28,6 +28,7 @@ from stylesweep.files import sha256_file
 from stylesweep.sample import GridRenderer, Recipe, make_scheduler
 
 from .conftest import animation_settings as animation
+from .conftest import render_killed
 
 TEXT = {"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False}
 MODELS = {"base": {"hash": "b", "key": "vsynth"}, "run/step-2": {"hash": "c", "key": "zq"}}
@@ -181,19 +182,9 @@ def test_a_two_frame_render_writes_frames_video_preview_and_settings(tiny_model,
 
 def test_a_killed_render_resumes_with_the_same_bytes(tiny_model, tmp_path, monkeypatch):
     render_into(tmp_path / "whole", tiny_model, max_frames=4)
-    original = render.save_frame
-    saved = []
-
-    def dies_after_two_frames(pixels, out_dir, recipe):
-        if len(saved) == 2:
-            raise KeyboardInterrupt  # as when the job is killed
-        original(pixels, out_dir, recipe)
-        saved.append(recipe["frame"])
-
-    monkeypatch.setattr(render, "save_frame", dies_after_two_frames)
-    with pytest.raises(KeyboardInterrupt):
-        render_into(tmp_path / "killed", tiny_model, max_frames=4)
-    monkeypatch.setattr(render, "save_frame", original)
+    render_killed(
+        monkeypatch, 2, lambda: render_into(tmp_path / "killed", tiny_model, max_frames=4)
+    )
     resumed = render_into(tmp_path / "killed", tiny_model, max_frames=4)
     assert resumed["rendered"] == 2 and resumed["reused"] == 2
     assert frame_bytes(tmp_path / "killed", 4) == frame_bytes(tmp_path / "whole", 4)

@@ -17,6 +17,7 @@ from stylesweep.demo import write_demo_clip, write_demo_soundtrack
 from stylesweep.files import sha256_file
 
 from .conftest import animation_settings as animation
+from .conftest import render_killed
 
 TEXT = {"clip_skip": 1, "emphasis": "a1111", "wrap_length": 20, "pad_conds": False}
 MODELS = {"base": {"hash": "b", "key": "vsynth"}}
@@ -87,18 +88,10 @@ def test_a_killed_restyle_resumes_with_the_same_bytes(tiny_model, tmp_path, medi
     settings = {"video_init": "clip.mp4", "hybrid_motion": "optical_flow", "max_frames": 8,
                 "cadence": 2, "zoom": "0: (1.02)"}  # fmt: skip
     restyle(tmp_path / "whole", tiny_model, video_file=media["clip"], **settings)
-    original, saved = render.save_frame, []
-
-    def dies_after_three_frames(pixels, out_dir, recipe):
-        if len(saved) == 3:
-            raise KeyboardInterrupt  # as when the job is killed
-        original(pixels, out_dir, recipe)
-        saved.append(recipe["frame"])
-
-    monkeypatch.setattr(render, "save_frame", dies_after_three_frames)
-    with pytest.raises(KeyboardInterrupt):
-        restyle(tmp_path / "killed", tiny_model, video_file=media["clip"], **settings)
-    monkeypatch.setattr(render, "save_frame", original)
+    clip = media["clip"]
+    render_killed(
+        monkeypatch, 3, lambda: restyle(tmp_path / "killed", tiny_model, clip, **settings)
+    )
     resumed = restyle(tmp_path / "killed", tiny_model, video_file=media["clip"], **settings)
     # saved: 0, 2 (diffused) and 1 (between them); rendered again: 4, 6, 7 (and 3, 5)
     assert resumed["reused"] == 2 and resumed["rendered"] == 3

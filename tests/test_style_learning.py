@@ -339,3 +339,31 @@ def test_auto_captions_train_the_demo_run_on_each_stills_content(demo):
     assert len({c["caption"] for c in captions}) > 1  # each still's own
     manifest = json.loads((demo / "results/train/captions~auto/step-20/manifest.json").read_text())
     assert manifest["settings"]["captions"] == "auto"
+
+
+def test_the_demo_restyles_its_clip_to_its_soundtrack(demo):
+    """The demo's `restyle`: the stills' clip through a trained model, its frames following
+    the clip (colours past the cut), zooming on the soundtrack's kicks, with the sound."""
+    import av
+    import numpy as np
+
+    from stylesweep.animate.render import load_frame
+    from stylesweep.animate.source import read_clip, source_frames
+
+    out = demo / "results" / "animate" / "restyle"
+    made = json.loads((out / "settings.json").read_text())
+    assert made["frames"] == 16 and made["video_frames"] == 31 and made["video_fps"] == 16
+    beats = np.flatnonzero(made["soundtrack"]["features"]["beat"]).tolist()
+    assert beats == [frame for frame in range(16) if frame % 4 == 0]  # a kick every 0.5 s
+    assert [r["frame"] for r in made["recipes"] if r["zoom"] > 1] == beats
+    with av.open(str(out / "animation.mp4")) as container:
+        assert {stream.type for stream in container.streams} == {"video", "audio"}
+    # each frame is nearer in colour to its own clip frame than to the other scene's
+    clip = read_clip(demo / made["clip"]["file"])
+    sources = source_frames(*clip, 16, 8, 1, 64)
+    for frame, other in ((3, 13), (13, 3)):
+        mine = load_frame(out, frame).reshape(-1, 3).mean(axis=0)
+        assert (
+            np.abs(mine - sources[frame].reshape(-1, 3).mean(axis=0)).sum()
+            < np.abs(mine - sources[other].reshape(-1, 3).mean(axis=0)).sum()
+        ), frame

@@ -27,22 +27,14 @@ def read_clip(path: str | Path) -> tuple[list[float], list[Image.Image]]:
     the first frame."""
     import av
 
-    from stylesweep.video import read_errors, upright
+    from stylesweep.video import read_errors, timed_frames, upright
 
     times, images = [], []
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise SourceError(f"{path}: has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            start = None
-            for index, decoded in enumerate(container.decode(stream)):
-                if decoded.time is not None:
-                    start = decoded.time if start is None else start
-                    time = decoded.time - start
-                else:  # no timestamps: count frames
-                    time = index / float(rate) if rate else float(index)
+            for time, decoded in timed_frames(container, container.streams.video[0]):
                 times.append(time)
                 images.append(upright(decoded.to_image(), decoded.rotation or 0))
     except SourceError:
