@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from stylesweep.animate.render import load_frame
-from stylesweep.animate.source import read_clip, source_frames
+from stylesweep.animate.source import clip_frames
 
 SCALE = 3  # 64 px frames shown at 192 px
 GAP = 4
@@ -22,9 +22,9 @@ def figure(folder: Path, animation: str, frames: list[int]) -> Image.Image:
     out_dir = folder / "results" / "animate" / animation
     made = json.loads((out_dir / "settings.json").read_text())
     settings = made["settings"]
-    sources = source_frames(
-        *read_clip(folder / made["clip"]["file"]),
-        made["frames"], settings["fps"], settings["extract_nth_frame"], settings["size"],
+    sources, _ = clip_frames(
+        folder / made["clip"]["file"], settings["fps"], settings["extract_nth_frame"],
+        settings["size"], made["frames"],
     )  # fmt: skip
     rows = [[sources[frame] for frame in frames], [load_frame(out_dir, f) for f in frames]]
     side = settings["size"] * SCALE

@@ -74,7 +74,7 @@ def test_a_restyled_clip_takes_the_clips_length_and_starts_each_frame_from_it(
                    video_init="clip.mp4", extract_nth_frame=3, hybrid_comp_alpha=1.0,
                    colour_match="off", noise=0, hybrid_motion="optical_flow")  # fmt: skip
     assert made["frames"] == 8  # 24 frames at 8 fps, every third
-    assert made["clip"]["frames"] == 24 and made["clip"]["sha256"] == sha256_file(media["clip"])
+    assert made["clip"]["decoded"] == 24 and made["clip"]["sha256"] == sha256_file(media["clip"])
     assert all(recipe["hybrid_comp_alpha"] == 1.0 for recipe in made["recipes"])
     with av.open(str(media["clip"])) as container:
         clip = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
@@ -204,3 +204,20 @@ def test_the_plan_counts_a_clips_frames_before_it_is_read(media, tmp_path):
     assert animation_frames(animation(max_frames=5, video_init=clip), "x") == 5
     # the demo's clip before its rule has made it: a guess, the length without a clip
     assert animation_frames(animation(max_frames=None, video_init="stills:a.mp4"), "x") == 24
+
+
+def test_clip_frames_follow_the_clips_clock(media):
+    from stylesweep.animate.source import clip_frames
+
+    whole, decoded = clip_frames(media["clip"], fps=8, nth=1, size=16)
+    assert decoded == 24 and len(whole) == 24  # 3 s at the clip's own 8 fps
+    half, _ = clip_frames(media["clip"], fps=4, nth=1, size=16)  # every other frame
+    assert len(half) == 12 and all(np.array_equal(half[n], whole[2 * n]) for n in range(12))
+    fast, _ = clip_frames(media["clip"], fps=8, nth=3, size=16)
+    assert len(fast) == 8 and all(np.array_equal(fast[n], whole[3 * n]) for n in range(8))
+    slow, _ = clip_frames(media["clip"], fps=16, nth=1, size=16)  # each frame shown twice
+    assert len(slow) == 48 and np.array_equal(slow[5], whole[2])
+    longer, _ = clip_frames(media["clip"], fps=8, nth=1, size=16, frames=30)
+    assert len(longer) == 30 and np.array_equal(longer[29], whole[23])  # held at the end
+    first, decoded = clip_frames(media["clip"], fps=8, nth=1, size=16, frames=2)
+    assert len(first) == 2 and decoded < 24  # stops decoding once it has what it needs

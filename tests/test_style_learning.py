@@ -348,7 +348,7 @@ def test_the_demo_restyles_its_clip_to_its_soundtrack(demo):
     import numpy as np
 
     from stylesweep.animate.render import load_frame
-    from stylesweep.animate.source import read_clip, source_frames
+    from stylesweep.animate.source import clip_frames
 
     out = demo / "results" / "animate" / "restyle"
     made = json.loads((out / "settings.json").read_text())
@@ -359,8 +359,7 @@ def test_the_demo_restyles_its_clip_to_its_soundtrack(demo):
     with av.open(str(out / "animation.mp4")) as container:
         assert {stream.type for stream in container.streams} == {"video", "audio"}
     # each frame is nearer in colour to its own clip frame than to the other scene's
-    clip = read_clip(demo / made["clip"]["file"])
-    sources = source_frames(*clip, 16, 8, 1, 64)
+    sources, _ = clip_frames(demo / made["clip"]["file"], 8, 1, 64, 16)
     for frame, other in ((3, 13), (13, 3)):
         mine = load_frame(out, frame).reshape(-1, 3).mean(axis=0)
         assert (

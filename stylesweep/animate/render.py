@@ -49,7 +49,7 @@ from stylesweep.animate.plan import (
     models_used,
     plan_animation,
 )
-from stylesweep.animate.source import SourceError, clip_length, read_clip, source_frames
+from stylesweep.animate.source import SourceError, clip_frames
 from stylesweep.checkpoints import read_manifest
 from stylesweep.files import atomic_path, sha256_file, write_json
 from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
@@ -165,19 +165,15 @@ def render_animation(
     where = f"animate.animations.{name}"
     # The clip and the track are read before any frame is rendered, so a file that cannot
     # be read stops the job naming it, with every frame on disk kept.
-    clip, track = read_media(where, video, soundtrack)
-    init_image = None if clip else init_image  # the clip's first frame is the start
-    clip_frames = clip_length(clip[0], fps, settings["extract_nth_frame"]) if clip else None
-    max_frames = animation_length(settings, clip_frames)
+    sources, decoded, track = read_media(where, settings, video, soundtrack)
+    init_image = None if sources else init_image  # the clip's first frame is the start
+    max_frames = animation_length(settings, len(sources) if sources else None)
     audio = audio_features(track, fps, max_frames) if track else None
     if track and track.duration < max_frames / fps - 1e-3:
         log.warning(
             "%s.soundtrack: %s lasts %.2f s, the animation %.2f s: the audio ends early",
             where, soundtrack, track.duration, max_frames / fps,
         )  # fmt: skip
-    sources = (
-        source_frames(*clip, max_frames, fps, settings["extract_nth_frame"], size) if clip else None
-    )
     used = set(models_used(settings, where))
     # only the models the animation uses are hashed (the hash checks their files' sizes)
     models = {
@@ -276,8 +272,8 @@ def render_animation(
         "versions": package_versions(),
         "recipes": plan,
     }
-    if clip:
-        summary["clip"] = {"file": str(video), "sha256": common["video"], "frames": len(clip[0])}
+    if sources:
+        summary["clip"] = {"file": str(video), "sha256": common["video"], "decoded": decoded}
     if track:
         summary["soundtrack"] = {
             "file": str(soundtrack),
@@ -291,19 +287,25 @@ def render_animation(
 
 
 def read_media(
-    where: str, video: str | Path | None, soundtrack: str | Path | None
-) -> tuple[tuple[list[float], list[Image.Image]] | None, Soundtrack | None]:
-    """The source clip's frames (times and pictures) and the soundtrack, each None when not
-    set; one that cannot be read raises AnimationError naming the key, file and reason."""
+    where: str, settings: dict, video: str | Path | None, soundtrack: str | Path | None
+) -> tuple[list[np.ndarray] | None, int, Soundtrack | None]:
+    """The source clip's frame for each animation frame (None without a clip) and how many
+    frames the clip has, and the soundtrack (None without one); a file that cannot be read
+    raises AnimationError naming the key, the file and the reason."""
+    sources, decoded, track = None, 0, None
     try:
-        clip = read_clip(video) if video else None
+        if video:
+            sources, decoded = clip_frames(
+                video, settings["fps"], settings["extract_nth_frame"], settings["size"],
+                settings["max_frames"],
+            )  # fmt: skip
     except SourceError as error:
         raise AnimationError(f"{where}.video_init: {error}") from None
     try:
         track = read_soundtrack(soundtrack) if soundtrack else None
     except AudioError as error:
         raise AnimationError(f"{where}.soundtrack: {error}") from None
-    return clip, track
+    return sources, decoded, track
 
 
 def follows_flow(settings: dict, sources: list[np.ndarray] | None) -> bool:

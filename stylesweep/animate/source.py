@@ -1,10 +1,11 @@
-"""The source clip of a restyled video (`video_init`): which of its frames each animation
-frame starts from, and those frames at the animation's size.
+"""The source clip of a restyled video (`video_init`): the clip's frame each animation frame
+starts from, at the animation's size.
 
 Output frame N starts from the clip's frame showing at N x extract_nth_frame / fps seconds:
 with extract_nth_frame 1 the clip keeps its speed at any fps; with n it plays n times
 faster, fewer frames rendered (Deforum's extract_nth_frame). PyAV decodes, as for the
-dataset's videos.
+dataset's videos, in one pass that keeps only the frames used, cropped and resized: an
+artist's clip in 4K would not fit in memory whole.
 """
 
 from __future__ import annotations
@@ -22,36 +23,53 @@ class SourceError(ValueError):
     """A source clip that cannot be read; the message names the file and the reason."""
 
 
-def read_clip(path: str | Path) -> tuple[list[float], list[Image.Image]]:
-    """Every frame of the clip's first video stream, upright, with its time in seconds from
-    the first frame."""
+def fit(image: Image.Image, size: int) -> np.ndarray:
+    """Cropped to a square at its centre and resized, as the init image and the stills are."""
+    return np.asarray(ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS))
+
+
+def clip_frames(
+    path: str | Path, fps: float, nth: int, size: int, frames: int | None = None
+) -> tuple[list[np.ndarray], int]:
+    """The clip's frame for each animation frame, `size` px square, and how many frames the
+    clip has. `frames` None takes the clip's length (its last frame shows for as long as the
+    one before it); a longer animation than the clip holds its last frame."""
     import av
 
     from stylesweep.video import read_errors, timed_frames, upright
 
-    times, images = [], []
+    step = nth / fps  # seconds of the clip between two animation frames
+    out: list[np.ndarray] = []
+    shown = None  # the latest decoded frame: (time, picture at size)
+    decoded, interval = 0, None
+
+    def fill_until(time: float) -> None:
+        """Every animation frame before `time` shows the latest decoded frame."""
+        while (frames is None or len(out) < frames) and len(out) * step + EPSILON < time:
+            out.append(shown[1])
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise SourceError(f"{path}: has no video stream")
-            for time, decoded in timed_frames(container, container.streams.video[0]):
-                times.append(time)
-                images.append(upright(decoded.to_image(), decoded.rotation or 0))
+            for time, frame in timed_frames(container, container.streams.video[0]):
+                if shown is not None:
+                    interval = time - shown[0]
+                    fill_until(time)
+                    if frames is not None and len(out) == frames:
+                        break
+                decoded += 1
+                picture = upright(frame.to_image(), frame.rotation or 0)
+                shown = (time, fit(picture, size))
     except SourceError:
         raise
     except read_errors() as error:
         raise SourceError(f"{path}: cannot be read as a video ({error})") from None
-    if not images:
+    if shown is None:
         raise SourceError(f"{path}: has no frames")
-    return times, images
-
-
-def clip_length(times: list[float], fps: float, nth: int) -> int:
-    """How many animation frames the clip gives: those whose time falls before its end (the
-    last frame shows for as long as the one before it)."""
-    step = times[-1] - times[-2] if len(times) > 1 else 1 / fps
-    end = times[-1] + step
-    return max(1, math.ceil((end - EPSILON) * fps / nth))
+    end = shown[0] + (interval if interval else step)  # the clip's end
+    fill_until(end if frames is None else math.inf)
+    return out, decoded
 
 
 def probe_length(path: str | Path, fps: float, nth: int) -> int | None:
@@ -69,26 +87,3 @@ def probe_length(path: str | Path, fps: float, nth: int) -> int | None:
     except read_errors():
         return None
     return max(1, math.ceil((seconds - EPSILON) * fps / nth))
-
-
-def source_index(times: list[float], time: float) -> int:
-    """The clip's frame showing at `time`: the last one at or before it."""
-    return max(0, int(np.searchsorted(np.asarray(times), time + EPSILON, side="right")) - 1)
-
-
-def source_frames(
-    times: list[float], images: list[Image.Image], frames: int, fps: float, nth: int, size: int
-) -> list[np.ndarray]:
-    """The source frame of each of `frames` animation frames, cropped to a square at its
-    centre and resized to `size`, as the init image is. Past the clip's end, its last frame."""
-    fitted: dict[int, np.ndarray] = {}
-    out = []
-    for frame in range(frames):
-        index = source_index(times, frame * nth / fps)
-        if index not in fitted:
-            image = ImageOps.fit(
-                images[index].convert("RGB"), (size, size), Image.Resampling.LANCZOS
-            )
-            fitted[index] = np.asarray(image)
-        out.append(fitted[index])
-    return out
