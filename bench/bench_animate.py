@@ -42,6 +42,7 @@ MOTION = {"zoom": 1.04, "angle": 2.0, "translation_x": 0.0, "translation_y": 0.0
 STRENGTH, CFG = 0.65, 7.0  # Deforum's strength: the share of the previous frame kept
 NOISE, CONTRAST, SEED = 0.02, 1.0, 1  # the schema's defaults
 BORDER, COLOUR_MATCH, SAMPLER = "replicate", "lab", "Euler a"
+CLIP_FPS = 8  # the restyled clip's, and its animation's: one frame of it a frame
 
 
 def settings_for(frames: int, size: int, steps: int) -> tuple[dict, dict]:
@@ -88,17 +89,17 @@ def restyle_settings(frames: int, size: int, steps: int, flow: bool) -> tuple[di
     interpolated between every two (what bench/run.py's restyle row measures)."""
     settings, text = settings_for(frames, size, steps)
     settings.update(
-        video_init="clip.mp4", hybrid_comp_alpha="0: (0.5)",
+        video_init="clip.mp4", hybrid_comp_alpha="0: (0.5)", fps=CLIP_FPS,
         hybrid_motion="optical_flow" if flow else "none", interpolate=1 if flow else 0,
     )  # fmt: skip
     return settings, text
 
 
 def write_clip(path: Path, frames: int, size: int) -> Path:
-    """The restyled clip: the demo's moving patterns, `frames` frames at 8 fps, square."""
+    """The restyled clip: the demo's moving patterns, `frames` frames at CLIP_FPS, square."""
     from stylesweep.demo import write_demo_clip
 
-    return write_demo_clip(path, seconds=frames / 8, fps=8, width=size, height=size)
+    return write_demo_clip(path, seconds=frames / CLIP_FPS, fps=CLIP_FPS, width=size, height=size)
 
 
 def time_ours(
