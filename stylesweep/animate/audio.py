@@ -103,10 +103,10 @@ def onset_envelope(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     kick drum a hundred times over; mel bands weigh the low notes as the ear does.
 
     STFT frames are centred on their times, so a sound starts raising the flux as soon as it
-    enters a frame's window, n_fft / 2 samples before it is heard; the largest rise comes a
-    frame or two later, once the Hann window gives it some weight. The envelope is delayed
-    by n_fft / 4, which puts the peaks of clicks within half a hop after them (measured);
-    librosa's onset_strength delays by n_fft / 2, a hop or more late.
+    enters a frame's window, n_fft / 2 samples before it is heard. The envelope is delayed
+    by n_fft / 2, as librosa's onset_strength is, so that no onset shows before its sound:
+    an animation frame's `onset` is what starts within that frame (a quarter-window delay
+    centred the peaks on clicks, but put a kick on the frame before it).
     """
     mono = np.asarray(mono, dtype=np.float64)
     count = 1 + len(mono) // hop
@@ -123,7 +123,7 @@ def onset_envelope(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     silence = np.full((1, len(filters)), decibels.min())  # before the track: a first hit counts
     rise = np.diff(np.concatenate([silence, decibels]), axis=0)
     flux = np.maximum(0.0, rise).mean(axis=1)
-    delay = round(N_FFT / 4 / hop)
+    delay = round(N_FFT / 2 / hop)
     return np.concatenate([np.zeros(delay), flux])[:count]
 
 
