@@ -476,7 +476,9 @@ def animation_clip(video: Path, out_dir: Path) -> dict:
         "diffused": made["frames"],
         "rate": made["diffused_per_second"],
         "sound": soundtrack is not None,
-        "chart": charts.animation_chart(made["recipes"], soundtrack and soundtrack["features"]),
+        "chart": charts.animation_chart(
+            made.get("recipes", []), soundtrack and soundtrack["features"]
+        ),
         "summary": shown,
         "settings_yaml": yaml.safe_dump(settings, sort_keys=True, allow_unicode=True),
     }

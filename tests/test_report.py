@@ -77,6 +77,36 @@ def test_animations_get_their_own_section_with_their_settings(tmp_path):
     assert '<section id="animations">' not in synthetic_report(tmp_path / "s").read_text()
 
 
+def test_an_animation_with_sound_plays_unmuted_with_its_chart(tmp_path):
+    import re
+
+    import numpy as np
+
+    from stylesweep.video import write_mp4
+
+    folder = tmp_path / "animate" / "beat"
+    frames = [np.full((16, 16, 3), 60 * i, np.uint8) for i in range(3)]
+    sound = (np.zeros((1, 44100), np.float32), 44100)
+    video = write_mp4(frames, folder / "animation.mp4", fps=4, audio=sound)
+    settings = {"models": "base", "prompts": "{key}", "max_frames": 3, "fps": 4, "size": 16,
+                "soundtrack": "track.wav", "interpolate": 1}  # fmt: skip
+    beat = [1.0, 0.0, 1.0]
+    made = {"name": "beat", "frames": 3, "video_frames": 5, "video_fps": 8,
+            "diffused_per_second": 1.5, "settings": settings,
+            "recipes": [{"frame": f, "zoom": 1 + 0.1 * b} for f, b in enumerate(beat)],
+            "soundtrack": {"features": {"amp": [1, 0.5, 0.2], "onset": [1, 0, 0.5],
+                                        "beat": beat}}}  # fmt: skip
+    (folder / "settings.json").write_text(json.dumps(made))
+    html = synthetic_report(
+        tmp_path / "r", animations=[str(video), str(folder / "settings.json")]
+    ).read_text()
+    (tag,) = re.findall(r"<video [^>]*>", html)
+    assert "muted" not in tag and "autoplay" not in tag and "controls" in tag
+    assert "5 frames at 8 fps (3 rendered, the others interpolated), with sound" in html
+    section = html.split('<section id="animations">')[1].split("</section>")[0]
+    assert "<svg" in section and "zoom" in section and "beat" in section
+
+
 def test_written_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
