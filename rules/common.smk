@@ -45,6 +45,7 @@ from stylesweep.sources import (
 from stylesweep.captions import CaptionError, check_template, sidecars_fingerprint
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import (
+    CLIP_KEYS,
     AnimationError,
     animation_length,
     keyframe_span,
@@ -698,19 +699,12 @@ def animation_settings(name):
     if settings["video_init"]:
         del settings["init_image"]  # the clip's first frame is the start
     else:
-        for key in VIDEO_INIT_KEYS:
+        for key in CLIP_KEYS:
             del settings[key]
     settings["max_frames"] = animation_length(settings)
     return canonical(settings)
 
 
-# The keys of an animation that only a restyled video (video_init) reads.
-VIDEO_INIT_KEYS = (
-    "video_init",
-    "extract_nth_frame",
-    "hybrid_motion",
-    "hybrid_comp_alpha",
-)
 # Where `builtin:demo` as a soundtrack is made (rule make_demo_soundtrack).
 DEMO_SOUNDTRACK = "results/demo/soundtrack.wav"
 

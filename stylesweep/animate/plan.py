@@ -38,7 +38,10 @@ SCHEDULED = (
     "hybrid_comp_alpha",
 )
 MOTION = ("zoom", "angle", "translation_x", "translation_y")
-VIDEO_SCHEDULED = ("hybrid_comp_alpha",)  # read only when the animation restyles a video
+# The keys only a restyled video reads (the workflow leaves them out of other animations'
+# params, so that editing them reruns nothing there), and those of them that are schedules.
+CLIP_KEYS = ("video_init", "extract_nth_frame", "hybrid_motion", "hybrid_comp_alpha")
+CLIP_SCHEDULED = tuple(key for key in SCHEDULED if key in CLIP_KEYS)
 SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
 # The sampler's text settings come from sample: (the grids' emphasis and prompt chunking).
 TEXT_KEYS = ("clip_skip", "emphasis", "wrap_length", "pad_conds")
@@ -188,7 +191,7 @@ def plan_animation(
         raise AnimationError(f"{where}.soundtrack: its features are not computed yet")
     video = bool(settings.get("video_init"))
     # the keys of a restyled video are read only with one (the workflow leaves them out)
-    scheduled = [key for key in SCHEDULED if video or key not in VIDEO_SCHEDULED]
+    scheduled = [key for key in SCHEDULED if video or key not in CLIP_SCHEDULED]
     try:
         values = {
             key: evaluate_schedule(
@@ -237,7 +240,8 @@ def plan_animation(
     shared = {**common, "cadence": settings["cadence"], "border": settings["border"],
               "colour_match": settings["colour_match"]}  # fmt: skip
     if video:  # only then, so that the frames of animations without one keep their recipes
-        shared.update({key: settings[key] for key in ("fps", "extract_nth_frame", "hybrid_motion")})
+        timing = ("fps", "extract_nth_frame", "hybrid_motion")  # which clip frame, how it moves
+        shared.update({key: settings[key] for key in timing})
     shared_hash = hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:16]
     diffused = diffused_frames(max_frames, settings["cadence"])
     plan = []
