@@ -699,18 +699,13 @@ def pareto_chart(summary: dict, picks: dict, runs: list[str]) -> str:
     return render("pareto", (7.6, 3.4), draw, layout="constrained")
 
 
-# The schedules an animation's chart may show, in this order (stylesweep.animate.plan's).
-ANIMATION_SCHEDULES = (
-    "zoom", "angle", "translation_x", "translation_y", "strength", "style_strength",
-    "cfg_scale", "noise", "contrast", "steps", "hybrid_comp_alpha",
-)  # fmt: skip
-
-
 def schedule_values(recipes: list[dict]) -> dict[str, list]:
     """Each schedule that changes during an animation, per frame (None where the frame does
     not say: a frame between two diffused ones holds only its motion)."""
+    from stylesweep.animate.plan import SCHEDULED
+
     values = {}
-    for key in ANIMATION_SCHEDULES:
+    for key in SCHEDULED:
         series = [recipe.get(key) for recipe in recipes]
         if len({value for value in series if value is not None}) > 1:
             values[key] = series
