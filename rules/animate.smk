@@ -1,3 +1,6 @@
+include: "helpers/animate.smk"
+
+
 # The demo's soundtrack (an animation's `soundtrack: builtin:demo`): a few seconds of synth
 # tones on a steady beat, made like the demo's clip.
 rule make_demo_soundtrack:

@@ -1,3 +1,6 @@
+include: "helpers/base.smk"
+
+
 rule make_base_model:
     input:
         base_model_file(),

@@ -1,6 +1,9 @@
+include: "helpers/captions.smk"
+
+
 # Captions of the stills' content (train.captions: auto or sidecar), apart from the
 # dataset: editing a caption retrains only the runs that read captions, nothing else.
-# Their helpers are in common.smk (the train rule reads them too).
+# captions_file and the caption paths are in common.smk (the train rule reads them too).
 
 
 rule caption_stills:

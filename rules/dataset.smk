@@ -1,3 +1,6 @@
+include: "helpers/dataset.smk"
+
+
 rule make_demo_stills:
     output:
         directory("results/demo/stills"),

@@ -1,3 +1,6 @@
+include: "helpers/export.smk"
+
+
 rule export:
     input:
         base=base_model_dir(),

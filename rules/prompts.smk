@@ -1,3 +1,6 @@
+include: "helpers/prompts.smk"
+
+
 rule base_prompt:
     input:
         portraits=portrait_paths(),

@@ -1,3 +1,6 @@
+include: "helpers/report.smk"
+
+
 PUBLISHED_REPORT = "results/report/.published"
 
 

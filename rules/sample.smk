@@ -1,3 +1,6 @@
+include: "helpers/sample.smk"
+
+
 rule sample:
     input:
         unpack(sample_inputs),

@@ -1,3 +1,6 @@
+include: "helpers/score.smk"
+
+
 rule score:
     input:
         unpack(score_inputs),

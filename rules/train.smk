@@ -1,3 +1,6 @@
+include: "helpers/train.smk"
+
+
 rule encode_dataset:
     input:
         base=base_model_dir(),

@@ -1,3 +1,6 @@
+include: "helpers/validate.smk"
+
+
 # One job for every model: a model measured before with the same weights is read back.
 rule validate:
     input:
