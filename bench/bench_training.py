@@ -26,7 +26,7 @@ from PIL import Image
 from stylesweep.base import build_sd15_sized_model, build_tiny_model, load_components
 from stylesweep.dataset import encode_dataset, prepare_dataset
 from stylesweep.demo import write_demo_stills
-from stylesweep.methods import TrainSettings
+from stylesweep.settings import TrainSettings
 from stylesweep.train import MIXED_PRECISION, train_segment
 
 

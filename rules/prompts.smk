@@ -33,11 +33,7 @@ rule prompt_variants:
         "../envs/stylesweep.yaml"
     params:
         key=param(config["train"]["key"]),
-        placements=param(config["prompts"]["placements"]),
-        weights=param(config["prompts"]["weights"]),
-        subjects=param(SUBJECTS),
-        subject_weights=param(config["prompts"]["subject_weights"]),
-        negative=param(config["prompts"]["negative"]),
+        settings=param(prompt_settings(config["prompts"], SUBJECTS).as_param()),
         version=stage_version("prompt_variants"),
     script:
         "../scripts/prompt_variants.py"
@@ -92,11 +88,7 @@ rule words_variants:
         "../envs/stylesweep.yaml"
     params:
         words=param(config["prompts"]["words_baseline"]),
-        placements=param(config["prompts"]["placements"]),
-        weights=param(config["prompts"]["weights"]),
-        subjects=param(SUBJECTS),
-        subject_weights=param(config["prompts"]["subject_weights"]),
-        negative=param(config["prompts"]["negative"]),
+        settings=param(prompt_settings(config["prompts"], SUBJECTS).as_param()),
         version=stage_version("words_variants"),
     script:
         "../scripts/prompt_variants.py"

@@ -14,16 +14,7 @@ rule sample:
         gpu=1,
     params:
         models=lambda wildcards: group_models(wildcards.group),
-        seeds=param(config["sample"]["seeds"]),
-        cfg_scales=param(config["sample"]["cfg_scales"]),
-        sampler=param(config["sample"]["sampler"]),
-        steps=param(config["sample"]["steps"]),
-        size=param(config["sample"]["size"]),
-        clip_skip=param(config["sample"]["clip_skip"]),
-        emphasis=param(config["sample"]["emphasis"]),
-        wrap_length=param(config["sample"]["wrap_length"]),
-        pad_conds=param(config["sample"]["pad_conds"]),
-        strengths=group_strengths,
+        settings=sample_settings,
         version=stage_version("sample"),
     script:
         "../scripts/sample.py"

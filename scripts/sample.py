@@ -9,6 +9,7 @@ with log_to(snakemake.log[0]):
 
     from stylesweep.files import read_json
     from stylesweep.sample import sample_models
+    from stylesweep.settings import SampleSettings
 
     mark_imports_done()
 
@@ -17,16 +18,7 @@ with log_to(snakemake.log[0]):
         base_dir=snakemake.input.base,
         base_hash=read_json(snakemake.input.base_hash)["sha256"],
         variants=read_json(snakemake.input.variants),
-        seeds=snakemake.params.seeds,
-        cfg_scales=snakemake.params.cfg_scales,
-        sampler=snakemake.params.sampler,
-        steps=snakemake.params.steps,
-        size=snakemake.params.size,
-        clip_skip=snakemake.params.clip_skip,
-        emphasis=snakemake.params.emphasis,
-        wrap_length=snakemake.params.wrap_length,
-        pad_conds=snakemake.params.pad_conds,
-        strengths=snakemake.params.strengths,
+        settings=SampleSettings(**snakemake.params.settings),
         # batch size and device change only speed and place: read at run time, not params
         batch_size=snakemake.config["sample"]["batch_size"],
         manifest_path=snakemake.output[0],

@@ -13,7 +13,6 @@ The training loop (stylesweep.train) calls the same five methods on each of them
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ from stylesweep.checkpoints import (
     key_tokens,
     save_checkpoint,
 )
+from stylesweep.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,47 +46,6 @@ STYLE_TEMPLATES = (
 
 class TrainingError(RuntimeError):
     """Training cannot go on; the message says which setting to change."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """What the steps of one segment depend on (see stylesweep.sweep.segment_settings).
-
-    Every field is read strictly; the fields of one method are None for the others.
-    """
-
-    method: str
-    key: str
-    learning_rate: float
-    batch_size: int
-    seed: int
-    lr_schedule: str
-    lr_warmup_steps: int
-    lr_horizon: int | None  # the step count a decaying schedule spans
-    noise_offset: float
-    snr_gamma: float | None
-    random_flip: bool
-    gradient_accumulation_steps: int
-    gradient_checkpointing: bool
-    mixed_precision: str  # no, bf16 or fp16 (fp16 on a GPU only)
-    optimizer: str  # adamw or adamw8bit (bitsandbytes)
-    prior_loss_weight: float  # > 0: prior preservation with the class images
-    save_precision: str  # the checkpoint's number format: fp16 or fp32
-    instance_prompt: str | None = None  # methods that caption with it (not textual inversion)
-    captions: str | None = None  # instance, filename, sidecar or auto (stylesweep.captions)
-    caption_dropout: float = 0.0  # the share of pictures trained on the key alone
-    class_prompt: str | None = None  # with prior preservation
-    text_encoder_steps: int | None = None  # dreambooth
-    num_vectors: int | None = None  # textual inversion
-    init_word: str | None = None  # textual inversion
-    lora_rank: int | None = None  # lora
-    lora_alpha: float | None = None
-    lora_dropout: float | None = None
-    lora_text_encoder: bool | None = None
-
-    @property
-    def prompt(self) -> str:
-        return (self.instance_prompt or "").format(key=self.key)
 
 
 def tokenize(components: Components, texts: list[str], device: str) -> torch.Tensor:

@@ -14,6 +14,7 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 
+from stylesweep.settings import PromptSettings
 from stylesweep.subjects import portrait_subjects, slug
 
 ROUND_FACTOR = 1.1
@@ -150,15 +151,7 @@ def placement_label(placement: str) -> str:
     return "template-" + re.sub(r"[^A-Za-z0-9]+", "-", placement).strip("-")[:24]
 
 
-def make_variants(
-    base_prompts: str | list[str],
-    key: str,
-    placements: list[str],
-    weights: list[float],
-    negative: str = "",
-    subjects: dict[str, str] | None = None,
-    subject_weights: list[float] | None = None,
-) -> list[dict]:
+def make_variants(base_prompts: str | list[str], key: str, settings: PromptSettings) -> list[dict]:
     """Every base prompt x placement x weight of `key`, then every subject's prompt x
     placement x weight (`subject_weights`, or `weights` when None), with names safe for file
     paths.
@@ -171,16 +164,19 @@ def make_variants(
     if isinstance(base_prompts, str):
         base_prompts = [base_prompts]
     prompts = [  # (subject, name prefix, base prompt, weights)
-        (subject, f"p{index}_" if len(base_prompts) > 1 else "", base_prompt, weights)
+        (subject, f"p{index}_" if len(base_prompts) > 1 else "", base_prompt, settings.weights)
         for index, (subject, base_prompt) in enumerate(
             zip(portrait_subjects(len(base_prompts)), base_prompts, strict=True), start=1
         )
     ]
-    for subject, base_prompt in (subjects or {}).items():
-        prompts.append((subject, f"{slug(subject)}_", base_prompt, subject_weights or weights))
+    weights = settings.weights
+    for subject, base_prompt in settings.subjects.items():
+        prompts.append(
+            (subject, f"{slug(subject)}_", base_prompt, settings.subject_weights or weights)
+        )
     variants = []
     for subject, prefix, base_prompt, key_weights in prompts:
-        for placement in placements:
+        for placement in settings.placements:
             for weight in key_weights:
                 prompt = insert_key(base_prompt, emphasize(key, weight), placement)
                 if key not in prompt:
@@ -188,7 +184,9 @@ def make_variants(
                         f"prompt {prompt!r} does not contain the key {key!r} after placement"
                     )
                 name = f"{prefix}{placement_label(placement)}_w{weight:g}"
-                variant = Variant(name, placement, weight, prompt, negative, base_prompt, subject)
+                variant = Variant(
+                    name, placement, weight, prompt, settings.negative, base_prompt, subject
+                )
                 variants.append(asdict(variant))
     names = [v["name"] for v in variants]
     if len(set(names)) != len(names):

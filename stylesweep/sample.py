@@ -36,6 +36,7 @@ from stylesweep.checkpoints import apply_checkpoint, read_manifest, verify_sizes
 from stylesweep.conditioning import WRAP_LENGTH, encode_prompts, tokenize_weighted
 from stylesweep.files import atomic_path, write_json
 from stylesweep.prompts import infotext, with_lora
+from stylesweep.settings import SampleSettings
 from stylesweep.strength import apply_strength, base_weights
 from stylesweep.sweep import export_stem, model_label, run_and_step
 
@@ -355,6 +356,42 @@ def save_png(image: Image.Image, path: Path, recipe: Recipe, padded: bool = Fals
         image.save(tmp, format="PNG", pnginfo=info)
 
 
+def grid_recipes(
+    settings: SampleSettings,
+    model: str,
+    model_hash: str,
+    variants: list[dict],
+    strength: float | None = None,
+    lora_name: str = "",
+) -> list[Recipe]:
+    """Every variant x seed x CFG scale of one model at one strength (None: the base model),
+    in the grid's order."""
+    return [
+        Recipe(
+            model=model,
+            model_hash=model_hash,
+            variant=variant["name"],
+            prompt=variant["prompt"],
+            negative=variant["negative"],
+            seed=seed,
+            cfg_scale=float(cfg),
+            sampler=settings.sampler,
+            steps=settings.steps,
+            width=settings.size,
+            height=settings.size,
+            clip_skip=settings.clip_skip,
+            emphasis=settings.emphasis,
+            wrap_length=settings.wrap_length,
+            pad_conds=settings.pad_conds,
+            strength=None if strength is None else float(strength),
+            lora_name=lora_name,
+        )
+        for variant in variants
+        for seed in settings.seeds
+        for cfg in settings.cfg_scales
+    ]
+
+
 def weights_hash_of(checkpoint_dir: str | Path | None, base_hash: str) -> str:
     """The hash of a model's weights: the base's, or a checkpoint's trained parts on top.
 
@@ -373,18 +410,9 @@ def sample_models(
     base_dir: str | Path,
     base_hash: str,
     variants: list[dict],
-    seeds: list[int],
-    cfg_scales: list[float],
-    sampler: str,
-    steps: int,
-    size: int,
-    clip_skip: int,
+    settings: SampleSettings,
     batch_size: int,
     manifest_path: str | Path,
-    emphasis: str = "a1111",
-    wrap_length: int = WRAP_LENGTH,
-    pad_conds: bool = False,
-    strengths: list[float] = (1.0,),
     device: str = "cpu",
 ) -> dict:
     """Render (or reuse) every variant x seed x CFG image of each model at each strength;
@@ -396,11 +424,11 @@ def sample_models(
     for the base model. Each manifest entry names its model as scores and tables do
     (`model_label`), with its checkpoint and strength apart.
     """
-    sampler_settings(sampler)  # fail on a wrong name before loading any model
+    sampler_settings(settings.sampler)  # fail on a wrong name before loading any model
     root = Path(manifest_path).parent
     manifests = {m: read_manifest(d) for m, d in models.items() if d is not None}
     # DreamBooth at a strength other than 1 blends with the base weights, kept from the start
-    keep_base = any(s != 1 for s in strengths) and any(
+    keep_base = any(s != 1 for s in settings.strengths) and any(
         m.get("method", "dreambooth") == "dreambooth" for m in manifests.values()
     )
     renderer: GridRenderer | None = None
@@ -410,36 +438,15 @@ def sample_models(
         lora_name = ""
         if manifests.get(model, {}).get("method") == "lora":
             lora_name = export_stem(*run_and_step(model))
-        for strength in [None] if checkpoint_dir is None else strengths:
+        for strength in [None] if checkpoint_dir is None else settings.strengths:
             label = model_label(model, strength)
             folder = (
                 "" if checkpoint_dir is None else model_label(Path(checkpoint_dir).name, strength)
             )
             out_dir = root / folder
-            recipes = [
-                Recipe(
-                    model=model,
-                    model_hash=weights_hash,
-                    variant=variant["name"],
-                    prompt=variant["prompt"],
-                    negative=variant["negative"],
-                    seed=seed,
-                    cfg_scale=float(cfg),
-                    sampler=sampler,
-                    steps=steps,
-                    width=size,
-                    height=size,
-                    clip_skip=clip_skip,
-                    emphasis=emphasis,
-                    wrap_length=wrap_length,
-                    pad_conds=pad_conds,
-                    strength=None if strength is None else float(strength),
-                    lora_name=lora_name,
-                )
-                for variant in variants
-                for seed in seeds
-                for cfg in cfg_scales
-            ]
+            recipes = grid_recipes(
+                settings, model, weights_hash, variants, strength=strength, lora_name=lora_name
+            )
             if any(not (out_dir / r.file_name()).is_file() for r in recipes):
                 if renderer is None:
                     renderer = GridRenderer(base_dir, device, keep_base=keep_base)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from stylesweep.settings import TrainSettings, field_names
+
 # Short names of swept settings in run names, in the spirit of Snakemake's Paramspace.
 ALIASES = {
     "text_encoder_fraction": "te",
@@ -19,7 +21,6 @@ ALIASES = {
     "prior_loss_weight": "prior",
 }
 VALUE_ALIASES = {"dreambooth": "db", "textual_inversion": "ti"}
-LORA_SETTINGS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_text_encoder")
 
 
 def _label(value: Any) -> str:
@@ -151,52 +152,31 @@ def _clip(value: int, start: int, end: int) -> int:
 
 
 def segment_settings(settings: dict, start: int, end: int) -> dict:
-    """What steps start+1..end depend on, and nothing more.
+    """What steps start+1..end depend on, and nothing more: the segment's TrainSettings as its
+    job's param, with its start and end steps.
 
     Snakemake compares these params to decide reruns, so each is reduced to what this
     segment can see: a text-encoder stop step (or a warm-up end) is clipped to the segment,
     so moving it reruns only the segments it falls in or before; `max_steps` enters only as
-    the horizon of a decaying learning-rate schedule (unless `lr_horizon` fixes it).
+    the horizon of a decaying learning-rate schedule (unless `lr_horizon` fixes it); the
+    fields another method reads are left out (TrainSettings.used_fields).
     """
-    method, schedule = settings["method"], settings["lr_schedule"]
-    warmup = settings["lr_warmup_steps"]
-    segment = {
-        "method": method,
-        "key": settings["key"],
+    schedule, warmup = settings["lr_schedule"], settings["lr_warmup_steps"]
+    derived = {
         "learning_rate": float(settings["learning_rate"]),
-        "batch_size": settings["batch_size"],
-        "seed": settings["seed"],
-        "lr_schedule": schedule,
         "lr_warmup_steps": _clip(warmup, start, end) if schedule == "constant" else warmup,
         "lr_horizon": (
             None if schedule == "constant" else settings["lr_horizon"] or settings["max_steps"]
         ),
         "noise_offset": float(settings["noise_offset"]),
-        "snr_gamma": settings["snr_gamma"],
-        "random_flip": settings["random_flip"],
-        "gradient_accumulation_steps": settings["gradient_accumulation_steps"],
-        "gradient_checkpointing": settings["gradient_checkpointing"],
-        "mixed_precision": settings["mixed_precision"],
-        "optimizer": settings["optimizer"],
         "prior_loss_weight": float(prior_loss_weight(settings)),
-        "save_precision": settings["save_precision"],
-        "start_step": start,
-        "end_step": end,
+        "caption_dropout": float(settings["caption_dropout"]),
+        "text_encoder_steps": _clip(text_encoder_steps(settings), start, end),
     }
-    if method != "textual_inversion":  # it captions every image with its own templates
-        segment["instance_prompt"] = settings["instance_prompt"]
-        segment["captions"] = settings["captions"]
-        segment["caption_dropout"] = float(settings["caption_dropout"])
-    if method == "textual_inversion":
-        segment["num_vectors"] = settings["num_vectors"]
-        segment["init_word"] = settings["init_word"]
-    elif method == "lora":
-        segment.update({name: settings[name] for name in LORA_SETTINGS})
-    else:
-        segment["text_encoder_steps"] = _clip(text_encoder_steps(settings), start, end)
-    if segment["prior_loss_weight"]:
-        segment["class_prompt"] = settings["class_prompt"]
-    return segment
+    segment = TrainSettings(
+        **{name: derived.get(name, settings[name]) for name in field_names(TrainSettings)}
+    )
+    return {**segment.as_param(), "start_step": start, "end_step": end}
 
 
 def prior_loss_weight(settings: dict) -> float:

@@ -25,8 +25,9 @@ from tqdm import tqdm
 from stylesweep.base import load_components
 from stylesweep.dataset import training_images
 from stylesweep.files import read_safetensors, write_text
-from stylesweep.methods import TrainingError, TrainSettings, make_method
+from stylesweep.methods import TrainingError, make_method
 from stylesweep.resume import latest_state, load_state, prune_states, resume_path, save_state
+from stylesweep.settings import TrainSettings
 from stylesweep.versions import package_versions
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from stylesweep.settings import PromptSettings
+
 log = logging.getLogger(__name__)
 
 STYLE_TABLES = ("artists", "mediums", "movements", "flavors")
@@ -80,14 +82,15 @@ def words_key(stills: dict, count: int) -> str:
     return ", ".join(words)
 
 
-def words_variants(stills: dict, count: int, base_prompts: list[str], **settings) -> list[dict]:
+def words_variants(
+    stills: dict, count: int, base_prompts: list[str], settings: PromptSettings
+) -> list[dict]:
     """The words control's prompt variants: prompt_variants' with the top `count` style
-    words where the key goes (`settings` as stylesweep.prompts.make_variants takes them),
-    each naming the words it used."""
+    words where the key goes, each naming the words it used."""
     from stylesweep.prompts import make_variants
 
     key = words_key(stills, count)
-    return [{**variant, "words": key} for variant in make_variants(base_prompts, key, **settings)]
+    return [{**variant, "words": key} for variant in make_variants(base_prompts, key, settings)]
 
 
 def interrogate_stills(

@@ -167,7 +167,7 @@ def synthetic_report(
     })  # fmt: skip
     base_prompt = f"a portrait {EVIL}"
     write_json(root / "base.json", {"prompts": [{"prompt": base_prompt, "source": "config"}]})
-    variants = make_variants(base_prompt, "vsynth", ["start"], [1.0], subjects=subjects)
+    variants = make_variants(base_prompt, "vsynth", placing(["start"], [1.0], subjects=subjects))
     write_json(root / "variants.json", variants)
     manifests = []
     for group in dict.fromkeys(model.split("/")[0] for model in models):
@@ -283,13 +283,28 @@ def render_killed(monkeypatch, after: int, render_call) -> None:
     monkeypatch.setattr(render, "save_frame", original)
 
 
+def placing(placements, weights, subjects=None, subject_weights=None, negative=""):
+    """PromptSettings for make_variants: where the key goes, at which weights."""
+    from stylesweep.settings import PromptSettings
+
+    return PromptSettings(placements, weights, subjects or {}, subject_weights, negative)
+
+
+def sample_settings(**overrides):
+    """SampleSettings with the schema's defaults, then `overrides`."""
+    from stylesweep.settings import SampleSettings, field_names
+
+    sample = schema_defaults()["sample"]
+    return SampleSettings(**{**{k: sample[k] for k in field_names(SampleSettings)}, **overrides})
+
+
 def train_settings(**overrides):
     """TrainSettings of a segment with the schema's defaults, then `overrides` (segment
     fields such as text_encoder_steps are given directly). Tests train a handful of steps,
     so the rate is constant unless a test asks for a schedule."""
     from dataclasses import fields
 
-    from stylesweep.methods import TrainSettings
+    from stylesweep.settings import TrainSettings
 
     train = schema_defaults()["train"]
     names = {field.name for field in fields(TrainSettings)}

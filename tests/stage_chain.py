@@ -14,7 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .conftest import animation_settings, synthetic_report, train_settings
+from stylesweep.settings import SampleSettings
+
+from .conftest import animation_settings, placing, synthetic_report, train_settings
 from .fingerprints import summarise
 
 Outputs = dict[str, tuple[list[Path], Path]]
@@ -98,7 +100,7 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     prompt = interrogate(interrogator, astronaut_path(), "fast")
     write_json(root / "base.json", {"prompts": [prompt]})
     found["base_prompt"] = ([root / "base.json"], root)
-    variants = make_variants(["a portrait, photo"], "vsynth", ["start", "end"], [1.0, 1.3])
+    variants = make_variants(["a portrait, photo"], "vsynth", placing(["start", "end"], [1.0, 1.3]))
     write_json(root / "variants.json", variants)
     found["prompt_variants"] = ([root / "variants.json"], root)
     # the toy world's interrogator: the tiny one's random CLIP ranks its 100k flavours with
@@ -109,8 +111,8 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
                                 portraits=[root / "portrait.png"], settings=settings)  # fmt: skip
     write_json(root / "stills.json", stills)
     found["interrogate_stills"] = ([root / "stills.json"], root)
-    words = words_variants(stills, 3, ["a portrait, photo"], placements=["start", "end"],
-                           weights=[1.0, 1.3])  # fmt: skip
+    words = words_variants(stills, 3, ["a portrait, photo"],
+                           placing(["start", "end"], [1.0, 1.3]))  # fmt: skip
     write_json(root / "words.json", words)
     found["words_variants"] = ([root / "words.json"], root)
 
@@ -118,9 +120,10 @@ def run_chain(root: Path, tiny_model: Path, interrogator) -> Outputs:
     for group, models in groups.items():
         sample_models(
             models=models, base_dir=tiny_model, base_hash="tiny", variants=variants[:2],
-            seeds=[1], cfg_scales=[7], sampler="Euler a", steps=3, size=64, clip_skip=1,
-            emphasis="a1111", wrap_length=20, pad_conds=False, batch_size=8,
-            strengths=[0.5, 1.0], manifest_path=root / "samples" / group / "images.json",
+            settings=SampleSettings(seeds=[1], cfg_scales=[7], sampler="Euler a", steps=3,
+                                    size=64, clip_skip=1, emphasis="a1111", wrap_length=20,
+                                    pad_conds=False, strengths=[0.5, 1.0]),
+            batch_size=8, manifest_path=root / "samples" / group / "images.json",
         )  # fmt: skip
     found["sample"] = (tree(root / "samples"), root)
     render_class_images(tiny_model, "tiny", root / "class", prompt="an abstract image",

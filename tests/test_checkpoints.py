@@ -10,7 +10,7 @@ from stylesweep.checkpoints import CheckpointError, apply_checkpoint
 from stylesweep.sample import sample_models
 from stylesweep.train import train_segment
 
-from .conftest import train_settings
+from .conftest import sample_settings, train_settings
 
 VARIANTS = [{"name": "v", "prompt": "vsynth, a portrait", "negative": ""}]
 
@@ -30,9 +30,8 @@ def checkpoint(tiny_model, latents, tmp_path_factory):
 def render(tiny_model, checkpoint, manifest):
     return sample_models(
         models={"ti/step-1": checkpoint}, base_dir=tiny_model, base_hash="tiny",
-        variants=VARIANTS, seeds=[1], cfg_scales=[7], sampler="Euler", steps=2, size=64,
-        clip_skip=1, emphasis="a1111", wrap_length=20, pad_conds=False, batch_size=4,
-        manifest_path=manifest,
+        variants=VARIANTS, batch_size=4, manifest_path=manifest,
+        settings=sample_settings(seeds=[1], cfg_scales=[7], sampler="Euler", steps=2, size=64),
     )  # fmt: skip
 
 

@@ -13,6 +13,8 @@ from stylesweep.prompts import (
 )
 from stylesweep.subjects import SD15_SUBJECTS, TOY_SUBJECTS, SubjectError, resolve_subjects
 
+from .conftest import placing
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -92,7 +94,9 @@ def test_a_template_without_key_is_named_with_the_fix():
 
 
 def test_variants_cover_placements_times_weights_and_parse_back_to_the_weight():
-    variants = make_variants("a b, c d, e f", "vsynth", ["start", "middle", "end"], [1.0, 1.3])
+    variants = make_variants(
+        "a b, c d, e f", "vsynth", placing(["start", "middle", "end"], [1.0, 1.3])
+    )
     assert [v["name"] for v in variants] == [
         "start_w1", "start_w1.3", "middle_w1", "middle_w1.3", "end_w1", "end_w1.3",
     ]  # fmt: skip
@@ -100,7 +104,7 @@ def test_variants_cover_placements_times_weights_and_parse_back_to_the_weight():
         (weight,) = [w for t, w in parse_emphasis(variant["prompt"]) if "vsynth" in t]
         assert weight == pytest.approx(variant["weight"])
     with pytest.raises(PromptError, match="empty"):
-        make_variants("a b", " ", ["start"], [1.0])
+        make_variants("a b", " ", placing(["start"], [1.0]))
 
 
 def test_infotext_is_automatic1111_format():
@@ -130,15 +134,16 @@ def test_infotext_is_automatic1111_format():
 
 
 def test_several_base_prompts_get_numbered_variants():
-    variants = make_variants(["a b, c d", "e f, g h"], "vsynth", ["end"], [1.0, 1.2])
+    variants = make_variants(["a b, c d", "e f, g h"], "vsynth", placing(["end"], [1.0, 1.2]))
     assert [v["name"] for v in variants] == ["p1_end_w1", "p1_end_w1.2", "p2_end_w1", "p2_end_w1.2"]
     assert variants[3]["prompt"] == "e f, g h, (vsynth:1.2)"
 
 
 def test_subjects_get_the_key_at_every_placement_with_their_own_weights():
     variants = make_variants(
-        "a b, c d", "vsynth", ["start", "end"], [1.0, 1.3],
-        subjects={"still life": "e f, g h"}, subject_weights=[1.0],
+        "a b, c d", "vsynth",
+        placing(["start", "end"], [1.0, 1.3], subjects={"still life": "e f, g h"},
+                subject_weights=[1.0]),
     )  # fmt: skip
     assert [(v["name"], v["subject"]) for v in variants] == [
         ("start_w1", "portrait"), ("start_w1.3", "portrait"),
@@ -148,8 +153,8 @@ def test_subjects_get_the_key_at_every_placement_with_their_own_weights():
     assert variants[-1]["prompt"] == "e f, g h, vsynth"
     assert variants[-1]["base_prompt"] == "e f, g h"
     # without their own weights, subjects take the portrait's
-    assert len(make_variants("a", "k", ["end"], [1.0, 1.3], subjects={"house": "h"})) == 4
-    several = make_variants(["a", "b"], "k", ["end"], [1.0], subjects={"house": "h"})
+    assert len(make_variants("a", "k", placing(["end"], [1.0, 1.3], subjects={"house": "h"}))) == 4
+    several = make_variants(["a", "b"], "k", placing(["end"], [1.0], subjects={"house": "h"}))
     assert [v["subject"] for v in several] == ["portrait 1", "portrait 2", "house"]
 
 

@@ -7,6 +7,8 @@ from PIL import Image
 from stylesweep.conditioning import encode_prompts
 from stylesweep.sample import GridRenderer, Recipe, SamplingError, make_scheduler, sample_models
 
+from .conftest import sample_settings
+
 
 def recipe(seed, cfg=5.0, **changes):
     fields = dict(
@@ -80,25 +82,24 @@ def test_every_png_carries_its_recipe(renderer, tmp_path):
 def test_sample_models_writes_a_manifest_of_every_image(tiny_model, tmp_path):
     variants = [{"name": "start_w1", "prompt": "vsynth, a portrait", "negative": ""}]
     settings = dict(
-        base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1, 2], cfg_scales=[3, 7],
-        steps=3, size=64, clip_skip=1, batch_size=4,
+        base_dir=tiny_model, base_hash="tiny", variants=variants, batch_size=4,
     )  # fmt: skip
+    grid = dict(seeds=[1, 2], cfg_scales=[3, 7], steps=3, size=64)
+    karras = sample_settings(sampler="DPM++ 2M Karras", **grid)
     manifest = sample_models(
-        models={"base": None}, sampler="DPM++ 2M Karras", manifest_path=tmp_path / "images.json",
-        **settings,
+        models={"base": None}, settings=karras, manifest_path=tmp_path / "images.json", **settings
     )  # fmt: skip
     assert manifest["rendered"] == 4 and len(manifest["images"]) == 4
     assert manifest["unet_calls"] == 3
     for image in manifest["images"]:
         assert (tmp_path / image["file"]).is_file() and image["model"] == "base"
     again = sample_models(
-        models={"base": None}, sampler="DPM++ 2M Karras", manifest_path=tmp_path / "images.json",
-        **settings,
+        models={"base": None}, settings=karras, manifest_path=tmp_path / "images.json", **settings
     )  # fmt: skip
     assert again["rendered"] == 0 and again["reused"] == 4 and again["unet_calls"] == 0
     with pytest.raises(SamplingError, match="unknown sampler"):
-        sample_models(models={"base": None}, sampler="Heun++", manifest_path=tmp_path / "x.json",
-                      **settings)  # fmt: skip
+        sample_models(models={"base": None}, settings=sample_settings(sampler="Heun++", **grid),
+                      manifest_path=tmp_path / "x.json", **settings)  # fmt: skip
 
 
 def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_path):
@@ -113,9 +114,9 @@ def test_a_textual_inversion_checkpoint_renders_its_learned_key(tiny_model, tmp_
                     {"method": "textual_inversion", "tokens": ["vsynth", "vsynth_1"]},
                     learned=learned)  # fmt: skip
     variants = [{"name": "k", "prompt": "(vsynth:1.2), a portrait", "negative": ""}]
-    settings = dict(base_dir=tiny_model, base_hash="tiny", variants=variants, seeds=[1],
-                    cfg_scales=[5], sampler="Euler", steps=3, size=64, clip_skip=1,
-                    batch_size=4)  # fmt: skip
+    settings = dict(base_dir=tiny_model, base_hash="tiny", variants=variants, batch_size=4,
+                    settings=sample_settings(seeds=[1], cfg_scales=[5], sampler="Euler",
+                                             steps=3, size=64))  # fmt: skip
     ti = sample_models(models={"ti/step-2": checkpoint}, manifest_path=tmp_path / "ti" / "i.json",
                        **settings)  # fmt: skip
     base = sample_models(models={"base": None}, manifest_path=tmp_path / "base" / "i.json",
@@ -267,12 +268,20 @@ def test_sample_models_passes_wrap_length_and_pad_conds_to_every_image(tiny_mode
     prompt = " ".join("," if i in (10, 58) else "red" for i in range(92))
     variants = [{"name": "long", "prompt": prompt, "negative": "blurry"}]
     settings = dict(models={"base": None}, base_dir=tiny_model, base_hash="tiny",
-                    variants=variants, seeds=[1], cfg_scales=[5], sampler="Euler", steps=2,
-                    size=64, clip_skip=1, batch_size=4)  # fmt: skip
+                    variants=variants, batch_size=4)  # fmt: skip
     images = {}
     for wrap_length in (20, 0):
+        grid = sample_settings(
+            seeds=[1],
+            cfg_scales=[5],
+            sampler="Euler",
+            steps=2,
+            size=64,
+            wrap_length=wrap_length,
+            pad_conds=True,
+        )
         manifest = sample_models(manifest_path=tmp_path / f"w{wrap_length}" / "images.json",
-                                 wrap_length=wrap_length, pad_conds=True, **settings)  # fmt: skip
+                                 settings=grid, **settings)  # fmt: skip
         path = tmp_path / f"w{wrap_length}" / manifest["images"][0]["file"]
         images[wrap_length] = pixels(path)
         parameters = Image.open(path).text["parameters"].splitlines()[-1]

@@ -23,6 +23,7 @@ import sys
 
 import pytest
 
+from stylesweep.settings import SampleSettings
 from stylesweep.stages import STAGE_VERSIONS
 
 from .conftest import REPO, train_settings
@@ -122,8 +123,10 @@ def test_a_real_change_of_a_stage_fails(chain, tiny_model, monkeypatch):
     variants = json.loads((root / "variants.json").read_text())
     sample.sample_models(
         models={"base": None}, base_dir=tiny_model, base_hash="tiny", variants=variants[:2],
-        seeds=[1], cfg_scales=[7], sampler="Euler a", steps=3, size=64, clip_skip=1,
-        emphasis="a1111", wrap_length=20, pad_conds=False, batch_size=8,
+        settings=SampleSettings(seeds=[1], cfg_scales=[7], sampler="Euler a", steps=3, size=64,
+                                clip_skip=1, emphasis="a1111", wrap_length=20, pad_conds=False,
+                                strengths=[1.0]),
+        batch_size=8,
         manifest_path=changed / "samples" / "base" / "images.json",
     )  # fmt: skip
     pictures = summarise(tree(changed / "samples" / "base", "*.png"), changed)

@@ -11,6 +11,8 @@ from stylesweep.sample import GridRenderer, sample_models
 from stylesweep.sweep import model_label, model_labels, run_and_step, split_label
 from tests.test_sample import lora_checkpoint, pixels, recipe
 
+from .conftest import sample_settings
+
 
 def dreambooth_checkpoint(tiny_model, folder):
     """The tiny model with every UNet and text-encoder weight moved a little."""
@@ -93,12 +95,12 @@ def test_adding_a_strength_renders_only_its_images_and_a_lora_png_names_it(tiny_
     checkpoint = lora_checkpoint(tiny_model, tmp_path / "samples" / "lora" / "step-1", seed=1)
     variants = [{"name": "k", "prompt": "vsynth, a portrait", "negative": ""}]
     settings = dict(models={"lora/step-1": checkpoint}, base_dir=tiny_model, base_hash="tiny",
-                    variants=variants, seeds=[1, 2], cfg_scales=[5], sampler="Euler", steps=3,
-                    size=64, clip_skip=1, batch_size=4,
+                    variants=variants, batch_size=4,
                     manifest_path=tmp_path / "out" / "images.json")  # fmt: skip
-    first = sample_models(strengths=[1.0], **settings)
+    grid = dict(seeds=[1, 2], cfg_scales=[5], sampler="Euler", steps=3, size=64)
+    first = sample_models(settings=sample_settings(strengths=[1.0], **grid), **settings)
     assert first["rendered"] == 2
-    second = sample_models(strengths=[0.5, 1.0], **settings)
+    second = sample_models(settings=sample_settings(strengths=[0.5, 1.0], **grid), **settings)
     assert (second["rendered"], second["reused"]) == (2, 2)
     assert second["models"] == ["lora/step-1@0.5", "lora/step-1"]
     half = [im for im in second["images"] if im["strength"] == 0.5]
@@ -118,8 +120,9 @@ def test_a_dreambooth_png_names_its_strength(tiny_model, tmp_path):
     checkpoint = dreambooth_checkpoint(tiny_model, tmp_path / "db" / "step-1")
     variants = [{"name": "k", "prompt": "vsynth, a portrait", "negative": ""}]
     made = sample_models(models={"db/step-1": checkpoint}, base_dir=tiny_model, base_hash="t",
-                         variants=variants, seeds=[1], cfg_scales=[5], sampler="Euler", steps=2,
-                         size=64, clip_skip=1, batch_size=4, strengths=[0.25],
+                         variants=variants, batch_size=4,
+                         settings=sample_settings(seeds=[1], cfg_scales=[5], sampler="Euler",
+                                                  steps=2, size=64, strengths=[0.25]),
                          manifest_path=tmp_path / "out" / "images.json")  # fmt: skip
     parsed = ParserManager().parse(tmp_path / "out" / made["images"][0]["file"])
     assert parsed.metadata["Strength"] == "0.25"

@@ -9,9 +9,9 @@ from safetensors.torch import load_file
 
 from stylesweep.checkpoints import WEIGHTS, read_manifest
 from stylesweep.files import DamagedFileError, sha256_file
-from stylesweep.methods import TrainSettings
 from stylesweep.report import read_losses
 from stylesweep.resume import load_state, resume_path
+from stylesweep.settings import TrainSettings
 from stylesweep.train import TrainingError, lr_factor, replay_missing_states, train_segment
 from tests.conftest import schema_defaults, small_config, snakemake, train_settings, write_config
 

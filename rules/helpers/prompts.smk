@@ -2,6 +2,7 @@
 # the interrogator's settings.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 from stylesweep.prompts import PromptError, check_placements
+from stylesweep.settings import prompt_settings
 from stylesweep.subjects import SubjectError, resolve_subjects
 
 try:  # a placement template without {key} would stop the prompt_variants job

@@ -1,5 +1,6 @@
 # The report (rules/report.smk): the files and settings each section shows.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
+from stylesweep.settings import SampleSettings, field_names
 from stylesweep.sweep import segment_settings
 
 
@@ -33,9 +34,7 @@ def thumbnail_manifests():
 
 def report_sample_settings():
     """The sampler settings behind the report's pictures (not the batch size: speed only)."""
-    return {
-        key: value for key, value in config["sample"].items() if key != "batch_size"
-    }
+    return {name: config["sample"][name] for name in field_names(SampleSettings)}
 
 
 def report_runs():

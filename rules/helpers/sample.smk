@@ -3,13 +3,16 @@
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 import os
 
+from stylesweep.settings import SampleSettings, field_names
 
-def group_strengths(wildcards):
-    """The strengths a sample job renders its checkpoints at; the controls have none (so
-    adding a strength leaves their jobs alone)."""
+
+def sample_settings(wildcards):
+    """The job's SampleSettings as its param; the controls have no strength (so adding a
+    strength leaves their jobs alone)."""
+    values = {name: config["sample"][name] for name in field_names(SampleSettings)}
     if wildcards.group in CONTROLS:
-        return []
-    return canonical(config["sample"]["strengths"])
+        values["strengths"] = []
+    return canonical(SampleSettings(**values).as_param())
 
 
 def sample_inputs(wildcards):

@@ -25,6 +25,7 @@ from stylesweep.plan.scoring import scoring_memory
 from stylesweep.plan.speed import gpu_hours, train_step_flops
 from stylesweep.plan.tensors import component_tables
 from stylesweep.prompts import make_variants
+from stylesweep.settings import prompt_settings
 from stylesweep.subjects import resolve_subjects
 from stylesweep.sweep import expand_runs, is_control, model_labels, rendered_models
 
@@ -84,11 +85,8 @@ def make_plan(config: dict, schema_order: list[str], with_memory: bool = False) 
     variants = len(
         make_variants(
             ["base prompt"] * max(len(bases), len(portraits)),
-            key=config["train"]["key"],
-            placements=prompts["placements"],
-            weights=prompts["weights"],
-            subjects=resolve_subjects(prompts["subjects"]),
-            subject_weights=prompts["subject_weights"],
+            config["train"]["key"],
+            prompt_settings(prompts, resolve_subjects(prompts["subjects"])),
         )
     )
     sample = config["sample"]

@@ -1,0 +1,74 @@
+"""Each stage's settings object against the schema, the one source of defaults: every field
+is a config key of its stage's section, and a segment's param holds exactly the fields its
+method reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylesweep.config import load_schema
+from stylesweep.settings import (
+    CAPTION_FIELDS,
+    METHOD_FIELDS,
+    PromptSettings,
+    SampleSettings,
+    TrainSettings,
+    field_names,
+    prompt_settings,
+)
+from stylesweep.sweep import segment_settings
+
+from .conftest import SCHEMA, schema_defaults
+
+# Config keys a stage reads at run time or that only shape the sweep, so no settings object
+# holds them: the sample job's batch size (speed only), how the sweep is written, how long
+# a run is and how it is checkpointed (segment_settings turns them into the segment's steps),
+# what the workflow does with files, and the class images' own job.
+NOT_SETTINGS = {
+    "sample": {"batch_size"},
+    "train": {
+        "sweep", "extra_runs", "max_steps", "checkpoint_every", "text_encoder_fraction",
+        "caption_template", "keep_resume", "num_class_images", "class_sampler", "class_steps",
+        "class_cfg_scale",
+    },
+    "prompts": {"base_prompt", "portrait", "interrogator", "words_baseline"},
+}  # fmt: skip
+
+
+def section_keys(section: str) -> set[str]:
+    return set(load_schema(SCHEMA)["properties"][section]["properties"])
+
+
+@pytest.mark.parametrize(
+    ("settings_class", "section"),
+    [(TrainSettings, "train"), (SampleSettings, "sample"), (PromptSettings, "prompts")],
+)
+def test_every_field_is_a_config_key_and_every_key_is_a_field_or_known(settings_class, section):
+    fields, keys = set(field_names(settings_class)), section_keys(section)
+    assert fields <= keys, f"fields not in the schema's {section}: {fields - keys}"
+    assert keys - fields == NOT_SETTINGS[section], f"{section} keys no settings object names"
+
+
+def test_the_schema_defaults_make_each_object():
+    config = schema_defaults()
+    sample = SampleSettings(**{k: config["sample"][k] for k in field_names(SampleSettings)})
+    assert sample.as_param() == {k: config["sample"][k] for k in field_names(SampleSettings)}
+    prompts = prompt_settings(config["prompts"], {"house": "a house"})
+    assert prompts.subjects == {"house": "a house"}
+    assert prompts.placements == config["prompts"]["placements"]
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_FIELDS))
+@pytest.mark.parametrize("prior", [0.0, 1.0])
+def test_a_segment_param_holds_exactly_the_fields_its_method_reads(method, prior):
+    run = {**schema_defaults()["train"], "method": method, "prior_loss_weight": prior}
+    segment = segment_settings(run, 0, 10)
+    assert segment.pop("start_step") == 0 and segment.pop("end_step") == 10
+    other_methods = {f for m, names in METHOD_FIELDS.items() if m != method for f in names}
+    assert set(METHOD_FIELDS[method]) <= set(segment)
+    assert not other_methods & set(segment)
+    captions = method != "textual_inversion"
+    assert (set(CAPTION_FIELDS) & set(segment)) == (set(CAPTION_FIELDS) if captions else set())
+    assert ("class_prompt" in segment) == bool(prior and method != "textual_inversion")
+    # the job's script rebuilds the object from the param, as scripts/train.py does
+    assert TrainSettings(**segment).as_param() == segment
