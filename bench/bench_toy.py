@@ -14,8 +14,8 @@ import time
 import torch
 
 from stylesweep.toy.configs import SHIPPED
-from stylesweep.toy.evaluate import caption_ranking
 from stylesweep.toy.shipped import MODEL_FOLDER, checked
+from stylesweep.toylab.evaluate import caption_ranking
 
 
 def main() -> None:

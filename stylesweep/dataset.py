@@ -1,7 +1,7 @@
 """Prepare training images: RGB, square crop, one resolution, and a manifest of what was kept.
 
-Stills are read first, then frames are taken from the videos beside them (stylesweep/video.py),
-so that a frame that repeats a still is the one dropped.
+Stills are read first, then frames are taken from the videos beside them
+(stylesweep/video_stills.py), so that a frame that repeats a still is the one dropped.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ import PIL
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from stylesweep.files import atomic_path, read_json, sha256_file, write_json, write_safetensors
+from stylesweep.settings import VideoSettings
 from stylesweep.sources import CAPTION_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from stylesweep.video import (
+from stylesweep.video import VideoError, read_errors
+from stylesweep.video_stills import (
     Video,
-    VideoError,
-    VideoSettings,
     dhash,
     evenly,
     hash_distance,
     laplacian_variance,
-    read_errors,
     read_frames,
 )
 

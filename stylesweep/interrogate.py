@@ -159,6 +159,7 @@ def world_interrogator(
     """clip-interrogator on the toy world's CLIP and phrases (stylesweep.toy.interrogator)."""
     from clip_interrogator import Config
 
+    from stylesweep.clip_model import toy_clip
     from stylesweep.toy.interrogator import WorldInterrogator
     from stylesweep.toy.shipped import clip_digest
 
@@ -177,7 +178,7 @@ def world_interrogator(
         device=device,
         quiet=False,
     )
-    return WorldInterrogator(config)
+    return WorldInterrogator(config, toy_clip())
 
 
 def interrogate(interrogator, image_path: str | Path, mode: str, caption: str = "") -> dict:

@@ -1,4 +1,4 @@
-"""What each stage's job is given, one frozen dataclass per stage, defined once.
+"""What each stage's job is given, one settings object per stage, defined once.
 
 The workflow builds them from config.yaml (the schema holds every default, and
 tests/test_settings.py checks each field against it), hands them to the job as one param,
@@ -9,6 +9,7 @@ Standard library only: every `snakemake` call imports this.
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, fields
+from typing import TypedDict
 
 
 def field_names(settings_class: type) -> list[str]:
@@ -86,6 +87,47 @@ class TrainSettings:
         return {name: values[name] for name in self.used_fields()}
 
 
+# The keys of `dataset:` that say what is done with a video, and their names in VideoSettings.
+VIDEO_KEYS = {
+    "video_every_seconds": "every_seconds",
+    "video_scene_threshold": "scene_threshold",
+    "video_max_frames": "max_frames",
+    "blur_threshold": "blur_threshold",
+    "dedupe_distance": "dedupe_distance",
+}
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What the dataset stage does with a video: the `video_*`, `blur_threshold` and
+    `dedupe_distance` keys of `dataset:` (the schema holds their defaults and meaning)."""
+
+    every_seconds: float | None
+    scene_threshold: float | None
+    max_frames: int
+    blur_threshold: float
+    dedupe_distance: int | None
+
+    @classmethod
+    def from_config(cls, settings: dict) -> VideoSettings:
+        """Strictly from the config keys (named as in config.yaml): none missing, none extra."""
+        missing = sorted(set(VIDEO_KEYS) - set(settings))
+        extra = sorted(set(settings) - set(VIDEO_KEYS))
+        if missing or extra:
+            raise ValueError(
+                f"video settings: missing {missing or 'none'}, unknown {extra or 'none'}"
+            )
+        return cls(**{VIDEO_KEYS[key]: value for key, value in settings.items()})
+
+    @property
+    def off(self) -> bool:
+        """Neither clock nor cuts: no frame is taken, and videos are skipped."""
+        return self.every_seconds is None and self.scene_threshold is None
+
+    def as_config(self) -> dict:
+        return {key: getattr(self, name) for key, name in VIDEO_KEYS.items()}
+
+
 @dataclass(frozen=True)
 class SampleSettings:
     """What a sample job's images depend on besides their models and prompts: config.yaml's
@@ -127,3 +169,71 @@ def prompt_settings(prompts: dict, subjects: dict[str, str]) -> PromptSettings:
     (stylesweep.subjects.resolve_subjects)."""
     names = [name for name in field_names(PromptSettings) if name != "subjects"]
     return PromptSettings(**{name: prompts[name] for name in names}, subjects=subjects)
+
+
+Stepped = str | dict[str, str]  # one value, or {frame: value} from that frame on
+Keyframes = str | float  # Deforum's keyframe syntax, "0: (1.0), 24: (1.1)", or one number
+
+
+class AnimationSettings(TypedDict, total=False):
+    """One animation of `animate.animations` (the schema's `$defs/animation` holds what each
+    key means and its default).
+
+    A dict rather than a dataclass: its schedules are Deforum's keyframe strings or
+    {frame: value} maps, the job writes it back into settings.json as it came, and a job's
+    param leaves out the keys that animation does not read (`animation_param`), which a
+    dict says by their absence.
+    """
+
+    models: Stepped
+    prompts: Stepped
+    negative: str
+    max_frames: int | None
+    fps: int
+    size: int
+    init_image: str | None
+    video_init: str | None
+    extract_nth_frame: int
+    hybrid_motion: str  # none or optical_flow
+    hybrid_comp_alpha: Keyframes
+    soundtrack: str | None
+    interpolate: int
+    sampler: str
+    steps: Keyframes
+    cfg_scale: Keyframes
+    strength: Keyframes
+    style_strength: Keyframes
+    zoom: Keyframes
+    angle: Keyframes
+    translation_x: Keyframes
+    translation_y: Keyframes
+    noise: Keyframes
+    contrast: Keyframes
+    border: str  # replicate or wrap
+    colour_match: str  # lab, rgb, hsv or off
+    cadence: int
+    seed: int
+    seed_behavior: str  # iter, fixed, random or schedule
+    seed_schedule: Keyframes
+
+
+# The keys of an animation only a restyled video reads.
+CLIP_KEYS = ("video_init", "extract_nth_frame", "hybrid_motion", "hybrid_comp_alpha")
+
+
+def animation_param(settings: AnimationSettings, max_frames: int | None) -> AnimationSettings:
+    """An animation's settings as its job's param: the seed schedule only when the seeds
+    follow it, the keys of a restyled video only with one (and then no init image: the
+    clip's first frame is the start), and `max_frames` resolved where it is known
+    (stylesweep.animate.plan.animation_length), so that an edit that changes no frame reruns
+    nothing."""
+    param = dict(settings)
+    if param["seed_behavior"] != "schedule":
+        del param["seed_schedule"]
+    if param["video_init"]:
+        del param["init_image"]
+    else:
+        for key in CLIP_KEYS:
+            del param[key]
+    param["max_frames"] = max_frames
+    return param

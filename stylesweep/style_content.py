@@ -8,7 +8,7 @@ embeddings. Here the tower is open_clip's `VisionTransformer` (the same paramete
 OpenAI's CLIP, which CSD's checkpoint uses), so one class loads both:
 
 - `builtin:toy`: the toy world's scorer, shipped with the toy weights (`python -m
-  stylesweep.toy train --only scorer` retrains it from the shipped CLIP);
+  stylesweep.toylab train --only scorer` retrains it from the shipped CLIP);
 - `tomg-group-umd/CSD-ViT-L`: the published weights, from the local Hugging Face cache.
 
 DINOv2 (`facebook/dinov2-base`, through transformers) measures structure, the DreamBooth

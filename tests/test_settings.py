@@ -9,16 +9,21 @@ import pytest
 from stylesweep.config import load_schema
 from stylesweep.settings import (
     CAPTION_FIELDS,
+    CLIP_KEYS,
     METHOD_FIELDS,
+    VIDEO_KEYS,
+    AnimationSettings,
     PromptSettings,
     SampleSettings,
     TrainSettings,
+    VideoSettings,
+    animation_param,
     field_names,
     prompt_settings,
 )
 from stylesweep.sweep import segment_settings
 
-from .conftest import SCHEMA, schema_defaults
+from .conftest import SCHEMA, animation_settings, schema_defaults
 
 # Config keys a stage reads at run time or that only shape the sweep, so no settings object
 # holds them: the sample job's batch size (speed only), how the sweep is written, how long
@@ -72,3 +77,27 @@ def test_a_segment_param_holds_exactly_the_fields_its_method_reads(method, prior
     assert ("class_prompt" in segment) == bool(prior and method != "textual_inversion")
     # the job's script rebuilds the object from the param, as scripts/train.py does
     assert TrainSettings(**segment).as_param() == segment
+
+
+def test_the_dataset_video_settings_are_dataset_keys():
+    assert set(VIDEO_KEYS) <= section_keys("dataset")
+    assert list(VIDEO_KEYS.values()) == field_names(VideoSettings)
+    defaults = {key: schema_defaults()["dataset"][key] for key in VIDEO_KEYS}
+    assert VideoSettings.from_config(defaults).as_config() == defaults
+
+
+def test_an_animation_has_every_key_of_the_schema_and_no_other():
+    animation = load_schema(SCHEMA)["$defs"]["animation"]["properties"]
+    assert set(AnimationSettings.__annotations__) == set(animation)
+    assert set(CLIP_KEYS) <= set(animation)
+
+
+def test_an_animation_param_leaves_out_the_keys_its_frames_do_not_read():
+    plain = animation_param(animation_settings(), 3)
+    assert not set(CLIP_KEYS) & set(plain) and "seed_schedule" not in plain
+    assert "init_image" in plain and plain["max_frames"] == 3
+    clip = animation_param(animation_settings(video_init="clip.mp4", max_frames=None), None)
+    assert set(CLIP_KEYS) <= set(clip) and "init_image" not in clip
+    assert clip["max_frames"] is None  # the clip's length, known once the job reads it
+    scheduled = animation_param(animation_settings(seed_behavior="schedule"), 3)
+    assert "seed_schedule" in scheduled

@@ -21,7 +21,7 @@ from stylesweep.style_content import (
     load_dino,
 )
 from stylesweep.toy import world
-from stylesweep.toy.scorer import (
+from stylesweep.toylab.scorer import (
     CONFIG,
     STYLE_LABELS,
     evaluate_scorer,

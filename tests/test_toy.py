@@ -202,7 +202,7 @@ def test_the_sd_text_encoder_is_the_clip_text_tower(tmp_path):
     from open_clip.tokenizer import SimpleTokenizer
 
     from stylesweep.tokenizer import build_clip_tokenizer
-    from stylesweep.toy.models import build_clip, text_encoder_from_clip
+    from stylesweep.toylab.models import build_clip, text_encoder_from_clip
 
     clip = build_clip(seed=3).eval()
     encoder = text_encoder_from_clip(clip)
@@ -225,7 +225,7 @@ def test_training_is_the_same_from_the_same_seed():
     import torch
 
     from stylesweep.toy.configs import Plan
-    from stylesweep.toy.train import train_vae
+    from stylesweep.toylab.train import train_vae
 
     torch.set_num_threads(1)
     plan = Plan(log_every=1).with_steps(2)
@@ -239,7 +239,7 @@ def test_training_is_the_same_from_the_same_seed():
 def trained(tmp_path_factory):
     """The trainer run as a user runs it, for two steps of every part."""
     out = tmp_path_factory.mktemp("toy") / "toy"
-    command = [sys.executable, "-m", "stylesweep.toy", "train", "--steps", "2", "--threads", "1"]
+    command = [sys.executable, "-m", "stylesweep.toylab", "train", "--steps", "2", "--threads", "1"]
     result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
@@ -278,7 +278,7 @@ def test_the_manifest_names_the_command_seed_time_and_every_file(trained):
     from stylesweep.toy.shipped import verify
 
     manifest = json.loads((trained / "manifest.json").read_text())
-    assert manifest["command"].startswith("python -m stylesweep.toy train --steps 2")
+    assert manifest["command"].startswith("python -m stylesweep.toylab train --steps 2")
     assert manifest["seed"] == 0 and manifest["plan"]["unet"]["steps"] == 2
     assert manifest["seconds"]["total"] > 0 and len(manifest["losses"]["unet"]) == 1
     assert "model/unet/diffusion_pytorch_model.safetensors" in manifest["files"]
@@ -350,7 +350,7 @@ def test_the_toy_interrogator_needs_the_toy_clip(tmp_path):
 def test_the_toy_model_paints_its_captions():
     """The toy CLIP picks each render's caption among 20 held-out captions (of 40 pictures)
     nearly as often as it picks each drawing's; README has the figures on 100 pictures."""
-    from stylesweep.toy.evaluate import caption_ranking
+    from stylesweep.toylab.evaluate import caption_ranking
 
     ranking = caption_ranking(SHIPPED / "model", pictures=40)
     assert ranking.renders >= 0.7, ranking

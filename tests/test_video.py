@@ -11,10 +11,9 @@ from PIL import Image, ImageFilter
 
 from stylesweep.captions import read_sidecars
 from stylesweep.dataset import DatasetError, prepare_dataset
-from stylesweep.video import (
+from stylesweep.settings import VideoSettings
+from stylesweep.video_stills import (
     FrameChooser,
-    VideoError,
-    VideoSettings,
     dhash,
     evenly,
     hash_distance,
@@ -108,7 +107,7 @@ def test_a_frame_every_n_seconds_with_its_time(folder, tmp_path):
 def test_a_phone_video_comes_out_upright(tmp_path):
     """A display matrix turning the stored frame a quarter counterclockwise, as a player
     (and ffmpeg's autorotate) shows it: the top-left corner goes to the bottom left."""
-    from stylesweep.video import Video, read_frames
+    from stylesweep.video_stills import Video, read_frames
 
     if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
         pytest.skip("this PyAV cannot write a display matrix")
@@ -288,7 +287,7 @@ def test_videos_are_skipped_when_no_frame_would_be_taken(folder, tmp_path):
 def test_settings_are_read_strictly():
     assert VideoSettings.from_config(settings()).as_config() == settings()
     wrong = {key: value for key, value in settings().items() if key != "dedupe_distance"}
-    with pytest.raises(VideoError, match=r"missing \['dedupe_distance'\], unknown \['x'\]"):
+    with pytest.raises(ValueError, match=r"missing \['dedupe_distance'\], unknown \['x'\]"):
         VideoSettings.from_config({**wrong, "x": 1})
 
 

@@ -2,7 +2,6 @@
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 from stylesweep.animate.plan import TEXT_KEYS as ANIMATION_TEXT_KEYS
 from stylesweep.animate.plan import (
-    CLIP_KEYS,
     AnimationError,
     animation_length,
     keyframe_span,
@@ -10,6 +9,7 @@ from stylesweep.animate.plan import (
     plan_animation,
     silent_features,
 )
+from stylesweep.settings import animation_param
 from stylesweep.sources import BUILTIN_SOUNDTRACK, DEMO_CLIP
 
 
@@ -62,19 +62,9 @@ def check_animations():
 
 
 def animation_settings(name):
-    """An animation's settings as its job's param: the seed schedule only when the seeds
-    follow it, the keys of a restyled video only with one, and the length resolved where it
-    is known, so that an edit that changes no frame reruns nothing."""
-    settings = dict(animation(name))
-    if settings["seed_behavior"] != "schedule":
-        del settings["seed_schedule"]
-    if settings["video_init"]:
-        del settings["init_image"]  # the clip's first frame is the start
-    else:
-        for key in CLIP_KEYS:
-            del settings[key]
-    settings["max_frames"] = animation_length(settings)
-    return canonical(settings)
+    """An animation's settings as its job's param (stylesweep.settings.animation_param)."""
+    settings = animation(name)
+    return canonical(animation_param(settings, animation_length(settings)))
 
 
 # Where `builtin:demo` as a soundtrack is made (rule make_demo_soundtrack).

@@ -2,6 +2,7 @@
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 import hashlib
 
+from stylesweep.settings import VIDEO_KEYS
 from stylesweep.sources import BUILTIN_STILLS, CAPTION_SUFFIXES, VIDEO_SUFFIXES
 
 
@@ -37,16 +38,6 @@ def stills_fingerprint():
             file=sys.stderr,
         )
     return digest.hexdigest()
-
-
-# The keys of dataset: that say what is done with a video (stylesweep/video.py reads them).
-VIDEO_KEYS = (
-    "video_every_seconds",
-    "video_scene_threshold",
-    "video_max_frames",
-    "blur_threshold",
-    "dedupe_distance",
-)
 
 
 # Files that may give frames: videos, and GIFs (an animated one is read as a video).

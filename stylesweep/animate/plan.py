@@ -22,6 +22,7 @@ from stylesweep.animate.schedule import (
     parse_keyframes,
     value_at,
 )
+from stylesweep.settings import CLIP_KEYS, AnimationSettings
 
 # Scheduled numbers, in Deforum's keyframe syntax; `strength` has Deforum's meaning.
 SCHEDULED = (
@@ -38,9 +39,8 @@ SCHEDULED = (
     "hybrid_comp_alpha",
 )
 MOTION = ("zoom", "angle", "translation_x", "translation_y")
-# The keys only a restyled video reads (the workflow leaves them out of other animations'
-# params, so that editing them reruns nothing there), and those of them that are schedules.
-CLIP_KEYS = ("video_init", "extract_nth_frame", "hybrid_motion", "hybrid_comp_alpha")
+# The schedules only a restyled video reads (the workflow leaves them out of other
+# animations' params, so that editing them reruns nothing there).
 CLIP_SCHEDULED = tuple(key for key in SCHEDULED if key in CLIP_KEYS)
 SEED_BEHAVIOURS = ("iter", "fixed", "random", "schedule")
 # The sampler's text settings come from sample: (the grids' emphasis and prompt chunking).
@@ -79,7 +79,7 @@ def stepped(value: str | dict, name: str) -> dict[int, str]:
     return dict(sorted(keyframes.items()))
 
 
-def animation_length(settings: dict, clip_frames: int | None = None) -> int | None:
+def animation_length(settings: AnimationSettings, clip_frames: int | None = None) -> int | None:
     """max_frames, or when it is left out (null) the clip's length (`clip_frames`; None
     while the clip is not read yet) with video_init, else FRAMES_WITHOUT_CLIP."""
     if settings["max_frames"] is not None:
@@ -89,7 +89,7 @@ def animation_length(settings: dict, clip_frames: int | None = None) -> int | No
     return FRAMES_WITHOUT_CLIP
 
 
-def keyframe_span(settings: dict) -> int:
+def keyframe_span(settings: AnimationSettings) -> int:
     """One past the last keyframe any schedule names: the frames to check an animation over
     before its length is known (it is the clip's, and the clip is not read yet)."""
     last = 0
@@ -105,7 +105,7 @@ def keyframe_span(settings: dict) -> int:
     return last + 1
 
 
-def models_used(settings: dict, where: str) -> list[str]:
+def models_used(settings: AnimationSettings, where: str) -> list[str]:
     """The models of the model schedule that some frame uses (a switch at or after
     max_frames is not reached; with the length not known yet, every model), in the order
     they first appear."""
@@ -124,7 +124,10 @@ def diffused_frames(max_frames: int, cadence: int) -> list[int]:
 
 
 def frame_seeds(
-    settings: dict, max_frames: int, where: str, audio: dict[str, np.ndarray] | None = None
+    settings: AnimationSettings,
+    max_frames: int,
+    where: str,
+    audio: dict[str, np.ndarray] | None = None,
 ) -> list[int]:
     """Each frame's seed by Deforum's seed behaviours: iter (seed + frame), fixed, random
     (drawn from the seed, frame by frame, so a longer animation keeps the first seeds) or a
@@ -168,7 +171,7 @@ def silent_features(frames: int) -> dict[str, np.ndarray]:
 
 def plan_animation(
     name: str,
-    settings: dict,
+    settings: AnimationSettings,
     models: dict[str, dict],
     common: dict,
     max_frames: int | None = None,

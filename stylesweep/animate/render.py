@@ -53,6 +53,7 @@ from stylesweep.animate.source import SourceError, clip_frames
 from stylesweep.checkpoints import read_manifest
 from stylesweep.files import atomic_path, sha256_file, write_json
 from stylesweep.sample import GridRenderer, Recipe, sampler_settings, weights_hash_of
+from stylesweep.settings import AnimationSettings
 from stylesweep.versions import package_versions
 from stylesweep.video import write_gif, write_mp4
 
@@ -140,7 +141,7 @@ class ModelSwitcher:
 def render_animation(
     *,
     name: str,
-    settings: dict,
+    settings: AnimationSettings,
     models: dict[str, dict],
     base_dir: str | Path,
     base_hash: str,
@@ -287,7 +288,7 @@ def render_animation(
 
 
 def read_media(
-    where: str, settings: dict, video: str | Path | None, soundtrack: str | Path | None
+    where: str, settings: AnimationSettings, video: str | Path | None, soundtrack: str | Path | None
 ) -> tuple[list[np.ndarray] | None, int, Soundtrack | None]:
     """The source clip's frame for each animation frame (None without a clip) and how many
     frames the clip has, and the soundtrack (None without one); a file that cannot be read
@@ -308,14 +309,14 @@ def read_media(
     return sources, decoded, track
 
 
-def follows_flow(settings: dict, sources: list[np.ndarray] | None) -> bool:
+def follows_flow(settings: AnimationSettings, sources: list[np.ndarray] | None) -> bool:
     return sources is not None and settings["hybrid_motion"] == "optical_flow"
 
 
 def moved_on(
     image: np.ndarray,
     frames: list[dict],
-    settings: dict,
+    settings: AnimationSettings,
     sources: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """`image` moved by each frame's motion in turn (first carried along the source clip's
@@ -332,7 +333,7 @@ def moved_on(
 def moved_back(
     image: np.ndarray,
     frames: list[dict],
-    settings: dict,
+    settings: AnimationSettings,
     sources: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """`image` moved back through `frames` (the frames after the one it is wanted at, up to

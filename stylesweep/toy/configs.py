@@ -107,7 +107,7 @@ class Plan:
     vae: Part = Part(steps=4000, batch_size=16, learning_rate=2e-3)
     clip: Part = Part(steps=2000, batch_size=128, learning_rate=1e-3, weight_decay=0.1)
     unet: Part = Part(steps=4000, batch_size=64, learning_rate=5e-4)
-    # the style-and-content scorer, from the trained CLIP's vision tower (toy/scorer.py)
+    # the style-and-content scorer, from the trained CLIP's vision tower (toylab/scorer.py)
     scorer: Part = Part(steps=400, batch_size=128, learning_rate=3e-4, warmup=50, weight_decay=0.05)
     scorer_temperature: float = 0.1
     kl_weight: float = 1e-6  # the VAE's, as in SD: an autoencoder whose latents stay tame

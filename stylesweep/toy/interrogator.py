@@ -6,6 +6,10 @@ world's vocabulary instead: its subject phrases caption the image (the CLIP rank
 captioning model is needed), its details are the flavors, its mediums the mediums. The world
 has no artists, movements or sites, so those tables are empty and classic mode leaves them
 out. Every mode (best, fast, classic, negative) is clip-interrogator's own code.
+
+The caller (stylesweep.interrogate) loads the CLIP with stylesweep.clip_model.toy_clip and
+hands it in: the toy package imports no stylesweep module that imports it back
+(tests/test_import_graph.py).
 """
 
 from __future__ import annotations
@@ -15,19 +19,23 @@ from clip_interrogator import Interrogator, LabelTable
 from clip_interrogator.clip_interrogator import _truncate_to_fit
 from PIL import Image
 
-from stylesweep.clip_model import toy_clip
 from stylesweep.toy.world import vocabulary
 
 
 class WorldInterrogator(Interrogator):
-    """An Interrogator whose models and label tables come from the toy world."""
+    """An Interrogator whose models and label tables come from the toy world: `clip` is the
+    world's CLIP as (model, preprocess, tokenizer), as stylesweep.clip_model.toy_clip loads it."""
+
+    def __init__(self, config, clip: tuple):
+        self.world_clip = clip  # before Interrogator's constructor, which loads the CLIP
+        super().__init__(config)
 
     def load_caption_model(self) -> None:
         # The caption is ranked from the world's subject phrases once the CLIP is loaded.
         self.caption_model, self.caption_processor = None, None
 
     def load_clip_model(self) -> None:
-        self.clip_model, self.clip_preprocess, self.tokenize = toy_clip()
+        self.clip_model, self.clip_preprocess, self.tokenize = self.world_clip
         self.clip_model.to(self.device)
         self._prepare_clip()
         phrases = vocabulary()

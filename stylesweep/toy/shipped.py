@@ -61,7 +61,7 @@ def checked(folder: str | Path = SHIPPED, part: str | None = None) -> Path:
             "the builtin:toy weights are damaged: "
             + "; ".join(problems)
             + ". Reinstall stylesweep (pip install -e .), or retrain them with "
-            "`python -m stylesweep.toy train`"
+            "`python -m stylesweep.toylab train`"
         )
     return Path(folder)
 

@@ -24,8 +24,6 @@ import torch.nn.functional as F
 
 from stylesweep.style_content import StyleContentModel, save_scorer
 from stylesweep.toy.configs import CLIP_CONFIG, IMAGE_SIZE, Plan
-from stylesweep.toy.loop import fit, step_random, training_indices
-from stylesweep.toy.models import PREPROCESS, normalize_for_clip
 from stylesweep.toy.world import (
     STYLES,
     SUBJECTS,
@@ -35,6 +33,8 @@ from stylesweep.toy.world import (
     restyle,
     sample_attributes,
 )
+from stylesweep.toylab.loop import fit, step_random, training_indices
+from stylesweep.toylab.models import PREPROCESS, normalize_for_clip
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m stylesweep.toy train`: train builtin:toy; `... verify`: check a trained folder."""
+"""`python -m stylesweep.toylab train`: train builtin:toy; `... verify`: check a trained folder."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from stylesweep.toy.configs import SHIPPED
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m stylesweep.toy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m stylesweep.toylab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train every part from a seed")
     train.add_argument("--out", default=str(SHIPPED), help="output folder (default: the package's)")
@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from stylesweep.toy.configs import Plan
-    from stylesweep.toy.train import retrain_scorer, train_toy
+    from stylesweep.toylab.train import retrain_scorer, train_toy
 
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = Plan() if args.steps is None else Plan().with_steps(args.steps)
-    command = shlex.join(["python", "-m", "stylesweep.toy", *argv])
+    command = shlex.join(["python", "-m", "stylesweep.toylab", *argv])
     if args.only == "scorer":
         retrain_scorer(args.out, seed=args.seed, plan=plan, command=command)
     else:

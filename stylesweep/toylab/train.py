@@ -39,8 +39,10 @@ from stylesweep.clip_model import load_clip_folder
 from stylesweep.files import sha256_file, write_json
 from stylesweep.tokenizer import MAX_LENGTH, build_clip_tokenizer
 from stylesweep.toy.configs import IMAGE_SIZE, Plan
-from stylesweep.toy.loop import fit, step_generator, step_random, training_indices
-from stylesweep.toy.models import (
+from stylesweep.toy.shipped import CLIP_FOLDER, MANIFEST, MODEL_FOLDER, SCORER_FOLDER, weights_bytes
+from stylesweep.toy.world import caption, draw
+from stylesweep.toylab.loop import fit, step_generator, step_random, training_indices
+from stylesweep.toylab.models import (
     build_clip,
     build_unet,
     build_vae,
@@ -48,9 +50,7 @@ from stylesweep.toy.models import (
     save_clip,
     text_encoder_from_clip,
 )
-from stylesweep.toy.scorer import train_and_save
-from stylesweep.toy.shipped import CLIP_FOLDER, MANIFEST, MODEL_FOLDER, SCORER_FOLDER, weights_bytes
-from stylesweep.toy.world import caption, draw
+from stylesweep.toylab.scorer import train_and_save
 
 log = logging.getLogger(__name__)
 
