@@ -80,11 +80,23 @@ class TrainSettings:
             used.append("class_prompt")
         return used
 
-    def as_param(self) -> dict:
-        """The fields used, as a job's param (the others are left out: editing them reruns
-        nothing)."""
+    def segment_param(self, start: int, end: int) -> dict:
+        """The fields used, with the segment's start and end steps, as the train job's param
+        (the other fields are left out: editing them reruns nothing).
+
+        The start and end come after the fields every method reads: the order the params
+        were first recorded in. Snakemake compares a job's params with their key order, so
+        another order would retrain every run of a finished sweep.
+        """
         values = asdict(self)
-        return {name: values[name] for name in self.used_fields()}
+        param = {name: values[name] for name in self.used_fields()}
+        shared = [field.name for field in fields(self) if field.default is MISSING]
+        return {
+            **{name: param.pop(name) for name in shared},
+            "start_step": start,
+            "end_step": end,
+            **param,
+        }
 
 
 # The keys of `dataset:` that say what is done with a video, and their names in VideoSettings.

@@ -176,7 +176,7 @@ def segment_settings(settings: dict, start: int, end: int) -> dict:
     segment = TrainSettings(
         **{name: derived.get(name, settings[name]) for name in field_names(TrainSettings)}
     )
-    return {**segment.as_param(), "start_step": start, "end_step": end}
+    return segment.segment_param(start, end)
 
 
 def prior_loss_weight(settings: dict) -> float:
