@@ -44,7 +44,6 @@ from stylesweep.sweep import (
     is_control,
     model_labels,
     model_name,
-    model_names,
     rendered_models,
 )
 from stylesweep.votes import VotesError, read_votes
@@ -79,7 +78,6 @@ try:
     check_keys(config["train"]["key"], RUNS)  # a file name; a textual-inversion key
 except ValueError as error:
     raise WorkflowError(str(error)) from None
-MODELS = model_names(RUNS)
 # The controls: the base model, and the base model prompted with the stills' own words in
 # place of the key (prompts.words_baseline; rules/prompts.smk). They have no strength.
 RENDERED = rendered_models(RUNS, config["prompts"]["words_baseline"])

@@ -1,9 +1,11 @@
 """What each stage's job is given, one settings object per stage, defined once.
 
-The workflow builds them from config.yaml (the schema holds every default, and
-tests/test_settings.py checks each field against it), hands them to the job as one param,
-the job's script rebuilds the object from that param, and the library takes it whole.
-Standard library only: every `snakemake` call imports this.
+The workflow builds each from config.yaml (the schema holds every default, and
+tests/test_settings.py checks the fields against it) and hands it to the job as one param;
+the job rebuilds the object from that param (the script for train, sample and prompts,
+prepare_dataset for the video settings) and the library takes it whole. An animation's
+settings stay a dict (AnimationSettings says why). Standard library only: every
+`snakemake` call imports this.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class TrainSettings:
     """What the steps of one segment of a run depend on (stylesweep.sweep.segment_settings
     builds it, clipped to the segment).
 
-    Every field is read strictly; the fields of one method are None for the others.
+    Every field is read strictly. The job rebuilds it from its param (segment_param), in
+    which the fields of other methods are left out, so in the job they are None.
     """
 
     method: str

@@ -1,5 +1,8 @@
 # Export (rules/export.smk): the checkpoints chosen, and the number format of a single file.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
+from stylesweep.sweep import model_names
+
+MODELS = model_names(RUNS)  # every checkpoint of the sweep, after `base`
 
 
 def export_precision(wildcards):
