@@ -1,4 +1,4 @@
-# Sampling (rules/sample.smk): each sample job's inputs and strengths, and the images
+# Sampling (rules/sample.smk): each sample job's inputs and settings, and the images
 # gone since it ran.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 import os
