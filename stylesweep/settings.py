@@ -18,6 +18,11 @@ def field_names(settings_class: type) -> list[str]:
     return [field.name for field in fields(settings_class)]
 
 
+def required_fields(settings_class: type) -> list[str]:
+    """The fields without a default: for TrainSettings, those every method reads."""
+    return [field.name for field in fields(settings_class) if field.default is MISSING]
+
+
 # The fields of TrainSettings only one method reads; a segment's param leaves out the others,
 # so that a setting of another method never reruns a job.
 METHOD_FIELDS = {
@@ -75,7 +80,7 @@ class TrainSettings:
         """The fields this run's method reads: every field without a default, then the
         captions' (not for textual inversion), the method's own, and the class prompt with
         prior preservation."""
-        used = [field.name for field in fields(self) if field.default is MISSING]
+        used = required_fields(TrainSettings)
         if self.method != "textual_inversion":
             used += CAPTION_FIELDS
         used += METHOD_FIELDS[self.method]
@@ -93,9 +98,8 @@ class TrainSettings:
         """
         values = asdict(self)
         param = {name: values[name] for name in self.used_fields()}
-        shared = [field.name for field in fields(self) if field.default is MISSING]
         return {
-            **{name: param.pop(name) for name in shared},
+            **{name: param.pop(name) for name in required_fields(TrainSettings)},
             "start_step": start,
             "end_step": end,
             **param,
