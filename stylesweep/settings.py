@@ -164,6 +164,11 @@ class SampleSettings:
     pad_conds: bool
     strengths: list[float]  # each checkpoint's; a control's job has none
 
+    @classmethod
+    def from_config(cls, sample: dict) -> SampleSettings:
+        """config.yaml's `sample` section, less `batch_size`."""
+        return cls(**{name: sample[name] for name in field_names(cls)})
+
     def as_param(self) -> dict:
         return asdict(self)
 

@@ -292,10 +292,11 @@ def placing(placements, weights, subjects=None, subject_weights=None, negative="
 
 def sample_settings(**overrides):
     """SampleSettings with the schema's defaults, then `overrides`."""
-    from stylesweep.settings import SampleSettings, field_names
+    from dataclasses import replace
 
-    sample = schema_defaults()["sample"]
-    return SampleSettings(**{**{k: sample[k] for k in field_names(SampleSettings)}, **overrides})
+    from stylesweep.settings import SampleSettings
+
+    return replace(SampleSettings.from_config(schema_defaults()["sample"]), **overrides)
 
 
 def train_settings(**overrides):

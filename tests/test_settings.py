@@ -56,7 +56,7 @@ def test_every_field_is_a_config_key_and_every_key_is_a_field_or_known(settings_
 
 def test_the_schema_defaults_make_each_object():
     config = schema_defaults()
-    sample = SampleSettings(**{k: config["sample"][k] for k in field_names(SampleSettings)})
+    sample = SampleSettings.from_config(config["sample"])
     assert sample.as_param() == {k: config["sample"][k] for k in field_names(SampleSettings)}
     prompts = prompt_settings(config["prompts"], {"house": "a house"})
     assert prompts.subjects == {"house": "a house"}

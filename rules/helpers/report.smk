@@ -1,6 +1,6 @@
 # The report (rules/report.smk): the files and settings each section shows.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
-from stylesweep.settings import SampleSettings, field_names
+from stylesweep.settings import SampleSettings
 from stylesweep.sweep import segment_settings
 
 
@@ -34,7 +34,7 @@ def thumbnail_manifests():
 
 def report_sample_settings():
     """The sampler settings behind the report's pictures (not the batch size: speed only)."""
-    return {name: config["sample"][name] for name in field_names(SampleSettings)}
+    return SampleSettings.from_config(config["sample"]).as_param()
 
 
 def report_runs():

@@ -2,17 +2,18 @@
 # gone since it ran.
 # Functions only: `snakemake --lint` refuses functions and rules in one file.
 import os
+from dataclasses import replace
 
-from stylesweep.settings import SampleSettings, field_names
+from stylesweep.settings import SampleSettings
 
 
 def sample_settings(wildcards):
     """The job's SampleSettings as its param; the controls have no strength (so adding a
     strength leaves their jobs alone)."""
-    values = {name: config["sample"][name] for name in field_names(SampleSettings)}
+    settings = SampleSettings.from_config(config["sample"])
     if wildcards.group in CONTROLS:
-        values["strengths"] = []
-    return canonical(SampleSettings(**values).as_param())
+        settings = replace(settings, strengths=[])
+    return canonical(settings.as_param())
 
 
 def sample_inputs(wildcards):
