@@ -169,11 +169,9 @@ def make_variants(base_prompts: str | list[str], key: str, settings: PromptSetti
             zip(portrait_subjects(len(base_prompts)), base_prompts, strict=True), start=1
         )
     ]
-    weights = settings.weights
     for subject, base_prompt in settings.subjects.items():
-        prompts.append(
-            (subject, f"{slug(subject)}_", base_prompt, settings.subject_weights or weights)
-        )
+        subject_weights = settings.subject_weights or settings.weights
+        prompts.append((subject, f"{slug(subject)}_", base_prompt, subject_weights))
     variants = []
     for subject, prefix, base_prompt, key_weights in prompts:
         for placement in settings.placements:
